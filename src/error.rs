@@ -1,0 +1,76 @@
+//! The one error type of the crate: what was wrong with a call, said so that a
+//! user can fix it (the argument, the offending value and, for arrays, where).
+
+use core::fmt;
+
+/// Why a loss could not be computed. Every variant is detected before any
+/// output is written.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum LossError {
+    /// Two slices that must have one length do not.
+    LengthMismatch {
+        /// The argument whose length is wrong (`"target"`, `"out"`, …).
+        name: &'static str,
+        /// The length it must have.
+        expected: usize,
+        /// The length it has.
+        got: usize,
+    },
+    /// Per-row sample weights whose count does not divide the number of elements.
+    WeightRows {
+        /// Number of loss elements.
+        elements: usize,
+        /// Number of weights given.
+        weights: usize,
+    },
+    /// A scalar parameter outside its domain.
+    InvalidParameter {
+        /// The parameter (`"beta"`, `"delta"`, `"q"`, …).
+        name: &'static str,
+        /// The value given.
+        value: f64,
+        /// What it must satisfy, e.g. `"beta >= 0"`.
+        requirement: &'static str,
+    },
+    /// A sample weight that is negative, NaN or infinite.
+    InvalidWeight {
+        /// Flat (C-order) index of the first bad weight.
+        index: usize,
+        /// Its value.
+        value: f64,
+    },
+    /// `Reduction::None` given where a single number is returned.
+    NoneReduction,
+}
+
+impl fmt::Display for LossError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::LengthMismatch {
+                name,
+                expected,
+                got,
+            } => write!(f, "{name} has length {got}, expected {expected}"),
+            Self::WeightRows { elements, weights } => write!(
+                f,
+                "sample_weight has {weights} weights, which neither matches nor divides the {elements} loss elements"
+            ),
+            Self::InvalidParameter {
+                name,
+                value,
+                requirement,
+            } => write!(f, "{name} must satisfy {requirement}, got {value}"),
+            Self::InvalidWeight { index, value } => write!(
+                f,
+                "sample_weight must be finite and >= 0, got {value} at index {index}"
+            ),
+            Self::NoneReduction => write!(
+                f,
+                "reduction 'none' gives one value per element: use the *_into form"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LossError {}

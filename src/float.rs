@@ -1,0 +1,114 @@
+//! The element types fastloss computes in: `f32` and `f64`.
+//!
+//! Kernels are written once, generically over [`Float`]; every method is
+//! `#[inline(always)]` so that it is compiled into the instruction set of the
+//! kernel that calls it (a helper that is not inlined into a
+//! `#[target_feature]` function runs at the baseline level).
+//!
+//! No method uses a fused multiply-add: Rust never contracts `a * b + c`, so
+//! every SIMD level computes bit-identical per-element results.
+
+use core::fmt::{Debug, Display};
+use core::ops::{Add, Div, Mul, Neg, Sub};
+
+use crate::math;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// A floating-point element type: implemented for `f32` and `f64` only.
+pub trait Float:
+    sealed::Sealed
+    + Copy
+    + Send
+    + Sync
+    + Default
+    + PartialOrd
+    + Debug
+    + Display
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + 'static
+{
+    /// `0`.
+    const ZERO: Self;
+    /// `1`.
+    const ONE: Self;
+    /// `0.5`.
+    const HALF: Self;
+    /// `2`.
+    const TWO: Self;
+    /// Positive infinity.
+    const INFINITY: Self;
+    /// A quiet NaN.
+    const NAN: Self;
+    /// `ln 2` rounded to nearest.
+    const LN_2: Self;
+    /// Short name of the type, for messages (`"float32"`, `"float64"`).
+    const NAME: &'static str;
+    /// Significand bits, the implicit one included (24 or 53).
+    const MANTISSA_DIGITS: u32;
+
+    /// Rounds an `f64` to this type.
+    fn from_f64(v: f64) -> Self;
+    /// Widens (or keeps) to `f64`, exactly.
+    fn to_f64(self) -> f64;
+    /// `|self|`, by clearing the sign bit.
+    fn abs(self) -> Self;
+    /// `true` unless NaN or infinite.
+    fn is_finite(self) -> bool;
+    /// `e^self`, at most a few ulp from exact (see [`crate::math`]).
+    fn exp(self) -> Self;
+    /// `ln(1 + self)`, at most a few ulp from exact (see [`crate::math`]).
+    fn ln_1p(self) -> Self;
+}
+
+macro_rules! impl_float {
+    ($t:ident, $name:literal, $exp:path, $log1p:path) => {
+        impl Float for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const HALF: Self = 0.5;
+            const TWO: Self = 2.0;
+            const INFINITY: Self = $t::INFINITY;
+            const NAN: Self = $t::NAN;
+            const LN_2: Self = core::$t::consts::LN_2;
+            const NAME: &'static str = $name;
+            const MANTISSA_DIGITS: u32 = $t::MANTISSA_DIGITS;
+
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                $t::abs(self)
+            }
+            #[inline(always)]
+            fn is_finite(self) -> bool {
+                $t::is_finite(self)
+            }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                $exp(self)
+            }
+            #[inline(always)]
+            fn ln_1p(self) -> Self {
+                $log1p(self)
+            }
+        }
+    };
+}
+
+impl_float!(f32, "float32", math::exp_f32, math::log1p_f32);
+impl_float!(f64, "float64", math::exp_f64, math::log1p_f64);

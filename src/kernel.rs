@@ -1,0 +1,320 @@
+//! The one loop every elementwise loss runs in, and the driver around it:
+//! argument checks, sample weights, the reduction tree, threads.
+//!
+//! A loss only says what one element gives ([`Pointwise::eval`]); which of
+//! value, gradient and second derivative are computed, accumulated or stored
+//! is decided here by const generics, so what a call does not ask for is
+//! compiled away.
+
+use core::ops::Range;
+
+use crate::error::LossError;
+use crate::float::Float;
+use crate::reduce::{tree, Reduction, BLOCK};
+use crate::simd::{dispatch, Level};
+
+/// Value, first and second derivative of a loss at one element, with respect
+/// to `input`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Terms<T> {
+    /// ℓ(input, target).
+    pub value: T,
+    /// ∂ℓ/∂input.
+    pub grad: T,
+    /// ∂²ℓ/∂input².
+    pub hess: T,
+}
+
+/// A loss that is a function of one (input, target) pair per element.
+///
+/// `eval` must be branch-free in effect (value selects, no early returns, no
+/// libm calls) so that the loop around it vectorizes; results it computes but
+/// a call does not use are removed by the compiler.
+pub trait Pointwise<T: Float>: Copy + Send + Sync {
+    /// Transcendental per-element work: a second thread pays from smaller sizes.
+    const HEAVY: bool = false;
+    /// The loss at one element.
+    fn eval(&self, input: T, target: T) -> Terms<T>;
+}
+
+/// Sample weights of an elementwise loss.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Weights<'a, T> {
+    /// Every element weighs 1.
+    #[default]
+    None,
+    /// One weight per element.
+    Each(&'a [T]),
+    /// One weight per row: `n / len` consecutive elements share a weight
+    /// (NumPy's 1-D weights of length `shape[0]`).
+    Rows(&'a [T]),
+}
+
+/// What to compute, and where to put it. Every buffer has the input's length.
+#[derive(Debug)]
+pub enum Op<'a, T> {
+    /// The reduced value only (`Mean` or `Sum`).
+    Value,
+    /// The weighted value of every element (reduction `None`).
+    ValueEach(&'a mut [T]),
+    /// The gradient of the reduced value.
+    Grad(&'a mut [T]),
+    /// The reduced value and its gradient, in one pass.
+    ValueGrad(&'a mut [T]),
+    /// Every element's value and the gradient of their sum, in one pass.
+    ValueEachGrad(&'a mut [T], &'a mut [T]),
+    /// Gradient and diagonal second derivative of the reduced value.
+    GradHess(&'a mut [T], &'a mut [T]),
+}
+
+/// Virtual lanes of the accumulation: fixed, so that every SIMD level sums
+/// in the same order.
+const LANES: usize = 32;
+/// Chunks of `LANES` summed in `T` before they are flushed into `f64`.
+const FLUSH: usize = 8;
+
+/// Sums `values` lane-wise into `f64` by a fixed tree.
+#[inline(always)]
+fn fold_lanes(mut acc: [f64; LANES]) -> f64 {
+    let mut width = LANES / 2;
+    while width > 0 {
+        for l in 0..width {
+            acc[l] += acc[l + width];
+        }
+        width /= 2;
+    }
+    acc[0]
+}
+
+/// One block of elements: the loop that vectorizes.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn block_body<
+    T: Float,
+    L: Pointwise<T>,
+    const ACC: bool,
+    const V: bool,
+    const G: bool,
+    const H: bool,
+    const W: bool,
+>(
+    loss: &L,
+    x: &[T],
+    y: &[T],
+    w: &[T],
+    scale: T,
+    v: &mut [T],
+    g: &mut [T],
+    h: &mut [T],
+) -> f64 {
+    let n = x.len();
+    let y = &y[..n];
+    let mut wide = [0f64; LANES];
+    let mut acc = [T::ZERO; LANES];
+    let mut element = |i: usize, lane: usize, acc: &mut [T; LANES]| {
+        let t = loss.eval(x[i], y[i]);
+        let (wv, c) = if W {
+            (w[i], w[i] * scale)
+        } else {
+            (T::ONE, scale)
+        };
+        if ACC {
+            acc[lane] = acc[lane] + wv * t.value;
+        }
+        if V {
+            v[i] = wv * t.value;
+        }
+        if G {
+            g[i] = c * t.grad;
+        }
+        if H {
+            h[i] = c * t.hess;
+        }
+    };
+    let chunks = n / LANES;
+    for c in 0..chunks {
+        for lane in 0..LANES {
+            element(c * LANES + lane, lane, &mut acc);
+        }
+        if ACC && c % FLUSH == FLUSH - 1 {
+            for lane in 0..LANES {
+                wide[lane] += acc[lane].to_f64();
+                acc[lane] = T::ZERO;
+            }
+        }
+    }
+    for i in chunks * LANES..n {
+        element(i, i - chunks * LANES, &mut acc);
+    }
+    if !ACC {
+        return 0.0;
+    }
+    for lane in 0..LANES {
+        wide[lane] += acc[lane].to_f64();
+    }
+    fold_lanes(wide)
+}
+
+dispatch! {
+    #[allow(clippy::too_many_arguments)]
+    fn block<T: Float, L: Pointwise<T>; const ACC: bool; const V: bool; const G: bool; const H: bool; const W: bool>(
+        loss: &L, x: &[T], y: &[T], w: &[T], scale: T, v: &mut [T], g: &mut [T], h: &mut [T]
+    ) -> f64 = block_body;
+}
+
+/// Σ w over a block, or NaN when a weight in it is negative (NaN and inf
+/// weights make the sum non-finite by themselves).
+#[inline(always)]
+fn weight_body<T: Float>(w: &[T]) -> f64 {
+    let mut sum = [0f64; LANES];
+    let mut min = [0f64; LANES];
+    let chunks = w.len() / LANES;
+    for c in 0..chunks {
+        for lane in 0..LANES {
+            let v = w[c * LANES + lane].to_f64();
+            sum[lane] += v;
+            min[lane] = if v < min[lane] { v } else { min[lane] };
+        }
+    }
+    for (i, &v) in w.iter().enumerate().skip(chunks * LANES) {
+        let v = v.to_f64();
+        sum[i % LANES] += v;
+        min[i % LANES] = if v < min[i % LANES] { v } else { min[i % LANES] };
+    }
+    if min.iter().any(|&m| m < 0.0) {
+        f64::NAN
+    } else {
+        fold_lanes(sum)
+    }
+}
+
+dispatch! {
+    fn weight_block<T: Float>(w: &[T]) -> f64 = weight_body;
+}
+
+/// Σ w, after checking that every weight is finite and non-negative.
+fn weight_total<T: Float>(level: Level, w: &[T]) -> Result<f64, LossError> {
+    let total = tree(w.len(), usize::MAX, (), &|r: Range<usize>, ()| {
+        weight_block(level, &w[r])
+    });
+    if !total.is_finite() {
+        if let Some(index) = w.iter().position(|v| !(v.is_finite() && *v >= T::ZERO)) {
+            return Err(LossError::InvalidWeight {
+                index,
+                value: w[index].to_f64(),
+            });
+        }
+    }
+    Ok(total)
+}
+
+fn check_len(name: &'static str, expected: usize, got: usize) -> Result<(), LossError> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(LossError::LengthMismatch {
+            name,
+            expected,
+            got,
+        })
+    }
+}
+
+/// Computes what `op` asks for at the given SIMD level (capped to what the
+/// machine has). Returns the reduced value for [`Op::Value`] and
+/// [`Op::ValueGrad`], and `0` otherwise.
+///
+/// Every check (lengths, weights, reduction) happens before the first write.
+pub fn evaluate<T: Float, L: Pointwise<T>>(
+    level: Level,
+    loss: &L,
+    input: &[T],
+    target: &[T],
+    weights: Weights<'_, T>,
+    reduction: Reduction,
+    op: Op<'_, T>,
+) -> Result<T, LossError> {
+    let n = input.len();
+    check_len("target", n, target.len())?;
+    // (accumulate, store values, store gradient, store hessian)
+    let (flags, v, g, h): ((bool, bool, bool, bool), &mut [T], &mut [T], &mut [T]) = match op {
+        Op::Value => ((true, false, false, false), &mut [], &mut [], &mut []),
+        Op::ValueEach(v) => ((false, true, false, false), v, &mut [], &mut []),
+        Op::Grad(g) => ((false, false, true, false), &mut [], g, &mut []),
+        Op::ValueGrad(g) => ((true, false, true, false), &mut [], g, &mut []),
+        Op::ValueEachGrad(v, g) => ((false, true, true, false), v, g, &mut []),
+        Op::GradHess(g, h) => ((false, false, true, true), &mut [], g, h),
+    };
+    let (acc, want_v, want_g, want_h) = flags;
+    for (name, wanted, buf) in [("value out", want_v, &*v), ("grad out", want_g, &*g), ("hess out", want_h, &*h)] {
+        if wanted {
+            check_len(name, n, buf.len())?;
+        }
+    }
+    if acc && reduction == Reduction::None {
+        return Err(LossError::NoneReduction);
+    }
+    // Per-row weights become per-element ones when rows are single elements.
+    let (w, rows) = match weights {
+        Weights::None => (None, 1),
+        Weights::Each(w) => {
+            check_len("sample_weight", n, w.len())?;
+            (Some(w), 1)
+        }
+        Weights::Rows(w) if w.len() == n => (Some(w), 1),
+        Weights::Rows(w) => {
+            if w.is_empty() || n % w.len() != 0 {
+                return Err(LossError::WeightRows {
+                    elements: n,
+                    weights: w.len(),
+                });
+            }
+            (Some(w), n / w.len())
+        }
+    };
+    let total = match w {
+        Some(w) => weight_total(level, w)? * rows as f64,
+        None => n as f64,
+    };
+    let denominator = if reduction == Reduction::Mean {
+        total
+    } else {
+        1.0
+    };
+    let scale = T::from_f64(1.0 / denominator);
+    let grain = if L::HEAVY { 1 << 15 } else { 1 << 20 };
+
+    macro_rules! run {
+        ($acc:literal, $v:literal, $g:literal, $h:literal) => {
+            tree(n, grain, (v, g, h), &|r: Range<usize>, (v, g, h): (&mut [T], &mut [T], &mut [T])| {
+                let (x, y) = (&input[r.clone()], &target[r.clone()]);
+                match w {
+                    None => block::<T, L, $acc, $v, $g, $h, false>(level, loss, x, y, &[], scale, v, g, h),
+                    Some(w) if rows == 1 => {
+                        block::<T, L, $acc, $v, $g, $h, true>(level, loss, x, y, &w[r], scale, v, g, h)
+                    }
+                    Some(w) => {
+                        let mut each = [T::ZERO; BLOCK];
+                        let each = &mut each[..r.len()];
+                        let (mut k, mut row) = (0, r.start / rows);
+                        while k < each.len() {
+                            let end = ((row + 1) * rows - r.start).min(each.len());
+                            each[k..end].fill(w[row]);
+                            (k, row) = (end, row + 1);
+                        }
+                        block::<T, L, $acc, $v, $g, $h, true>(level, loss, x, y, each, scale, v, g, h)
+                    }
+                }
+            })
+        };
+    }
+    let sum = match flags {
+        (true, _, false, _) => run!(true, false, false, false),
+        (true, _, true, _) => run!(true, false, true, false),
+        (false, true, false, _) => run!(false, true, false, false),
+        (false, true, true, _) => run!(false, true, true, false),
+        (false, false, _, false) => run!(false, false, true, false),
+        (false, false, _, true) => run!(false, false, true, true),
+    };
+    Ok(T::from_f64(sum / denominator))
+}

@@ -1,0 +1,358 @@
+//! The regression losses: per-element math only. `d = input − target`.
+//!
+//! Each `eval` is what one element gives; the loops, weights, reductions and
+//! threads around it live in [`crate::kernel`]. Each loss has a textbook
+//! scalar reference in `f64` (`*_scalar`) that the tests compare every SIMD
+//! level against.
+
+use crate::error::LossError;
+use crate::float::Float;
+use crate::kernel::{Pointwise, Terms};
+
+/// `sign(d)` with `sign(±0) = ±0` and NaN kept.
+#[inline(always)]
+fn sign<T: Float>(d: T) -> T {
+    if d > T::ZERO {
+        T::ONE
+    } else if d < T::ZERO {
+        -T::ONE
+    } else {
+        d
+    }
+}
+
+/// Mean absolute error: `|d|`, gradient `sign(d)` with `sign(0) = 0`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Mae;
+
+impl<T: Float> Pointwise<T> for Mae {
+    #[inline(always)]
+    fn eval(&self, x: T, y: T) -> Terms<T> {
+        let d = x - y;
+        Terms {
+            value: d.abs(),
+            grad: sign(d),
+            hess: T::ZERO,
+        }
+    }
+}
+
+/// Mean squared error: `d²`, gradient `2d`, second derivative `2`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Mse;
+
+impl<T: Float> Pointwise<T> for Mse {
+    #[inline(always)]
+    fn eval(&self, x: T, y: T) -> Terms<T> {
+        let d = x - y;
+        Terms {
+            value: d * d,
+            grad: d + d,
+            hess: T::TWO,
+        }
+    }
+}
+
+/// Smooth L1 (PyTorch's `smooth_l1_loss`): `|d| < β ? 0.5d²/β : |d| − 0.5β`.
+/// `β = 0` is exactly [`Mae`].
+#[derive(Clone, Copy, Debug)]
+pub struct SmoothL1<T> {
+    beta: T,
+    inv_beta: T,
+    half_beta: T,
+}
+
+impl<T: Float> SmoothL1<T> {
+    /// A Smooth L1 loss with threshold `beta ≥ 0`.
+    pub fn new(beta: f64) -> Result<Self, LossError> {
+        if !(beta >= 0.0) {
+            return Err(LossError::InvalidParameter {
+                name: "beta",
+                value: beta,
+                requirement: "beta >= 0",
+            });
+        }
+        let beta = T::from_f64(beta);
+        Ok(Self {
+            beta,
+            inv_beta: T::ONE / beta,
+            half_beta: T::HALF * beta,
+        })
+    }
+}
+
+impl<T: Float> Pointwise<T> for SmoothL1<T> {
+    #[inline(always)]
+    fn eval(&self, x: T, y: T) -> Terms<T> {
+        let d = x - y;
+        let a = d.abs();
+        // With β = 0 the quadratic branch is never taken (|d| < 0 is false),
+        // so its 0/0 is computed but never selected.
+        let quad = a < self.beta;
+        Terms {
+            value: if quad {
+                T::HALF * d * d / self.beta
+            } else {
+                a - self.half_beta
+            },
+            grad: if quad { d / self.beta } else { sign(d) },
+            hess: if quad { self.inv_beta } else { T::ZERO },
+        }
+    }
+}
+
+/// Huber: `|d| ≤ δ ? 0.5d² : δ(|d| − 0.5δ)`, gradient `clamp(d, −δ, δ)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Huber<T> {
+    delta: T,
+    half_delta: T,
+}
+
+impl<T: Float> Huber<T> {
+    /// A Huber loss with threshold `delta > 0`.
+    pub fn new(delta: f64) -> Result<Self, LossError> {
+        if !(delta > 0.0) {
+            return Err(LossError::InvalidParameter {
+                name: "delta",
+                value: delta,
+                requirement: "delta > 0",
+            });
+        }
+        let delta = T::from_f64(delta);
+        Ok(Self {
+            delta,
+            half_delta: T::HALF * delta,
+        })
+    }
+}
+
+impl<T: Float> Pointwise<T> for Huber<T> {
+    #[inline(always)]
+    fn eval(&self, x: T, y: T) -> Terms<T> {
+        let d = x - y;
+        let a = d.abs();
+        let quad = a <= self.delta;
+        Terms {
+            value: if quad {
+                T::HALF * d * d
+            } else {
+                self.delta * (a - self.half_delta)
+            },
+            grad: if d > self.delta {
+                self.delta
+            } else if d < -self.delta {
+                -self.delta
+            } else {
+                d
+            },
+            hess: if quad { T::ONE } else { T::ZERO },
+        }
+    }
+}
+
+/// Log-cosh: `log(cosh d)`, gradient `tanh d`, second derivative `1 − tanh² d`;
+/// finite for every finite `d`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LogCosh;
+
+/// Below this |d|, cosh and sinh come from their Taylor series, which avoids
+/// the cancellation of `|d| + log1p(e^(−2|d|)) − ln 2` near 0.
+const LOG_COSH_SMALL: f64 = 1.0;
+
+/// Taylor coefficients 1/(2k)! of `(cosh d − 1)/d² = Σ s^(k−1)/(2k)!`, s = d².
+/// Enough terms for 0.5 ulp of f64 at s = 1.
+const COSH_M1: [f64; 10] = [
+    1.0 / 2.0,
+    1.0 / 24.0,
+    1.0 / 720.0,
+    1.0 / 40320.0,
+    1.0 / 3628800.0,
+    1.0 / 479001600.0,
+    1.0 / 87178291200.0,
+    1.0 / 20922789888000.0,
+    1.0 / 6402373705728000.0,
+    1.0 / 2432902008176640000.0,
+];
+/// Taylor coefficients 1/(2k+1)! of `(sinh d)/d − 1 = Σ s^k/(2k+1)!`.
+const SINH: [f64; 9] = [
+    1.0 / 6.0,
+    1.0 / 120.0,
+    1.0 / 5040.0,
+    1.0 / 362880.0,
+    1.0 / 39916800.0,
+    1.0 / 6227020800.0,
+    1.0 / 1307674368000.0,
+    1.0 / 355687428096000.0,
+    1.0 / 121645100408832000.0,
+];
+
+/// Horner's rule over the first `terms` coefficients.
+#[inline(always)]
+fn poly<T: Float>(s: T, coeffs: &[f64], terms: usize) -> T {
+    let mut p = T::from_f64(coeffs[terms - 1]);
+    for &c in coeffs[..terms - 1].iter().rev() {
+        p = p * s + T::from_f64(c);
+    }
+    p
+}
+
+impl<T: Float> Pointwise<T> for LogCosh {
+    const HEAVY: bool = true;
+
+    #[inline(always)]
+    fn eval(&self, x: T, y: T) -> Terms<T> {
+        // f32 needs fewer series terms than f64 for its half ulp.
+        let (n_cosh, n_sinh) = if T::MANTISSA_DIGITS <= 24 { (6, 5) } else { (10, 9) };
+        let d = x - y;
+        let a = d.abs();
+        let s = d * d;
+        let small = a < T::from_f64(LOG_COSH_SMALL);
+        // small: c = cosh d − 1 and sinh |d| from series; large: e = e^(−2|d|).
+        let c = T::HALF * s + s * s * poly(s, &COSH_M1[1..], n_cosh - 1);
+        let sh = a + a * s * poly(s, &SINH, n_sinh);
+        let e = (-(a + a)).exp();
+        let arg = if small { c } else { e };
+        let l = arg.ln_1p();
+        // cosh d = 1 + c (small), or e^|d|(1 + e)/2 (large): one denominator.
+        let den = T::ONE + arg;
+        let tanh_abs = if small { sh } else { T::ONE - e } / den;
+        // ln 2 split in two so that |d| − ln 2 keeps its low bits.
+        let ln2_hi = T::from_f64(0.693_145_751_953_125);
+        let ln2_lo = T::from_f64(1.428_606_820_309_417_3e-6);
+        let value = if small {
+            l
+        } else {
+            (a - ln2_hi) - ln2_lo + l
+        };
+        let sech2 = if small {
+            T::ONE / (den * den)
+        } else {
+            (e + e + e + e) / (den * den)
+        };
+        Terms {
+            value,
+            grad: if d < T::ZERO { -tanh_abs } else { tanh_abs },
+            hess: sech2,
+        }
+    }
+}
+
+/// Pinball (quantile) loss at quantile `q`: with `r = target − input`,
+/// `max(q·r, (q−1)·r)`; gradient `−q` (r > 0), `1−q` (r < 0), `0.5−q` (r = 0).
+#[derive(Clone, Copy, Debug)]
+pub struct Pinball<T> {
+    q: T,
+    q_minus_1: T,
+    half_minus_q: T,
+}
+
+impl<T: Float> Pinball<T> {
+    /// A pinball loss at quantile `0 < q < 1`.
+    pub fn new(q: f64) -> Result<Self, LossError> {
+        if !(q > 0.0 && q < 1.0) {
+            return Err(LossError::InvalidParameter {
+                name: "q",
+                value: q,
+                requirement: "0 < q < 1",
+            });
+        }
+        Ok(Self {
+            q: T::from_f64(q),
+            q_minus_1: T::from_f64(q - 1.0),
+            half_minus_q: T::from_f64(0.5 - q),
+        })
+    }
+}
+
+impl<T: Float> Pointwise<T> for Pinball<T> {
+    #[inline(always)]
+    fn eval(&self, x: T, y: T) -> Terms<T> {
+        let r = y - x;
+        Terms {
+            value: if r >= T::ZERO {
+                self.q * r
+            } else {
+                self.q_minus_1 * r
+            },
+            grad: if r > T::ZERO {
+                -self.q
+            } else if r < T::ZERO {
+                -self.q_minus_1
+            } else if r == T::ZERO {
+                self.half_minus_q
+            } else {
+                r
+            },
+            hess: T::ZERO,
+        }
+    }
+}
+
+/// Scalar `f64` references: the formulas of SPEC §2 as written, with libm.
+/// They return `(value, grad, hess)` for `d = input − target`.
+pub mod scalar {
+    /// [`super::Mae`].
+    pub fn mae_scalar(d: f64) -> (f64, f64, f64) {
+        let s = if d > 0.0 {
+            1.0
+        } else if d < 0.0 {
+            -1.0
+        } else {
+            d
+        };
+        (d.abs(), s, 0.0)
+    }
+    /// [`super::Mse`].
+    pub fn mse_scalar(d: f64) -> (f64, f64, f64) {
+        (d * d, 2.0 * d, 2.0)
+    }
+    /// [`super::SmoothL1`].
+    pub fn smooth_l1_scalar(d: f64, beta: f64) -> (f64, f64, f64) {
+        if beta == 0.0 {
+            return mae_scalar(d);
+        }
+        if d.abs() < beta {
+            (0.5 * d * d / beta, d / beta, 1.0 / beta)
+        } else {
+            (d.abs() - 0.5 * beta, d.signum(), 0.0)
+        }
+    }
+    /// [`super::Huber`].
+    pub fn huber_scalar(d: f64, delta: f64) -> (f64, f64, f64) {
+        if d.abs() <= delta {
+            (0.5 * d * d, d, 1.0)
+        } else {
+            (delta * (d.abs() - 0.5 * delta), delta * d.signum(), 0.0)
+        }
+    }
+    /// [`super::LogCosh`], from libm's `cosh`/`tanh` where they are exact
+    /// enough and the asymptotic form where `cosh` overflows.
+    pub fn log_cosh_scalar(d: f64) -> (f64, f64, f64) {
+        let a = d.abs();
+        let v = if a < 20.0 {
+            a.cosh().ln()
+        } else {
+            a - core::f64::consts::LN_2 + (-2.0 * a).exp()
+        };
+        let t = d.tanh();
+        let c = if a < 20.0 {
+            1.0 / (a.cosh() * a.cosh())
+        } else {
+            4.0 * (-2.0 * a).exp()
+        };
+        (v, t, c)
+    }
+    /// [`super::Pinball`].
+    pub fn pinball_scalar(d: f64, q: f64) -> (f64, f64, f64) {
+        let r = -d;
+        let v = (q * r).max((q - 1.0) * r);
+        let g = if r > 0.0 {
+            -q
+        } else if r < 0.0 {
+            1.0 - q
+        } else {
+            0.5 - q
+        };
+        (v, g, 0.0)
+    }
+}

@@ -1,0 +1,130 @@
+//! Which instruction set the kernels run in: detected once, overridable with
+//! `FASTLOSS_SIMD`, and passed explicitly to every kernel call so that tests
+//! can run each level in turn.
+//!
+//! The kernels themselves are written once (see [`crate::kernel`]) and
+//! instantiated per level by [`dispatch!`](crate::simd) below. Because no kernel uses
+//! fused multiply-add, every level produces bit-identical results.
+
+use std::sync::OnceLock;
+
+/// A SIMD instruction-set level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// The target's baseline: SSE2 on x86-64, NEON on aarch64, plain code elsewhere.
+    Baseline,
+    /// AVX2 + FMA (x86-64).
+    Avx2,
+    /// AVX-512F (x86-64).
+    Avx512,
+}
+
+impl Level {
+    /// The name used by `FASTLOSS_SIMD` and `info()`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Baseline if cfg!(target_arch = "x86_64") => "sse2",
+            Level::Baseline if cfg!(target_arch = "aarch64") => "neon",
+            Level::Baseline => "scalar",
+            Level::Avx2 => "avx2",
+            Level::Avx512 => "avx512",
+        }
+    }
+
+    /// Parses a `FASTLOSS_SIMD` value. `scalar`, `sse2` and `neon` all name the
+    /// baseline of the target.
+    pub fn parse(s: &str) -> Option<Level> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "scalar" | "sse2" | "neon" | "baseline" => Some(Level::Baseline),
+            "avx2" => Some(Level::Avx2),
+            "avx512" => Some(Level::Avx512),
+            _ => None,
+        }
+    }
+
+    /// The best level this machine supports.
+    pub fn detected() -> Level {
+        static DETECTED: OnceLock<Level> = OnceLock::new();
+        *DETECTED.get_or_init(Level::probe)
+    }
+
+    fn probe() -> Level {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Level::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Level::Avx2;
+            }
+        }
+        Level::Baseline
+    }
+
+    /// Every level this machine can run, lowest first.
+    pub fn available() -> Vec<Level> {
+        let best = Level::detected();
+        [Level::Baseline, Level::Avx2, Level::Avx512]
+            .into_iter()
+            .filter(|l| *l <= best)
+            .collect()
+    }
+
+    /// The level kernels use: the detected one, lowered by `FASTLOSS_SIMD` if
+    /// set (a level above the machine's is capped to the machine's; an unknown
+    /// name is ignored). Decided once per process.
+    pub fn active() -> Level {
+        static ACTIVE: OnceLock<Level> = OnceLock::new();
+        *ACTIVE.get_or_init(|| {
+            let best = Level::detected();
+            match std::env::var("FASTLOSS_SIMD").ok().and_then(|s| Level::parse(&s)) {
+                Some(wanted) => wanted.min(best),
+                None => best,
+            }
+        })
+    }
+}
+
+/// Defines `$name`, a function that calls the generic `#[inline(always)]`
+/// body `$body` compiled for the requested [`Level`]. The body is
+/// instantiated inside `#[target_feature]` functions so that everything it
+/// inlines is compiled for that instruction set.
+macro_rules! dispatch {
+    (
+        $(#[$meta:meta])*
+        $vis:vis fn $name:ident<$($g:ident : $bound:path),* $(; const $c:ident : $ct:ty)*>
+            ($($arg:ident : $ty:ty),* $(,)?) -> $ret:ty = $body:ident;
+    ) => {
+        $(#[$meta])*
+        #[inline]
+        $vis fn $name<$($g: $bound),* $(, const $c: $ct)*>(
+            level: $crate::simd::Level, $($arg: $ty),*
+        ) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2<$($g: $bound),* $(, const $c: $ct)*>($($arg: $ty),*) -> $ret {
+                $body::<$($g,)* $($c,)*>($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f")]
+            fn avx512<$($g: $bound),* $(, const $c: $ct)*>($($arg: $ty),*) -> $ret {
+                $body::<$($g,)* $($c,)*>($($arg),*)
+            }
+            // Capping by the detected level (a cached flag check) makes every
+            // `Level` value safe to pass, whoever built it.
+            match level.min($crate::simd::Level::detected()) {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: the level is at most `Level::detected()`, which
+                // checked that the CPU has these features.
+                $crate::simd::Level::Avx512 => unsafe { avx512::<$($g,)* $($c,)*>($($arg),*) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above.
+                $crate::simd::Level::Avx2 => unsafe { avx2::<$($g,)* $($c,)*>($($arg),*) },
+                _ => $body::<$($g,)* $($c,)*>($($arg),*),
+            }
+        }
+    };
+}
+pub(crate) use dispatch;

@@ -74,3 +74,22 @@ impl fmt::Display for LossError {
 }
 
 impl std::error::Error for LossError {}
+
+/// `Ok` when `ok` holds, else the [`LossError::InvalidParameter`] it names.
+/// Written as a positive condition so that NaN fails it.
+pub(crate) fn require(
+    ok: bool,
+    name: &'static str,
+    value: f64,
+    requirement: &'static str,
+) -> Result<(), LossError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(LossError::InvalidParameter {
+            name,
+            value,
+            requirement,
+        })
+    }
+}

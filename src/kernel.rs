@@ -179,7 +179,11 @@ fn weight_body<T: Float>(w: &[T]) -> f64 {
     for (i, &v) in w.iter().enumerate().skip(chunks * LANES) {
         let v = v.to_f64();
         sum[i % LANES] += v;
-        min[i % LANES] = if v < min[i % LANES] { v } else { min[i % LANES] };
+        min[i % LANES] = if v < min[i % LANES] {
+            v
+        } else {
+            min[i % LANES]
+        };
     }
     if min.iter().any(|&m| m < 0.0) {
         f64::NAN
@@ -237,7 +241,8 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
     let n = input.len();
     check_len("target", n, target.len())?;
     // (accumulate, store values, store gradient, store hessian)
-    let (flags, v, g, h): ((bool, bool, bool, bool), &mut [T], &mut [T], &mut [T]) = match op {
+    type Flags = (bool, bool, bool, bool);
+    let (flags, v, g, h): (Flags, &mut [T], &mut [T], &mut [T]) = match op {
         Op::Value => ((true, false, false, false), &mut [], &mut [], &mut []),
         Op::ValueEach(v) => ((false, true, false, false), v, &mut [], &mut []),
         Op::Grad(g) => ((false, false, true, false), &mut [], g, &mut []),
@@ -246,7 +251,11 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
         Op::GradHess(g, h) => ((false, false, true, true), &mut [], g, h),
     };
     let (acc, want_v, want_g, want_h) = flags;
-    for (name, wanted, buf) in [("value out", want_v, &*v), ("grad out", want_g, &*g), ("hess out", want_h, &*h)] {
+    for (name, wanted, buf) in [
+        ("value out", want_v, &*v),
+        ("grad out", want_g, &*g),
+        ("hess out", want_h, &*h),
+    ] {
         if wanted {
             check_len(name, n, buf.len())?;
         }
@@ -286,13 +295,28 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
 
     macro_rules! run {
         ($acc:literal, $v:literal, $g:literal, $h:literal) => {
-            tree(n, grain, (v, g, h), &|r: Range<usize>, (v, g, h): (&mut [T], &mut [T], &mut [T])| {
+            tree(n, grain, (v, g, h), &|r: Range<usize>,
+                                        (v, g, h): (
+                &mut [T],
+                &mut [T],
+                &mut [T],
+            )| {
                 let (x, y) = (&input[r.clone()], &target[r.clone()]);
                 match w {
-                    None => block::<T, L, $acc, $v, $g, $h, false>(level, loss, x, y, &[], scale, v, g, h),
-                    Some(w) if rows == 1 => {
-                        block::<T, L, $acc, $v, $g, $h, true>(level, loss, x, y, &w[r], scale, v, g, h)
-                    }
+                    None => block::<T, L, $acc, $v, $g, $h, false>(
+                        level,
+                        loss,
+                        x,
+                        y,
+                        &[],
+                        scale,
+                        v,
+                        g,
+                        h,
+                    ),
+                    Some(w) if rows == 1 => block::<T, L, $acc, $v, $g, $h, true>(
+                        level, loss, x, y, &w[r], scale, v, g, h,
+                    ),
                     Some(w) => {
                         let mut each = [T::ZERO; BLOCK];
                         let each = &mut each[..r.len()];
@@ -302,7 +326,9 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
                             each[k..end].fill(w[row]);
                             (k, row) = (end, row + 1);
                         }
-                        block::<T, L, $acc, $v, $g, $h, true>(level, loss, x, y, each, scale, v, g, h)
+                        block::<T, L, $acc, $v, $g, $h, true>(
+                            level, loss, x, y, each, scale, v, g, h,
+                        )
                     }
                 }
             })

@@ -10,7 +10,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::error::LossError;
+use crate::error::{require, LossError};
 
 /// How a reduced loss is scaled: the `reduction` argument of every loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -145,13 +145,7 @@ pub fn num_threads() -> usize {
 /// Sets the number of threads the kernels use (at least 1). Results do not
 /// depend on it; only speed does.
 pub fn set_num_threads(n: usize) -> Result<(), LossError> {
-    if n == 0 {
-        return Err(LossError::InvalidParameter {
-            name: "n",
-            value: 0.0,
-            requirement: "n >= 1",
-        });
-    }
+    require(n >= 1, "n", n as f64, "n >= 1")?;
     THREADS.store(n, Ordering::Relaxed);
     Ok(())
 }
@@ -202,7 +196,11 @@ mod tests {
     fn planner_arithmetic_past_u32() {
         // Plan a range of more than 2^32 items without allocating it: walk
         // only the split points down the leftmost and rightmost paths.
-        for len in [(1usize << 32) + 7, (1usize << 33) + BLOCK * 3 + 1, usize::MAX / 2] {
+        for len in [
+            (1usize << 32) + 7,
+            (1usize << 33) + BLOCK * 3 + 1,
+            usize::MAX / 2,
+        ] {
             let mut range = 0..len;
             while range.end - range.start > BLOCK {
                 let mid = range.start + split_point(range.end - range.start);

@@ -79,7 +79,10 @@ impl Level {
         static ACTIVE: OnceLock<Level> = OnceLock::new();
         *ACTIVE.get_or_init(|| {
             let best = Level::detected();
-            match std::env::var("FASTLOSS_SIMD").ok().and_then(|s| Level::parse(&s)) {
+            match std::env::var("FASTLOSS_SIMD")
+                .ok()
+                .and_then(|s| Level::parse(&s))
+            {
                 Some(wanted) => wanted.min(best),
                 None => best,
             }

@@ -23,7 +23,15 @@ pub trait PointwiseLoss<T: Float>: Pointwise<T> {
         reduction: Reduction,
         weights: Weights<'_, T>,
     ) -> Result<T, LossError> {
-        evaluate(Level::active(), self, input, target, weights, reduction, Op::Value)
+        evaluate(
+            Level::active(),
+            self,
+            input,
+            target,
+            weights,
+            reduction,
+            Op::Value,
+        )
     }
 
     /// The weighted loss of every element, into `out`.
@@ -35,7 +43,16 @@ pub trait PointwiseLoss<T: Float>: Pointwise<T> {
         out: &mut [T],
     ) -> Result<(), LossError> {
         let op = Op::ValueEach(out);
-        evaluate(Level::active(), self, input, target, weights, Reduction::None, op).map(drop)
+        evaluate(
+            Level::active(),
+            self,
+            input,
+            target,
+            weights,
+            Reduction::None,
+            op,
+        )
+        .map(drop)
     }
 
     /// The gradient of the reduced loss with respect to `input`, into `grad`.

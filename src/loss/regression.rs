@@ -5,7 +5,7 @@
 //! scalar reference in `f64` (`*_scalar`) that the tests compare every SIMD
 //! level against.
 
-use crate::error::LossError;
+use crate::error::{require, LossError};
 use crate::float::Float;
 use crate::kernel::{Pointwise, Terms};
 
@@ -65,13 +65,7 @@ pub struct SmoothL1<T> {
 impl<T: Float> SmoothL1<T> {
     /// A Smooth L1 loss with threshold `beta ≥ 0`.
     pub fn new(beta: f64) -> Result<Self, LossError> {
-        if !(beta >= 0.0) {
-            return Err(LossError::InvalidParameter {
-                name: "beta",
-                value: beta,
-                requirement: "beta >= 0",
-            });
-        }
+        require(beta >= 0.0, "beta", beta, "beta >= 0")?;
         let beta = T::from_f64(beta);
         Ok(Self {
             beta,
@@ -111,13 +105,7 @@ pub struct Huber<T> {
 impl<T: Float> Huber<T> {
     /// A Huber loss with threshold `delta > 0`.
     pub fn new(delta: f64) -> Result<Self, LossError> {
-        if !(delta > 0.0) {
-            return Err(LossError::InvalidParameter {
-                name: "delta",
-                value: delta,
-                requirement: "delta > 0",
-            });
-        }
+        require(delta > 0.0, "delta", delta, "delta > 0")?;
         let delta = T::from_f64(delta);
         Ok(Self {
             delta,
@@ -202,7 +190,11 @@ impl<T: Float> Pointwise<T> for LogCosh {
     #[inline(always)]
     fn eval(&self, x: T, y: T) -> Terms<T> {
         // f32 needs fewer series terms than f64 for its half ulp.
-        let (n_cosh, n_sinh) = if T::MANTISSA_DIGITS <= 24 { (6, 5) } else { (10, 9) };
+        let (n_cosh, n_sinh) = if T::MANTISSA_DIGITS <= 24 {
+            (6, 5)
+        } else {
+            (10, 9)
+        };
         let d = x - y;
         let a = d.abs();
         let s = d * d;
@@ -219,11 +211,7 @@ impl<T: Float> Pointwise<T> for LogCosh {
         // ln 2 split in two so that |d| − ln 2 keeps its low bits.
         let ln2_hi = T::from_f64(0.693_145_751_953_125);
         let ln2_lo = T::from_f64(1.428_606_820_309_417_3e-6);
-        let value = if small {
-            l
-        } else {
-            (a - ln2_hi) - ln2_lo + l
-        };
+        let value = if small { l } else { (a - ln2_hi) - ln2_lo + l };
         let sech2 = if small {
             T::ONE / (den * den)
         } else {
@@ -249,13 +237,7 @@ pub struct Pinball<T> {
 impl<T: Float> Pinball<T> {
     /// A pinball loss at quantile `0 < q < 1`.
     pub fn new(q: f64) -> Result<Self, LossError> {
-        if !(q > 0.0 && q < 1.0) {
-            return Err(LossError::InvalidParameter {
-                name: "q",
-                value: q,
-                requirement: "0 < q < 1",
-            });
-        }
+        require(q > 0.0 && q < 1.0, "q", q, "0 < q < 1")?;
         Ok(Self {
             q: T::from_f64(q),
             q_minus_1: T::from_f64(q - 1.0),

@@ -1,0 +1,748 @@
+"""Type stubs of the compiled module `fastloss._native` (checked by mypy.stubtest)."""
+
+from typing import Any, Literal, TypedDict, overload
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__version__: str
+
+_F32 = NDArray[np.float32]
+_Float = NDArray[np.floating[Any]]
+_Reduce = Literal["mean", "sum"]
+
+class _Info(TypedDict):
+    version: str
+    simd: str
+    simd_available: list[str]
+    threads: int
+
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
+def info() -> _Info: ...
+
+# mae
+@overload
+def mae(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def mae(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _F32: ...
+@overload
+def mae(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def mae(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _Float: ...
+@overload
+def mae(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float | _Float: ...
+@overload
+def mae_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> _F32: ...
+@overload
+def mae_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> _Float: ...
+@overload
+def mae_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[float, _F32]: ...
+@overload
+def mae_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def mae_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float, _Float]: ...
+@overload
+def mae_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[_Float, _Float]: ...
+@overload
+def mae_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float | _Float, _Float]: ...
+@overload
+def mae_grad_hess(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def mae_grad_hess(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_Float, _Float]: ...
+
+# mse
+@overload
+def mse(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def mse(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _F32: ...
+@overload
+def mse(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def mse(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _Float: ...
+@overload
+def mse(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float | _Float: ...
+@overload
+def mse_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> _F32: ...
+@overload
+def mse_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> _Float: ...
+@overload
+def mse_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[float, _F32]: ...
+@overload
+def mse_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def mse_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float, _Float]: ...
+@overload
+def mse_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[_Float, _Float]: ...
+@overload
+def mse_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float | _Float, _Float]: ...
+@overload
+def mse_grad_hess(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def mse_grad_hess(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_Float, _Float]: ...
+
+# smooth_l1
+@overload
+def smooth_l1(
+    input: _F32,
+    target: _F32,
+    *,
+    beta: float = 1.0, reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def smooth_l1(
+    input: _F32,
+    target: _F32,
+    *,
+    beta: float = 1.0, reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _F32: ...
+@overload
+def smooth_l1(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    beta: float = 1.0, reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def smooth_l1(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    beta: float = 1.0, reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _Float: ...
+@overload
+def smooth_l1(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    beta: float = 1.0, reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float | _Float: ...
+@overload
+def smooth_l1_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    beta: float = 1.0, reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> _F32: ...
+@overload
+def smooth_l1_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    beta: float = 1.0, reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> _Float: ...
+@overload
+def smooth_l1_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    beta: float = 1.0, reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[float, _F32]: ...
+@overload
+def smooth_l1_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    beta: float = 1.0, reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def smooth_l1_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    beta: float = 1.0, reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float, _Float]: ...
+@overload
+def smooth_l1_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    beta: float = 1.0, reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[_Float, _Float]: ...
+@overload
+def smooth_l1_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    beta: float = 1.0, reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float | _Float, _Float]: ...
+@overload
+def smooth_l1_grad_hess(
+    input: _F32,
+    target: _F32,
+    *,
+    beta: float = 1.0, reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def smooth_l1_grad_hess(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    beta: float = 1.0, reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_Float, _Float]: ...
+
+# huber
+@overload
+def huber(
+    input: _F32,
+    target: _F32,
+    *,
+    delta: float = 1.0, reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def huber(
+    input: _F32,
+    target: _F32,
+    *,
+    delta: float = 1.0, reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _F32: ...
+@overload
+def huber(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    delta: float = 1.0, reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def huber(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    delta: float = 1.0, reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _Float: ...
+@overload
+def huber(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    delta: float = 1.0, reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float | _Float: ...
+@overload
+def huber_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    delta: float = 1.0, reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> _F32: ...
+@overload
+def huber_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    delta: float = 1.0, reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> _Float: ...
+@overload
+def huber_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    delta: float = 1.0, reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[float, _F32]: ...
+@overload
+def huber_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    delta: float = 1.0, reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def huber_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    delta: float = 1.0, reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float, _Float]: ...
+@overload
+def huber_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    delta: float = 1.0, reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[_Float, _Float]: ...
+@overload
+def huber_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    delta: float = 1.0, reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float | _Float, _Float]: ...
+@overload
+def huber_grad_hess(
+    input: _F32,
+    target: _F32,
+    *,
+    delta: float = 1.0, reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def huber_grad_hess(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    delta: float = 1.0, reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_Float, _Float]: ...
+
+# log_cosh
+@overload
+def log_cosh(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def log_cosh(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _F32: ...
+@overload
+def log_cosh(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def log_cosh(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _Float: ...
+@overload
+def log_cosh(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float | _Float: ...
+@overload
+def log_cosh_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> _F32: ...
+@overload
+def log_cosh_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> _Float: ...
+@overload
+def log_cosh_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[float, _F32]: ...
+@overload
+def log_cosh_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def log_cosh_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float, _Float]: ...
+@overload
+def log_cosh_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[_Float, _Float]: ...
+@overload
+def log_cosh_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float | _Float, _Float]: ...
+@overload
+def log_cosh_grad_hess(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def log_cosh_grad_hess(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_Float, _Float]: ...
+
+# pinball
+@overload
+def pinball(
+    input: _F32,
+    target: _F32,
+    *,
+    q: float = 0.5, reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def pinball(
+    input: _F32,
+    target: _F32,
+    *,
+    q: float = 0.5, reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _F32: ...
+@overload
+def pinball(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    q: float = 0.5, reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def pinball(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    q: float = 0.5, reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _Float: ...
+@overload
+def pinball(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    q: float = 0.5, reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float | _Float: ...
+@overload
+def pinball_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    q: float = 0.5, reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> _F32: ...
+@overload
+def pinball_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    q: float = 0.5, reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> _Float: ...
+@overload
+def pinball_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    q: float = 0.5, reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[float, _F32]: ...
+@overload
+def pinball_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    q: float = 0.5, reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def pinball_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    q: float = 0.5, reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float, _Float]: ...
+@overload
+def pinball_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    q: float = 0.5, reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[_Float, _Float]: ...
+@overload
+def pinball_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    q: float = 0.5, reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float | _Float, _Float]: ...
+@overload
+def pinball_grad_hess(
+    input: _F32,
+    target: _F32,
+    *,
+    q: float = 0.5, reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def pinball_grad_hess(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    q: float = 0.5, reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_Float, _Float]: ...

@@ -1,0 +1,63 @@
+//! The `fastloss._native` extension module: bindings only. Argument handling
+//! is in [`args`], the generic call path in [`pointwise`], the losses are
+//! listed in [`regression`].
+
+pub(crate) mod args;
+pub(crate) mod pointwise;
+mod regression;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::error::LossError;
+use crate::simd::Level;
+
+impl From<LossError> for PyErr {
+    fn from(e: LossError) -> PyErr {
+        PyValueError::new_err(e.to_string())
+    }
+}
+
+/// Sets the number of threads the kernels use (n >= 1). Results do not
+/// depend on it.
+#[pyfunction]
+fn set_num_threads(n: i64) -> PyResult<()> {
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| PyValueError::new_err(format!("n must be >= 1, got {n}")))?;
+    Ok(crate::reduce::set_num_threads(n)?)
+}
+
+/// The number of threads the kernels use.
+#[pyfunction]
+fn get_num_threads() -> usize {
+    crate::reduce::num_threads()
+}
+
+/// Version, SIMD level in use, the levels this machine has, and threads.
+#[pyfunction]
+fn info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("version", env!("CARGO_PKG_VERSION"))?;
+    d.set_item("simd", Level::active().name())?;
+    d.set_item(
+        "simd_available",
+        Level::available()
+            .into_iter()
+            .map(Level::name)
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item("threads", crate::reduce::num_threads())?;
+    Ok(d)
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(info, m)?)?;
+    regression::register(m)
+}

@@ -1,0 +1,249 @@
+//! How a Python call of an elementwise loss becomes a kernel call: one
+//! generic path for all of them; the per-loss `#[pyfunction]`s are generated
+//! by [`pointwise_functions!`].
+
+use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::types::PyFloat;
+use pyo3::IntoPyObjectExt;
+
+use super::args::{self, Dtype, WeightShape};
+use crate::float::Float;
+use crate::kernel::{evaluate, Op, Pointwise, Weights};
+use crate::reduce::Reduction;
+use crate::simd::Level;
+
+/// Below this many elements the GIL is kept: releasing it costs more.
+const DETACH_MIN: usize = 1 << 14;
+
+/// Which of the four functions of a loss was called.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Value,
+    Grad,
+    ValueAndGrad,
+    GradHess,
+}
+
+/// The arguments of a call, converted to arrays and checked.
+pub(crate) struct Call<'py> {
+    pub(crate) dtype: Dtype,
+    input: Bound<'py, PyUntypedArray>,
+    target: Bound<'py, PyUntypedArray>,
+    weight: Option<(Bound<'py, PyUntypedArray>, WeightShape)>,
+    reduction: Reduction,
+    out: Option<Bound<'py, PyAny>>,
+}
+
+impl<'py> Call<'py> {
+    pub(crate) fn new(
+        input: &Bound<'py, PyAny>,
+        target: &Bound<'py, PyAny>,
+        reduction: &str,
+        sample_weight: Option<&Bound<'py, PyAny>>,
+        out: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Self> {
+        let reduction = args::reduction(reduction)?;
+        let input = args::array(input, "input")?;
+        let target = args::array(target, "target")?;
+        let dtype = args::compute_dtype(&input, &target)?;
+        args::check_shapes(input.shape(), target.shape())?;
+        let weight = match sample_weight {
+            None => None,
+            Some(w) => {
+                let w = args::array(w, "sample_weight")?;
+                let shape = args::weight_shape(w.shape(), input.shape())?;
+                Some((w, shape))
+            }
+        };
+        Ok(Self {
+            dtype,
+            input,
+            target,
+            weight,
+            reduction,
+            out: out.cloned(),
+        })
+    }
+
+    /// Runs `kind` of `loss` in `T`, the compute dtype.
+    pub(crate) fn run<T: Float + Element, L: Pointwise<T>>(
+        self,
+        kind: Kind,
+        loss: L,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.input.py();
+        let input = args::typed::<T>(&self.input, "input")?;
+        let target = args::typed::<T>(&self.target, "target")?;
+        let weight = match &self.weight {
+            None => None,
+            Some((w, shape)) => Some((args::typed::<T>(w, "sample_weight")?, shape)),
+        };
+        // SAFETY: inputs are only read; outputs are fresh arrays or `out`,
+        // which `check_out` proved disjoint from them.
+        let (x, y) = unsafe { (args::slice(&input), args::slice(&target)) };
+        let w = weight.as_ref().map(|(w, shape)| {
+            // SAFETY: as above.
+            let w = unsafe { args::slice(w) };
+            match shape {
+                WeightShape::Each => Weights::Each(w),
+                WeightShape::Rows => Weights::Rows(w),
+            }
+        });
+        let w = w.unwrap_or(Weights::None);
+        let shape = self.input.shape().to_vec();
+        let out = match &self.out {
+            Some(out) => {
+                let mut inputs = vec![x, y];
+                if let Weights::Each(w) | Weights::Rows(w) = w {
+                    inputs.push(w);
+                }
+                Some(args::check_out::<T>(out, &shape, &inputs)?)
+            }
+            None => None,
+        };
+        let new = || -> Bound<'py, PyArrayDyn<T>> {
+            // SAFETY: the kernel writes every element before the array is
+            // returned; on error the array is dropped unseen.
+            unsafe { PyArrayDyn::<T>::new(py, shape.as_slice(), false) }
+        };
+        let grad = || out.clone().unwrap_or_else(new);
+        let reduction = self.reduction;
+        let reduced = reduction != Reduction::None;
+        let (first, second) = match kind {
+            Kind::Value if reduced => (None, None),
+            Kind::Value => (Some(new()), None),
+            Kind::Grad => (Some(grad()), None),
+            Kind::ValueAndGrad if reduced => (Some(grad()), None),
+            Kind::ValueAndGrad => (Some(new()), Some(grad())),
+            Kind::GradHess => (Some(grad()), Some(new())),
+        };
+        let value = {
+            // SAFETY: `first`/`second` are distinct fresh arrays (or `out`),
+            // C-contiguous and of type T; nothing else holds them yet.
+            let a = first
+                .as_ref()
+                .map(|a| unsafe { a.as_slice_mut() }.expect("contiguous"));
+            let b = second
+                .as_ref()
+                .map(|b| unsafe { b.as_slice_mut() }.expect("contiguous"));
+            let op = match (kind, a, b) {
+                (Kind::Value, None, _) => Op::Value,
+                (Kind::Value, Some(v), _) => Op::ValueEach(v),
+                (Kind::Grad, Some(g), _) => Op::Grad(g),
+                (Kind::ValueAndGrad, Some(g), None) => Op::ValueGrad(g),
+                (Kind::ValueAndGrad, Some(v), Some(g)) => Op::ValueEachGrad(v, g),
+                (Kind::GradHess, Some(g), Some(h)) => Op::GradHess(g, h),
+                _ => unreachable!("buffers match the kind"),
+            };
+            let run = || evaluate(Level::active(), &loss, x, y, w, reduction, op);
+            if x.len() >= DETACH_MIN {
+                py.detach(run)?
+            } else {
+                run()?
+            }
+        };
+        let float = || PyFloat::new(py, value.to_f64()).into_any();
+        match (kind, first, second) {
+            (Kind::Value, None, _) => Ok(float()),
+            (Kind::Value, Some(v), _) | (Kind::Grad, Some(v), _) => Ok(v.into_any()),
+            (Kind::ValueAndGrad, Some(g), None) => (float(), g).into_bound_py_any(py),
+            (_, Some(a), Some(b)) => (a, b).into_bound_py_any(py),
+            _ => unreachable!("buffers match the kind"),
+        }
+    }
+}
+
+/// Generates the four `#[pyfunction]`s of an elementwise loss and a function
+/// that registers them. `$make` builds the loss in `T` from the parameters.
+macro_rules! pointwise_functions {
+    (
+        $register:ident: $value:ident, $grad:ident, $vg:ident, $gh:ident,
+        ($($p:ident: $pt:ty = $pd:expr),*) => $make:expr
+    ) => {
+        fn make<T: $crate::float::Float>($($p: $pt),*)
+            -> Result<impl $crate::kernel::Pointwise<T>, $crate::error::LossError> {
+            $make
+        }
+
+        fn call<'py>(
+            kind: $crate::python::pointwise::Kind,
+            input: &Bound<'py, PyAny>,
+            target: &Bound<'py, PyAny>,
+            $($p: $pt,)*
+            reduction: &str,
+            sample_weight: Option<&Bound<'py, PyAny>>,
+            out: Option<&Bound<'py, PyAny>>,
+        ) -> PyResult<Bound<'py, PyAny>> {
+            use $crate::python::args::Dtype;
+            let call = $crate::python::pointwise::Call::new(input, target, reduction, sample_weight, out)?;
+            match call.dtype {
+                Dtype::F32 => call.run::<f32, _>(kind, make::<f32>($($p),*)?),
+                Dtype::F64 => call.run::<f64, _>(kind, make::<f64>($($p),*)?),
+            }
+        }
+
+        #[pyfunction]
+        #[pyo3(signature = (input, target, *, $($p = $pd,)* reduction = "mean", sample_weight = None))]
+        fn $value<'py>(
+            input: &Bound<'py, PyAny>,
+            target: &Bound<'py, PyAny>,
+            $($p: $pt,)*
+            reduction: &str,
+            sample_weight: Option<&Bound<'py, PyAny>>,
+        ) -> PyResult<Bound<'py, PyAny>> {
+            use $crate::python::pointwise::Kind;
+            call(Kind::Value, input, target, $($p,)* reduction, sample_weight, None)
+        }
+
+        #[pyfunction]
+        #[pyo3(signature = (input, target, *, $($p = $pd,)* reduction = "mean", sample_weight = None, out = None))]
+        fn $grad<'py>(
+            input: &Bound<'py, PyAny>,
+            target: &Bound<'py, PyAny>,
+            $($p: $pt,)*
+            reduction: &str,
+            sample_weight: Option<&Bound<'py, PyAny>>,
+            out: Option<&Bound<'py, PyAny>>,
+        ) -> PyResult<Bound<'py, PyAny>> {
+            use $crate::python::pointwise::Kind;
+            call(Kind::Grad, input, target, $($p,)* reduction, sample_weight, out)
+        }
+
+        #[pyfunction]
+        #[pyo3(signature = (input, target, *, $($p = $pd,)* reduction = "mean", sample_weight = None, out = None))]
+        fn $vg<'py>(
+            input: &Bound<'py, PyAny>,
+            target: &Bound<'py, PyAny>,
+            $($p: $pt,)*
+            reduction: &str,
+            sample_weight: Option<&Bound<'py, PyAny>>,
+            out: Option<&Bound<'py, PyAny>>,
+        ) -> PyResult<Bound<'py, PyAny>> {
+            use $crate::python::pointwise::Kind;
+            call(Kind::ValueAndGrad, input, target, $($p,)* reduction, sample_weight, out)
+        }
+
+        #[pyfunction]
+        #[pyo3(signature = (input, target, *, $($p = $pd,)* reduction = "none", sample_weight = None))]
+        fn $gh<'py>(
+            input: &Bound<'py, PyAny>,
+            target: &Bound<'py, PyAny>,
+            $($p: $pt,)*
+            reduction: &str,
+            sample_weight: Option<&Bound<'py, PyAny>>,
+        ) -> PyResult<Bound<'py, PyAny>> {
+            use $crate::python::pointwise::Kind;
+            call(Kind::GradHess, input, target, $($p,)* reduction, sample_weight, None)
+        }
+
+        pub(crate) fn $register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            m.add_function(wrap_pyfunction!($value, m)?)?;
+            m.add_function(wrap_pyfunction!($grad, m)?)?;
+            m.add_function(wrap_pyfunction!($vg, m)?)?;
+            m.add_function(wrap_pyfunction!($gh, m)?)?;
+            Ok(())
+        }
+    };
+}
+pub(crate) use pointwise_functions;

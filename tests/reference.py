@@ -1,0 +1,402 @@
+"""References for the regression losses, written by hand from SPEC §2.
+
+Two kinds:
+
+* float64 NumPy formulas for the value, gradient and second derivative of
+  every loss, with PyTorch semantics (``sign(0) = 0``, ``smooth_l1`` with
+  ``beta = 0`` is ``mae``, huber's quadratic branch is ``|d| <= delta``), and
+  the reductions and sample weights of SPEC §3 on top of them;
+* exact ones: ``math.fsum`` for sums and mpmath (50 digits) for ``log_cosh``
+  and its gradient ``tanh``.
+
+The library computes ``d = input - target`` in the compute dtype; so do the
+references, then they widen ``d`` to float64.  The module also holds the
+helpers the test files share: data generation, ulp measures, comparisons.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+
+import fastloss
+
+F64 = npt.NDArray[np.float64]
+Array = npt.NDArray[Any]
+DType = type[np.floating[Any]]
+
+# mpmath ships no type information: keep it behind ``Any``.
+mpmath: Any = importlib.import_module("mpmath")
+mpmath.mp.dps = 50
+
+LOSSES: tuple[str, ...] = ("mae", "mse", "smooth_l1", "huber", "log_cosh", "pinball")
+REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none")
+FLOATS: tuple[DType, ...] = (np.float32, np.float64)
+SUFFIXES: tuple[str, ...] = ("", "_grad", "_value_and_grad", "_grad_hess")
+
+# The one scalar parameter of a loss: (keyword, default).
+PARAM: dict[str, tuple[str, float]] = {
+    "smooth_l1": ("beta", 1.0),
+    "huber": ("delta", 1.0),
+    "pinball": ("q", 0.5),
+}
+# Parameter values exactly representable in float32 (so that rounding the
+# parameter to the compute dtype changes nothing), to cycle through.
+DYADIC_PARAMS: dict[str, tuple[float, ...]] = {
+    "smooth_l1": (1.0, 0.5, 2.0, 0.0, 0.25),
+    "huber": (1.0, 0.25, 2.0, 0.5),
+    "pinball": (0.5, 0.25, 0.75, 0.125, 0.875),
+}
+# Values that are not dyadic: float64 checks only.
+OTHER_PARAMS: dict[str, tuple[float, ...]] = {
+    "smooth_l1": (0.3, 1.7, 1e-3),
+    "huber": (0.3, 3.0, 1e-3),
+    "pinball": (0.1, 0.9, 0.37, 0.01),
+}
+# The points where a loss is not twice differentiable, in d, for parameter p.
+KINKS: dict[str, Callable[[float], tuple[float, ...]]] = {
+    "mae": lambda p: (0.0,),
+    "mse": lambda p: (),
+    "smooth_l1": lambda p: (-p, p) if p > 0 else (0.0,),
+    "huber": lambda p: (-p, p),
+    "log_cosh": lambda p: (),
+    "pinball": lambda p: (0.0,),
+}
+
+LN2 = math.log(2.0)
+
+
+def api(name: str) -> Callable[..., Any]:
+    """A function of the package by name (``"mse_grad"``, ``"info"``...)."""
+    return cast("Callable[..., Any]", getattr(fastloss, name))
+
+
+def param_kwargs(name: str, value: float | None) -> dict[str, float]:
+    """The keyword arguments that set a loss's parameter (none for ``mae``...)."""
+    if name not in PARAM or value is None:
+        return {}
+    return {PARAM[name][0]: value}
+
+
+def param_value(name: str, value: float | None) -> float:
+    """The parameter a call uses: ``value`` or the default (1.0 if none)."""
+    if name not in PARAM:
+        return 1.0
+    return PARAM[name][1] if value is None else value
+
+
+# --------------------------------------------------------------- formulas --
+
+
+def elementwise(name: str, d: Array, param: float | None = None) -> tuple[F64, F64, F64]:
+    """(value, gradient, second derivative) per element, in float64, for ``d``."""
+    d = np.asarray(d, dtype=np.float64)
+    p = param_value(name, param)
+    a = np.abs(d)
+    zeros = np.zeros_like(d)
+    with np.errstate(all="ignore"):
+        if name == "mae":
+            return a, np.sign(d), zeros
+        if name == "mse":
+            return d * d, 2.0 * d, np.full_like(d, 2.0)
+        if name == "smooth_l1":
+            if p == 0.0:
+                return elementwise("mae", d)
+            quad = a < p
+            value = np.where(quad, 0.5 * d * d / p, a - 0.5 * p)
+            grad = np.clip(d / p, -1.0, 1.0)
+            return value, grad, np.where(quad, 1.0 / p, 0.0)
+        if name == "huber":
+            quad = a <= p
+            value = np.where(quad, 0.5 * d * d, p * (a - 0.5 * p))
+            grad = np.clip(d, -p, p)
+            return value, grad, np.where(quad, 1.0, 0.0)
+        if name == "log_cosh":
+            # cosh d - 1 = 2 sinh²(d/2) keeps the small-|d| digits; the large
+            # branch never overflows.
+            e = np.exp(-2.0 * a)
+            small = a < 1.0
+            value = np.where(
+                small, np.log1p(2.0 * np.sinh(0.5 * d) ** 2), a - LN2 + np.log1p(e)
+            )
+            return value, np.tanh(d), 4.0 * e / (1.0 + e) ** 2
+        if name == "pinball":
+            r = -d
+            value = np.maximum(p * r, (p - 1.0) * r)
+            grad = np.select([r > 0, r < 0, r == 0], [-p, 1.0 - p, 0.5 - p], np.nan)
+            return value, grad.astype(np.float64), zeros
+    raise ValueError(f"unknown loss {name!r}")
+
+
+def in_dtype(a: Any, dtype: DType) -> Array:
+    """``a`` as NumPy converts it to the compute dtype."""
+    return np.asarray(a).astype(dtype)
+
+
+def difference(x: Any, y: Any, dtype: DType) -> F64:
+    """``input - target`` computed in ``dtype``, as the library does, widened."""
+    with np.errstate(all="ignore"):
+        d = in_dtype(x, dtype) - in_dtype(y, dtype)
+    return d.astype(np.float64)
+
+
+def broadcast_weight(weight: Any, shape: tuple[int, ...], dtype: DType) -> F64:
+    """Per-element weights: same shape, or 1-D per row (SPEC §3), in ``dtype``."""
+    if weight is None:
+        return np.ones(shape, dtype=np.float64)
+    w = in_dtype(weight, dtype).astype(np.float64)
+    if w.shape != shape:
+        assert w.ndim == 1 and len(shape) >= 1 and w.shape[0] == shape[0]
+        w = w.reshape((shape[0],) + (1,) * (len(shape) - 1))
+    return np.broadcast_to(w, shape).astype(np.float64)
+
+
+def exact_sum(terms: Array) -> float:
+    """Σ terms, correctly rounded (``math.fsum``), IEEE when not all finite."""
+    flat = np.asarray(terms, dtype=np.float64).ravel()
+    if not np.all(np.isfinite(flat)):
+        with np.errstate(all="ignore"):
+            return float(np.sum(flat))
+    return math.fsum(flat.tolist())
+
+
+@dataclass(frozen=True)
+class Ref:
+    """What a call with some reduction must give, in float64."""
+
+    value: float | F64
+    grad: F64
+    hess: F64
+
+
+def reference(
+    name: str,
+    x: Any,
+    y: Any,
+    *,
+    dtype: DType,
+    param: float | None = None,
+    reduction: str = "mean",
+    weight: Any = None,
+) -> Ref:
+    """Value (reduced), gradient and hessian (scaled) of one call, in float64."""
+    d = difference(x, y, dtype)
+    p = None if param is None else float(np.asarray(param).astype(dtype))
+    v, g, h = elementwise(name, d, p)
+    w = broadcast_weight(weight, d.shape, dtype)
+    with np.errstate(all="ignore"):
+        wv = w * v
+        if reduction == "none":
+            return Ref(wv, w * g, w * h)
+        if reduction == "sum":
+            return Ref(exact_sum(wv), w * g, w * h)
+        assert reduction == "mean"
+        total = exact_sum(w)
+        if d.size == 0 or total == 0.0:
+            value = math.nan
+        else:
+            value = exact_sum(wv) / total
+        return Ref(value, w * g / total, w * h / total)
+
+
+# ------------------------------------------------------------ mpmath refs --
+
+
+def log_cosh_mp(d: float) -> Any:
+    """log(cosh d) to 50 digits (an mpf)."""
+    x = mpmath.mpf(d)
+    if abs(x) < 1:
+        return mpmath.log1p(2 * mpmath.sinh(x / 2) ** 2)
+    a = abs(x)
+    return a - mpmath.log(2) + mpmath.log1p(mpmath.exp(-2 * a))
+
+
+def tanh_mp(d: float) -> Any:
+    """tanh d to 50 digits (an mpf)."""
+    return mpmath.tanh(mpmath.mpf(d))
+
+
+def ulps_from(got: float, ref: Any, dtype: DType) -> float:
+    """|got − ref| in units of the spacing of ``ref`` rounded to ``dtype``."""
+    if math.isnan(got):
+        return math.inf
+    nearest = float(ref)
+    if math.isinf(got):
+        return 0.0 if got == nearest else math.inf
+    spacing = float(np.spacing(np.abs(np.asarray(nearest).astype(dtype))))
+    return float(abs(mpmath.mpf(got) - ref) / mpmath.mpf(spacing))
+
+
+# ------------------------------------------------------------ comparisons --
+
+
+def ulp_tolerance(ref: F64, dtype: DType, ulps: float) -> F64:
+    """``ulps`` spacings of ``ref`` rounded to ``dtype``, per element."""
+    with np.errstate(all="ignore"):
+        rounded = np.abs(ref).astype(dtype)
+    return cast("F64", ulps * np.spacing(rounded).astype(np.float64))
+
+
+def assert_same_nonfinite(got: F64, ref: F64, what: str) -> F64:
+    """Same NaN and ±inf positions; returns the mask of finite reference values."""
+    assert got.shape == ref.shape, f"{what}: shape {got.shape} != {ref.shape}"
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref), err_msg=f"{what}: NaN")
+    inf = np.isinf(ref)
+    np.testing.assert_array_equal(got[inf], ref[inf], err_msg=f"{what}: inf")
+    return cast("F64", np.isfinite(ref))
+
+
+def assert_elementwise(
+    got: Any,
+    ref: Any,
+    dtype: DType,
+    *,
+    ulps: float = 4.0,
+    rtol: float = 1e-12,
+    atol: float = 0.0,
+    what: str = "",
+) -> None:
+    """float64: ``rtol``; float32: ``ulps`` float32 spacings of the reference."""
+    g = np.asarray(got, dtype=np.float64)
+    r = np.asarray(ref, dtype=np.float64)
+    finite = assert_same_nonfinite(g, r, what)
+    g, r = g[finite], r[finite]
+    err = np.abs(g - r)
+    if dtype == np.float64:
+        tol = rtol * np.abs(r) + atol
+    else:
+        tol = ulp_tolerance(r, dtype, ulps) + atol
+    bad = np.flatnonzero(err > tol)
+    if bad.size:
+        i = int(bad[np.argmax((err - tol)[bad])])
+        raise AssertionError(
+            f"{what}: {bad.size} of {r.size} elements off; worst at finite "
+            f"index {i}: got {g[i]!r}, expected {r[i]!r} (|err| {err[i]:.3g}, "
+            f"tolerance {tol[i]:.3g})"
+        )
+
+
+def assert_reduced(got: Any, ref: float, dtype: DType, *, what: str = "") -> None:
+    """A reduced value: a Python float, float32-representable for float32,
+    relative error ≤ 1e-12 (float64) or ≤ 1e-6 (float32) from the exact one."""
+    assert type(got) is float, f"{what}: {type(got).__name__} is not a Python float"
+    if math.isnan(ref) or math.isinf(ref):
+        assert got == ref or (math.isnan(got) and math.isnan(ref)), (
+            f"{what}: got {got!r}, expected {ref!r}"
+        )
+        return
+    if dtype == np.float32 and math.isfinite(got):
+        assert float(np.float32(got)) == got, f"{what}: {got!r} is not a float32 value"
+    rtol = 1e-12 if dtype == np.float64 else 1e-6
+    assert abs(got - ref) <= rtol * abs(ref), (
+        f"{what}: got {got!r}, expected {ref!r} (relative error "
+        f"{abs(got - ref) / abs(ref) if ref else math.inf:.3g}, allowed {rtol})"
+    )
+
+
+def assert_bitwise(got: Any, expected: Any, what: str = "") -> None:
+    """Identical bits: float.hex for Python floats, tobytes for arrays."""
+    if isinstance(expected, float):
+        assert type(got) is float, f"{what}: {type(got).__name__} is not a float"
+        assert got.hex() == expected.hex(), f"{what}: {got.hex()} != {expected.hex()}"
+        return
+    g, e = np.asarray(got), np.asarray(expected)
+    assert g.dtype == e.dtype, f"{what}: dtype {g.dtype} != {e.dtype}"
+    assert g.shape == e.shape, f"{what}: shape {g.shape} != {e.shape}"
+    if g.tobytes() != e.tobytes():
+        diff = np.flatnonzero(g.view(np.uint8).reshape(-1) != e.view(np.uint8).reshape(-1))
+        i = int(diff[0]) // g.dtype.itemsize
+        raise AssertionError(
+            f"{what}: bits differ first at flat index {i}: "
+            f"{g.reshape(-1)[i]!r} != {e.reshape(-1)[i]!r}"
+        )
+
+
+# ------------------------------------------------------------------- data --
+
+
+def tie_positions(n: int) -> list[int]:
+    """Indices spread over the SIMD body and the tail of an ``n``-array."""
+    cand = [0, 1, 7, 8, 15, 16, 31, 32, 33, 63, 64, n // 2, n - 3, n - 2, n - 1]
+    return sorted({i for i in cand if 0 <= i < n})
+
+
+def make_data(
+    n: int | tuple[int, ...],
+    dtype: DType,
+    seed: int,
+    *,
+    tie: float = 1.0,
+    specials: bool = False,
+) -> tuple[Array, Array]:
+    """Seeded (input, target) in ``dtype`` with exact ties d = 0, ±``tie`` and,
+    with ``specials``, ±inf and NaN, at positions spread over body and tail."""
+    shape = (n,) if isinstance(n, int) else n
+    size = math.prod(shape)
+    rng = np.random.default_rng(seed)
+    x = (2.0 * rng.standard_normal(size)).astype(dtype)
+    y = rng.standard_normal(size).astype(dtype)
+    t = float(np.asarray(tie).astype(dtype))
+    kinds: list[tuple[float, float]] = [(0.5, 0.5), (t, 0.0), (0.0, t), (-t, 0.0)]
+    if t == 0.0:
+        kinds = [(0.5, 0.5), (0.0, 0.0), (-0.0, 0.0)]
+    nan, inf = math.nan, math.inf
+    if specials:
+        kinds += [(inf, 0.0), (-inf, 1.0), (0.0, inf), (nan, 0.0), (1.0, nan)]
+        kinds += [(inf, inf), (-inf, 2.0), (3.0, -inf)]
+    for k, i in enumerate(tie_positions(size)):
+        if k % 5 == 4:  # d = 0 at a random value too
+            y[i] = x[i]
+            continue
+        x[i], y[i] = kinds[k % len(kinds)]
+    return x.reshape(shape), y.reshape(shape)
+
+
+def make_weight(shape: tuple[int, ...], mode: str, seed: int) -> Array | None:
+    """Seeded non-negative weights: ``none``, ``each`` (input's shape) or
+    ``rows`` (1-D of length shape[0]); some exact zeros included."""
+    if mode == "none":
+        return None
+    rng = np.random.default_rng(seed + 1000)
+    wshape = shape if mode == "each" else shape[:1]
+    w = rng.uniform(0.0, 3.0, size=wshape)
+    if w.size > 2:
+        w.reshape(-1)[1] = 0.0
+    return w
+
+
+def call(
+    name: str,
+    suffix: str,
+    x: Any,
+    y: Any,
+    *,
+    param: float | None = None,
+    **kwargs: Any,
+) -> Any:
+    """``fastloss.<name><suffix>(x, y, <param>, **kwargs)``."""
+    return api(name + suffix)(x, y, **param_kwargs(name, param), **kwargs)
+
+
+def shape_pattern(shape: Sequence[int]) -> str:
+    """A regex for a shape as Python ``(3, 1)`` or Rust/list ``[3, 1]`` prints it."""
+    inner = r"\s*,\s*".join(str(s) for s in shape)
+    return r"[\(\[]\s*" + inner + r"\s*,?\s*[\)\]]"
+
+
+def value_pattern(v: float) -> str:
+    """A regex for a number as Python or Rust prints it (``0.0`` or ``0``)."""
+    if math.isnan(v):
+        return r"(?i:nan)"
+    if math.isinf(v):
+        return r"-?(?i:inf)" if v > 0 else r"-(?i:inf)"
+    if v == int(v):
+        return rf"(?<![\d.]){int(v)}(\.0*)?(?![\d.])"
+    return rf"(?<![\d.]){re.escape(repr(v))}(?!\d)"

@@ -86,7 +86,46 @@ fn fold_lanes(mut acc: [f64; LANES]) -> f64 {
     acc[0]
 }
 
-/// One block of elements: the loop that vectorizes.
+/// Results of one chunk of `LANES` elements.
+struct Chunk<T> {
+    v: [T; LANES],
+    g: [T; LANES],
+    h: [T; LANES],
+}
+
+/// One chunk: fixed-size arrays, so that the lane loop has no bounds checks
+/// and vectorizes. Only the first `valid` lanes are accumulated (the tail
+/// chunk is padded).
+#[inline(always)]
+fn chunk<T: Float, L: Pointwise<T>, const ACC: bool, const W: bool>(
+    loss: &L,
+    x: &[T; LANES],
+    y: &[T; LANES],
+    w: &[T; LANES],
+    scale: T,
+    valid: usize,
+    acc: &mut [T; LANES],
+) -> Chunk<T> {
+    let mut out = Chunk {
+        v: [T::ZERO; LANES],
+        g: [T::ZERO; LANES],
+        h: [T::ZERO; LANES],
+    };
+    for l in 0..LANES {
+        let t = loss.eval(x[l], y[l]);
+        let (wv, c) = if W { (w[l], w[l] * scale) } else { (T::ONE, scale) };
+        let wl = wv * t.value;
+        if ACC && l < valid {
+            acc[l] = acc[l] + wl;
+        }
+        out.v[l] = wl;
+        out.g[l] = c * t.grad;
+        out.h[l] = c * t.hess;
+    }
+    out
+}
+
+/// One block of elements.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn block_body<
@@ -108,43 +147,43 @@ fn block_body<
     h: &mut [T],
 ) -> f64 {
     let n = x.len();
-    let y = &y[..n];
     let mut wide = [0f64; LANES];
     let mut acc = [T::ZERO; LANES];
-    let mut element = |i: usize, lane: usize, acc: &mut [T; LANES]| {
-        let t = loss.eval(x[i], y[i]);
-        let (wv, c) = if W {
-            (w[i], w[i] * scale)
-        } else {
-            (T::ONE, scale)
-        };
-        if ACC {
-            acc[lane] = acc[lane] + wv * t.value;
-        }
+    let mut store = |o: usize, len: usize, c: &Chunk<T>| {
         if V {
-            v[i] = wv * t.value;
+            v[o..o + len].copy_from_slice(&c.v[..len]);
         }
         if G {
-            g[i] = c * t.grad;
+            g[o..o + len].copy_from_slice(&c.g[..len]);
         }
         if H {
-            h[i] = c * t.hess;
+            h[o..o + len].copy_from_slice(&c.h[..len]);
         }
     };
+    let lanes = |s: &[T], o: usize| -> [T; LANES] { s[o..o + LANES].try_into().unwrap() };
     let chunks = n / LANES;
-    for c in 0..chunks {
-        for lane in 0..LANES {
-            element(c * LANES + lane, lane, &mut acc);
-        }
-        if ACC && c % FLUSH == FLUSH - 1 {
+    for k in 0..chunks {
+        let o = k * LANES;
+        let ws = if W { lanes(w, o) } else { [T::ZERO; LANES] };
+        let c = chunk::<T, L, ACC, W>(loss, &lanes(x, o), &lanes(y, o), &ws, scale, LANES, &mut acc);
+        store(o, LANES, &c);
+        if ACC && k % FLUSH == FLUSH - 1 {
             for lane in 0..LANES {
                 wide[lane] += acc[lane].to_f64();
                 acc[lane] = T::ZERO;
             }
         }
     }
-    for i in chunks * LANES..n {
-        element(i, i - chunks * LANES, &mut acc);
+    let (o, len) = (chunks * LANES, n - chunks * LANES);
+    if len > 0 {
+        let pad = |s: &[T]| {
+            let mut a = [T::ZERO; LANES];
+            a[..len].copy_from_slice(&s[o..o + len]);
+            a
+        };
+        let ws = if W { pad(w) } else { [T::ZERO; LANES] };
+        let c = chunk::<T, L, ACC, W>(loss, &pad(x), &pad(y), &ws, scale, len, &mut acc);
+        store(o, len, &c);
     }
     if !ACC {
         return 0.0;

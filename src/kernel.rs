@@ -86,18 +86,21 @@ fn fold_lanes(mut acc: [f64; LANES]) -> f64 {
     acc[0]
 }
 
-/// Results of one chunk of `LANES` elements.
-struct Chunk<T> {
-    v: [T; LANES],
-    g: [T; LANES],
-    h: [T; LANES],
-}
-
-/// One chunk: fixed-size arrays, so that the lane loop has no bounds checks
-/// and vectorizes. Only the first `valid` lanes are accumulated (the tail
-/// chunk is padded).
+/// One chunk of `LANES` elements: fixed-size arrays, so that the lane loop
+/// has no bounds checks and vectorizes. Only the first `valid` lanes are
+/// accumulated (the tail chunk is padded); outputs not asked for are not
+/// written.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn chunk<T: Float, L: Pointwise<T>, const ACC: bool, const W: bool>(
+fn chunk<
+    T: Float,
+    L: Pointwise<T>,
+    const ACC: bool,
+    const V: bool,
+    const G: bool,
+    const H: bool,
+    const W: bool,
+>(
     loss: &L,
     x: &[T; LANES],
     y: &[T; LANES],
@@ -105,24 +108,33 @@ fn chunk<T: Float, L: Pointwise<T>, const ACC: bool, const W: bool>(
     scale: T,
     valid: usize,
     acc: &mut [T; LANES],
-) -> Chunk<T> {
-    let mut out = Chunk {
-        v: [T::ZERO; LANES],
-        g: [T::ZERO; LANES],
-        h: [T::ZERO; LANES],
-    };
+    v: &mut [T; LANES],
+    g: &mut [T; LANES],
+    h: &mut [T; LANES],
+) {
     for l in 0..LANES {
         let t = loss.eval(x[l], y[l]);
-        let (wv, c) = if W { (w[l], w[l] * scale) } else { (T::ONE, scale) };
+        // Weighted: w / Σw, a division because 1/Σw overflows when Σw is
+        // subnormal. Unweighted: `scale` is 1/n (or 1), multiplied.
+        let (wv, c) = if W {
+            (w[l], w[l] / scale)
+        } else {
+            (T::ONE, scale)
+        };
         let wl = wv * t.value;
         if ACC && l < valid {
             acc[l] = acc[l] + wl;
         }
-        out.v[l] = wl;
-        out.g[l] = c * t.grad;
-        out.h[l] = c * t.hess;
+        if V {
+            v[l] = wl;
+        }
+        if G {
+            g[l] = c * t.grad;
+        }
+        if H {
+            h[l] = c * t.hess;
+        }
     }
-    out
 }
 
 /// One block of elements.
@@ -149,24 +161,45 @@ fn block_body<
     let n = x.len();
     let mut wide = [0f64; LANES];
     let mut acc = [T::ZERO; LANES];
-    let mut store = |o: usize, len: usize, c: &Chunk<T>| {
-        if V {
-            v[o..o + len].copy_from_slice(&c.v[..len]);
-        }
-        if G {
-            g[o..o + len].copy_from_slice(&c.g[..len]);
-        }
-        if H {
-            h[o..o + len].copy_from_slice(&c.h[..len]);
-        }
-    };
-    let lanes = |s: &[T], o: usize| -> [T; LANES] { s[o..o + LANES].try_into().unwrap() };
+    // Stand-ins for the outputs a call does not write, and for the tail.
+    let (mut sv, mut sg, mut sh, sw) = (
+        [T::ZERO; LANES],
+        [T::ZERO; LANES],
+        [T::ZERO; LANES],
+        [T::ZERO; LANES],
+    );
     let chunks = n / LANES;
     for k in 0..chunks {
-        let o = k * LANES;
-        let ws = if W { lanes(w, o) } else { [T::ZERO; LANES] };
-        let c = chunk::<T, L, ACC, W>(loss, &lanes(x, o), &lanes(y, o), &ws, scale, LANES, &mut acc);
-        store(o, LANES, &c);
+        let r = k * LANES..(k + 1) * LANES;
+        let arr = |s: &[T]| -> [T; LANES] { s[r.clone()].try_into().unwrap() };
+        let ws = if W { arr(w) } else { sw };
+        let vs: &mut [T; LANES] = if V {
+            (&mut v[r.clone()]).try_into().unwrap()
+        } else {
+            &mut sv
+        };
+        let gs: &mut [T; LANES] = if G {
+            (&mut g[r.clone()]).try_into().unwrap()
+        } else {
+            &mut sg
+        };
+        let hs: &mut [T; LANES] = if H {
+            (&mut h[r.clone()]).try_into().unwrap()
+        } else {
+            &mut sh
+        };
+        chunk::<T, L, ACC, V, G, H, W>(
+            loss,
+            &arr(x),
+            &arr(y),
+            &ws,
+            scale,
+            LANES,
+            &mut acc,
+            vs,
+            gs,
+            hs,
+        );
         if ACC && k % FLUSH == FLUSH - 1 {
             for lane in 0..LANES {
                 wide[lane] += acc[lane].to_f64();
@@ -181,9 +214,28 @@ fn block_body<
             a[..len].copy_from_slice(&s[o..o + len]);
             a
         };
-        let ws = if W { pad(w) } else { [T::ZERO; LANES] };
-        let c = chunk::<T, L, ACC, W>(loss, &pad(x), &pad(y), &ws, scale, len, &mut acc);
-        store(o, len, &c);
+        let ws = if W { pad(w) } else { sw };
+        chunk::<T, L, ACC, V, G, H, W>(
+            loss,
+            &pad(x),
+            &pad(y),
+            &ws,
+            scale,
+            len,
+            &mut acc,
+            &mut sv,
+            &mut sg,
+            &mut sh,
+        );
+        if V {
+            v[o..].copy_from_slice(&sv[..len]);
+        }
+        if G {
+            g[o..].copy_from_slice(&sg[..len]);
+        }
+        if H {
+            h[o..].copy_from_slice(&sh[..len]);
+        }
     }
     if !ACC {
         return 0.0;
@@ -329,7 +381,12 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
     } else {
         1.0
     };
-    let scale = T::from_f64(1.0 / denominator);
+    // Unweighted calls multiply by 1/n; weighted ones divide by Σw.
+    let scale = if w.is_some() {
+        T::from_f64(denominator)
+    } else {
+        T::from_f64(1.0 / denominator)
+    };
     let grain = if L::HEAVY { 1 << 15 } else { 1 << 20 };
 
     macro_rules! run {
@@ -353,7 +410,8 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
                         g,
                         h,
                     ),
-                    Some(w) if rows == 1 => block::<T, L, $acc, $v, $g, $h, true>(
+                    // rows == 0 only for empty input, whose one leaf is empty.
+                    Some(w) if rows <= 1 => block::<T, L, $acc, $v, $g, $h, true>(
                         level, loss, x, y, &w[r], scale, v, g, h,
                     ),
                     Some(w) => {

@@ -16,6 +16,7 @@ helpers the test files share: data generation, ulp measures, comparisons.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import re
@@ -23,10 +24,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import fastloss
 import numpy as np
 import numpy.typing as npt
-
-import fastloss
 
 F64 = npt.NDArray[np.float64]
 Array = npt.NDArray[Any]
@@ -123,9 +123,7 @@ def elementwise(name: str, d: Array, param: float | None = None) -> tuple[F64, F
             # branch never overflows.
             e = np.exp(-2.0 * a)
             small = a < 1.0
-            value = np.where(
-                small, np.log1p(2.0 * np.sinh(0.5 * d) ** 2), a - LN2 + np.log1p(e)
-            )
+            value = np.where(small, np.log1p(2.0 * np.sinh(0.5 * d) ** 2), a - LN2 + np.log1p(e))
             return value, np.tanh(d), 4.0 * e / (1.0 + e) ** 2
         if name == "pinball":
             r = -d
@@ -209,6 +207,7 @@ def reference(
 # ------------------------------------------------------------ mpmath refs --
 
 
+@functools.cache
 def log_cosh_mp(d: float) -> Any:
     """log(cosh d) to 50 digits (an mpf)."""
     x = mpmath.mpf(d)
@@ -218,19 +217,26 @@ def log_cosh_mp(d: float) -> Any:
     return a - mpmath.log(2) + mpmath.log1p(mpmath.exp(-2 * a))
 
 
+@functools.cache
 def tanh_mp(d: float) -> Any:
     """tanh d to 50 digits (an mpf)."""
     return mpmath.tanh(mpmath.mpf(d))
 
 
 def ulps_from(got: float, ref: Any, dtype: DType) -> float:
-    """|got − ref| in units of the spacing of ``ref`` rounded to ``dtype``."""
+    """|got - ref| in units of the spacing of ``ref`` rounded to ``dtype``."""
     if math.isnan(got):
         return math.inf
     nearest = float(ref)
     if math.isinf(got):
         return 0.0 if got == nearest else math.inf
-    spacing = float(np.spacing(np.abs(np.asarray(nearest).astype(dtype))))
+    with np.errstate(over="ignore"):
+        rounded = np.abs(np.asarray(nearest).astype(dtype))
+    big = np.finfo(dtype).max
+    if rounded >= big:  # spacing(max) overflows: the step below it
+        spacing = float(big) - float(np.nextafter(big, dtype(0)))
+    else:
+        spacing = float(np.spacing(rounded))
     return float(abs(mpmath.mpf(got) - ref) / mpmath.mpf(spacing))
 
 
@@ -241,7 +247,8 @@ def ulp_tolerance(ref: F64, dtype: DType, ulps: float) -> F64:
     """``ulps`` spacings of ``ref`` rounded to ``dtype``, per element."""
     with np.errstate(all="ignore"):
         rounded = np.abs(ref).astype(dtype)
-    return cast("F64", ulps * np.spacing(rounded).astype(np.float64))
+    spacing: F64 = np.spacing(rounded).astype(np.float64)
+    return ulps * spacing
 
 
 def assert_same_nonfinite(got: F64, ref: F64, what: str) -> F64:
@@ -301,15 +308,27 @@ def assert_reduced(got: Any, ref: float, dtype: DType, *, what: str = "") -> Non
     )
 
 
+def canonical_nan(a: Array) -> Array:
+    """A copy with every NaN the same NaN: IEEE 754 gives a NaN's sign and
+    payload no meaning, so "bitwise" compares everything else."""
+    c = np.array(a, copy=True)
+    c[np.isnan(c)] = np.nan
+    return c
+
+
 def assert_bitwise(got: Any, expected: Any, what: str = "") -> None:
-    """Identical bits: float.hex for Python floats, tobytes for arrays."""
+    """Identical bits (NaNs aside): float.hex for Python floats, tobytes for arrays."""
     if isinstance(expected, float):
         assert type(got) is float, f"{what}: {type(got).__name__} is not a float"
+        if math.isnan(expected):
+            assert math.isnan(got), f"{what}: {got!r} is not nan"
+            return
         assert got.hex() == expected.hex(), f"{what}: {got.hex()} != {expected.hex()}"
         return
     g, e = np.asarray(got), np.asarray(expected)
     assert g.dtype == e.dtype, f"{what}: dtype {g.dtype} != {e.dtype}"
     assert g.shape == e.shape, f"{what}: shape {g.shape} != {e.shape}"
+    g, e = canonical_nan(g), canonical_nan(e)
     if g.tobytes() != e.tobytes():
         diff = np.flatnonzero(g.view(np.uint8).reshape(-1) != e.view(np.uint8).reshape(-1))
         i = int(diff[0]) // g.dtype.itemsize

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from reference import (
     DYADIC_PARAMS,
     FLOATS,
@@ -329,7 +328,7 @@ def test_empty_input(name: str, dtype: DType) -> None:
 @pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
 @pytest.mark.parametrize("name", LOSSES)
 def test_zero_total_weight_mean_is_nan(name: str, dtype: DType) -> None:
-    """Σw·ℓ/Σw with Σw = 0 is 0/0: nan, as the weighted mean's formula says."""
+    """Σw·l/Σw with Σw = 0 is 0/0: nan, as the weighted mean's formula says."""
     x, y = make_data(40, dtype, seed=3)
     w = np.zeros(40)
     got = call(name, "", x, y, sample_weight=w)
@@ -342,7 +341,7 @@ def test_zero_total_weight_mean_is_nan(name: str, dtype: DType) -> None:
 
 @pytest.mark.parametrize("name", LOSSES)
 def test_integer_weights_repeat_rows(name: str) -> None:
-    """An integer weight k counts an element k times (weighted mean = Σwℓ/Σw)."""
+    """An integer weight k counts an element k times (weighted mean = Σwl/Σw)."""
     x, y = make_data(50, np.float64, seed=11)
     rng = np.random.default_rng(5)
     w = rng.integers(0, 4, size=50)
@@ -380,3 +379,16 @@ def test_rows_weight_equals_expanded_weight(name: str) -> None:
                     # Σw may be summed in another order: the mean's scale can
                     # differ in its last bit.
                     assert_elementwise(got, want, dtype, ulps=2, rtol=1e-15, what=tag)
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
+@pytest.mark.parametrize("name", LOSSES)
+def test_tiny_weights_mean(name: str, dtype: DType) -> None:
+    """Weights whose total is subnormal: the mean's gradient is still w·g/Σw
+    (1/Σw overflows, w/Σw does not)."""
+    tiny = float(np.finfo(dtype).tiny)
+    w = np.array([0.25, 0.5, 0.0, 0.125, 0.125]) * tiny / 4  # subnormal in dtype
+    x = np.array([0.0, 3.0, -1.0, 0.5, -0.25], dtype=dtype)
+    y = np.array([1.0, 1.0, 1.0, 0.0, 0.0], dtype=dtype)
+    what = f"{name} {np.dtype(dtype).name} subnormal weights"
+    check_all(name, x, y, dtype, param=None, weight=w, what=what)

@@ -7,11 +7,11 @@ Every loss comes in four forms: ``NAME`` (the value), ``NAME_grad``, ``NAME_valu
 from fastloss._native import (
     __version__,
     get_num_threads,
-    info,
     huber,
     huber_grad,
     huber_grad_hess,
     huber_value_and_grad,
+    info,
     log_cosh,
     log_cosh_grad,
     log_cosh_grad_hess,
@@ -28,11 +28,11 @@ from fastloss._native import (
     pinball_grad,
     pinball_grad_hess,
     pinball_value_and_grad,
+    set_num_threads,
     smooth_l1,
     smooth_l1_grad,
     smooth_l1_grad_hess,
     smooth_l1_value_and_grad,
-    set_num_threads,
 )
 
 __all__ = [

@@ -6,6 +6,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __version__: str
+__all__: list[str]
 
 _F32 = NDArray[np.float32]
 _Float = NDArray[np.floating[Any]]

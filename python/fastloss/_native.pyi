@@ -6,7 +6,36 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __version__: str
-__all__: list[str]
+__all__ = [
+    "__version__",
+    "get_num_threads",
+    "huber",
+    "huber_grad",
+    "huber_grad_hess",
+    "huber_value_and_grad",
+    "info",
+    "log_cosh",
+    "log_cosh_grad",
+    "log_cosh_grad_hess",
+    "log_cosh_value_and_grad",
+    "mae",
+    "mae_grad",
+    "mae_grad_hess",
+    "mae_value_and_grad",
+    "mse",
+    "mse_grad",
+    "mse_grad_hess",
+    "mse_value_and_grad",
+    "pinball",
+    "pinball_grad",
+    "pinball_grad_hess",
+    "pinball_value_and_grad",
+    "set_num_threads",
+    "smooth_l1",
+    "smooth_l1_grad",
+    "smooth_l1_grad_hess",
+    "smooth_l1_value_and_grad",
+]
 
 _F32 = NDArray[np.float32]
 _Float = NDArray[np.floating[Any]]

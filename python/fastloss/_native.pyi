@@ -299,7 +299,8 @@ def smooth_l1(
     input: _F32,
     target: _F32,
     *,
-    beta: float = 1.0, reduction: _Reduce = "mean",
+    beta: float = 1.0,
+    reduction: _Reduce = "mean",
     sample_weight: ArrayLike | None = None,
 ) -> float: ...
 @overload
@@ -307,7 +308,8 @@ def smooth_l1(
     input: _F32,
     target: _F32,
     *,
-    beta: float = 1.0, reduction: Literal["none"],
+    beta: float = 1.0,
+    reduction: Literal["none"],
     sample_weight: ArrayLike | None = None,
 ) -> _F32: ...
 @overload
@@ -315,7 +317,8 @@ def smooth_l1(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    beta: float = 1.0, reduction: _Reduce = "mean",
+    beta: float = 1.0,
+    reduction: _Reduce = "mean",
     sample_weight: ArrayLike | None = None,
 ) -> float: ...
 @overload
@@ -323,7 +326,8 @@ def smooth_l1(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    beta: float = 1.0, reduction: Literal["none"],
+    beta: float = 1.0,
+    reduction: Literal["none"],
     sample_weight: ArrayLike | None = None,
 ) -> _Float: ...
 @overload
@@ -331,7 +335,8 @@ def smooth_l1(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    beta: float = 1.0, reduction: str = "mean",
+    beta: float = 1.0,
+    reduction: str = "mean",
     sample_weight: ArrayLike | None = None,
 ) -> float | _Float: ...
 @overload
@@ -339,7 +344,8 @@ def smooth_l1_grad(
     input: _F32,
     target: _F32,
     *,
-    beta: float = 1.0, reduction: str = "mean",
+    beta: float = 1.0,
+    reduction: str = "mean",
     sample_weight: ArrayLike | None = None,
     out: _F32 | None = None,
 ) -> _F32: ...
@@ -348,7 +354,8 @@ def smooth_l1_grad(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    beta: float = 1.0, reduction: str = "mean",
+    beta: float = 1.0,
+    reduction: str = "mean",
     sample_weight: ArrayLike | None = None,
     out: _Float | None = None,
 ) -> _Float: ...
@@ -357,7 +364,8 @@ def smooth_l1_value_and_grad(
     input: _F32,
     target: _F32,
     *,
-    beta: float = 1.0, reduction: _Reduce = "mean",
+    beta: float = 1.0,
+    reduction: _Reduce = "mean",
     sample_weight: ArrayLike | None = None,
     out: _F32 | None = None,
 ) -> tuple[float, _F32]: ...
@@ -366,7 +374,8 @@ def smooth_l1_value_and_grad(
     input: _F32,
     target: _F32,
     *,
-    beta: float = 1.0, reduction: Literal["none"],
+    beta: float = 1.0,
+    reduction: Literal["none"],
     sample_weight: ArrayLike | None = None,
     out: _F32 | None = None,
 ) -> tuple[_F32, _F32]: ...
@@ -375,7 +384,8 @@ def smooth_l1_value_and_grad(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    beta: float = 1.0, reduction: _Reduce = "mean",
+    beta: float = 1.0,
+    reduction: _Reduce = "mean",
     sample_weight: ArrayLike | None = None,
     out: _Float | None = None,
 ) -> tuple[float, _Float]: ...
@@ -384,7 +394,8 @@ def smooth_l1_value_and_grad(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    beta: float = 1.0, reduction: Literal["none"],
+    beta: float = 1.0,
+    reduction: Literal["none"],
     sample_weight: ArrayLike | None = None,
     out: _Float | None = None,
 ) -> tuple[_Float, _Float]: ...
@@ -393,7 +404,8 @@ def smooth_l1_value_and_grad(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    beta: float = 1.0, reduction: str = "mean",
+    beta: float = 1.0,
+    reduction: str = "mean",
     sample_weight: ArrayLike | None = None,
     out: _Float | None = None,
 ) -> tuple[float | _Float, _Float]: ...
@@ -402,7 +414,8 @@ def smooth_l1_grad_hess(
     input: _F32,
     target: _F32,
     *,
-    beta: float = 1.0, reduction: str = "none",
+    beta: float = 1.0,
+    reduction: str = "none",
     sample_weight: ArrayLike | None = None,
 ) -> tuple[_F32, _F32]: ...
 @overload
@@ -410,7 +423,8 @@ def smooth_l1_grad_hess(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    beta: float = 1.0, reduction: str = "none",
+    beta: float = 1.0,
+    reduction: str = "none",
     sample_weight: ArrayLike | None = None,
 ) -> tuple[_Float, _Float]: ...
 
@@ -420,7 +434,8 @@ def huber(
     input: _F32,
     target: _F32,
     *,
-    delta: float = 1.0, reduction: _Reduce = "mean",
+    delta: float = 1.0,
+    reduction: _Reduce = "mean",
     sample_weight: ArrayLike | None = None,
 ) -> float: ...
 @overload
@@ -428,7 +443,8 @@ def huber(
     input: _F32,
     target: _F32,
     *,
-    delta: float = 1.0, reduction: Literal["none"],
+    delta: float = 1.0,
+    reduction: Literal["none"],
     sample_weight: ArrayLike | None = None,
 ) -> _F32: ...
 @overload
@@ -436,7 +452,8 @@ def huber(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    delta: float = 1.0, reduction: _Reduce = "mean",
+    delta: float = 1.0,
+    reduction: _Reduce = "mean",
     sample_weight: ArrayLike | None = None,
 ) -> float: ...
 @overload
@@ -444,7 +461,8 @@ def huber(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    delta: float = 1.0, reduction: Literal["none"],
+    delta: float = 1.0,
+    reduction: Literal["none"],
     sample_weight: ArrayLike | None = None,
 ) -> _Float: ...
 @overload
@@ -452,7 +470,8 @@ def huber(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    delta: float = 1.0, reduction: str = "mean",
+    delta: float = 1.0,
+    reduction: str = "mean",
     sample_weight: ArrayLike | None = None,
 ) -> float | _Float: ...
 @overload
@@ -460,7 +479,8 @@ def huber_grad(
     input: _F32,
     target: _F32,
     *,
-    delta: float = 1.0, reduction: str = "mean",
+    delta: float = 1.0,
+    reduction: str = "mean",
     sample_weight: ArrayLike | None = None,
     out: _F32 | None = None,
 ) -> _F32: ...
@@ -469,7 +489,8 @@ def huber_grad(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    delta: float = 1.0, reduction: str = "mean",
+    delta: float = 1.0,
+    reduction: str = "mean",
     sample_weight: ArrayLike | None = None,
     out: _Float | None = None,
 ) -> _Float: ...
@@ -478,7 +499,8 @@ def huber_value_and_grad(
     input: _F32,
     target: _F32,
     *,
-    delta: float = 1.0, reduction: _Reduce = "mean",
+    delta: float = 1.0,
+    reduction: _Reduce = "mean",
     sample_weight: ArrayLike | None = None,
     out: _F32 | None = None,
 ) -> tuple[float, _F32]: ...
@@ -487,7 +509,8 @@ def huber_value_and_grad(
     input: _F32,
     target: _F32,
     *,
-    delta: float = 1.0, reduction: Literal["none"],
+    delta: float = 1.0,
+    reduction: Literal["none"],
     sample_weight: ArrayLike | None = None,
     out: _F32 | None = None,
 ) -> tuple[_F32, _F32]: ...
@@ -496,7 +519,8 @@ def huber_value_and_grad(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    delta: float = 1.0, reduction: _Reduce = "mean",
+    delta: float = 1.0,
+    reduction: _Reduce = "mean",
     sample_weight: ArrayLike | None = None,
     out: _Float | None = None,
 ) -> tuple[float, _Float]: ...
@@ -505,7 +529,8 @@ def huber_value_and_grad(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    delta: float = 1.0, reduction: Literal["none"],
+    delta: float = 1.0,
+    reduction: Literal["none"],
     sample_weight: ArrayLike | None = None,
     out: _Float | None = None,
 ) -> tuple[_Float, _Float]: ...
@@ -514,7 +539,8 @@ def huber_value_and_grad(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    delta: float = 1.0, reduction: str = "mean",
+    delta: float = 1.0,
+    reduction: str = "mean",
     sample_weight: ArrayLike | None = None,
     out: _Float | None = None,
 ) -> tuple[float | _Float, _Float]: ...
@@ -523,7 +549,8 @@ def huber_grad_hess(
     input: _F32,
     target: _F32,
     *,
-    delta: float = 1.0, reduction: str = "none",
+    delta: float = 1.0,
+    reduction: str = "none",
     sample_weight: ArrayLike | None = None,
 ) -> tuple[_F32, _F32]: ...
 @overload
@@ -531,7 +558,8 @@ def huber_grad_hess(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    delta: float = 1.0, reduction: str = "none",
+    delta: float = 1.0,
+    reduction: str = "none",
     sample_weight: ArrayLike | None = None,
 ) -> tuple[_Float, _Float]: ...
 
@@ -662,7 +690,8 @@ def pinball(
     input: _F32,
     target: _F32,
     *,
-    q: float = 0.5, reduction: _Reduce = "mean",
+    q: float = 0.5,
+    reduction: _Reduce = "mean",
     sample_weight: ArrayLike | None = None,
 ) -> float: ...
 @overload
@@ -670,7 +699,8 @@ def pinball(
     input: _F32,
     target: _F32,
     *,
-    q: float = 0.5, reduction: Literal["none"],
+    q: float = 0.5,
+    reduction: Literal["none"],
     sample_weight: ArrayLike | None = None,
 ) -> _F32: ...
 @overload
@@ -678,7 +708,8 @@ def pinball(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    q: float = 0.5, reduction: _Reduce = "mean",
+    q: float = 0.5,
+    reduction: _Reduce = "mean",
     sample_weight: ArrayLike | None = None,
 ) -> float: ...
 @overload
@@ -686,7 +717,8 @@ def pinball(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    q: float = 0.5, reduction: Literal["none"],
+    q: float = 0.5,
+    reduction: Literal["none"],
     sample_weight: ArrayLike | None = None,
 ) -> _Float: ...
 @overload
@@ -694,7 +726,8 @@ def pinball(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    q: float = 0.5, reduction: str = "mean",
+    q: float = 0.5,
+    reduction: str = "mean",
     sample_weight: ArrayLike | None = None,
 ) -> float | _Float: ...
 @overload
@@ -702,7 +735,8 @@ def pinball_grad(
     input: _F32,
     target: _F32,
     *,
-    q: float = 0.5, reduction: str = "mean",
+    q: float = 0.5,
+    reduction: str = "mean",
     sample_weight: ArrayLike | None = None,
     out: _F32 | None = None,
 ) -> _F32: ...
@@ -711,7 +745,8 @@ def pinball_grad(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    q: float = 0.5, reduction: str = "mean",
+    q: float = 0.5,
+    reduction: str = "mean",
     sample_weight: ArrayLike | None = None,
     out: _Float | None = None,
 ) -> _Float: ...
@@ -720,7 +755,8 @@ def pinball_value_and_grad(
     input: _F32,
     target: _F32,
     *,
-    q: float = 0.5, reduction: _Reduce = "mean",
+    q: float = 0.5,
+    reduction: _Reduce = "mean",
     sample_weight: ArrayLike | None = None,
     out: _F32 | None = None,
 ) -> tuple[float, _F32]: ...
@@ -729,7 +765,8 @@ def pinball_value_and_grad(
     input: _F32,
     target: _F32,
     *,
-    q: float = 0.5, reduction: Literal["none"],
+    q: float = 0.5,
+    reduction: Literal["none"],
     sample_weight: ArrayLike | None = None,
     out: _F32 | None = None,
 ) -> tuple[_F32, _F32]: ...
@@ -738,7 +775,8 @@ def pinball_value_and_grad(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    q: float = 0.5, reduction: _Reduce = "mean",
+    q: float = 0.5,
+    reduction: _Reduce = "mean",
     sample_weight: ArrayLike | None = None,
     out: _Float | None = None,
 ) -> tuple[float, _Float]: ...
@@ -747,7 +785,8 @@ def pinball_value_and_grad(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    q: float = 0.5, reduction: Literal["none"],
+    q: float = 0.5,
+    reduction: Literal["none"],
     sample_weight: ArrayLike | None = None,
     out: _Float | None = None,
 ) -> tuple[_Float, _Float]: ...
@@ -756,7 +795,8 @@ def pinball_value_and_grad(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    q: float = 0.5, reduction: str = "mean",
+    q: float = 0.5,
+    reduction: str = "mean",
     sample_weight: ArrayLike | None = None,
     out: _Float | None = None,
 ) -> tuple[float | _Float, _Float]: ...
@@ -765,7 +805,8 @@ def pinball_grad_hess(
     input: _F32,
     target: _F32,
     *,
-    q: float = 0.5, reduction: str = "none",
+    q: float = 0.5,
+    reduction: str = "none",
     sample_weight: ArrayLike | None = None,
 ) -> tuple[_F32, _F32]: ...
 @overload
@@ -773,6 +814,7 @@ def pinball_grad_hess(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    q: float = 0.5, reduction: str = "none",
+    q: float = 0.5,
+    reduction: str = "none",
     sample_weight: ArrayLike | None = None,
 ) -> tuple[_Float, _Float]: ...

@@ -289,7 +289,7 @@ dispatch! {
 
 /// Σ w, after checking that every weight is finite and non-negative.
 fn weight_total<T: Float>(level: Level, w: &[T]) -> Result<f64, LossError> {
-    let total = tree(w.len(), usize::MAX, (), &|r: Range<usize>, ()| {
+    let total = tree(w.len(), BLOCK, usize::MAX, (), &|r: Range<usize>, ()| {
         weight_block(level, &w[r])
     });
     if !total.is_finite() {
@@ -391,8 +391,8 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
 
     macro_rules! run {
         ($acc:literal, $v:literal, $g:literal, $h:literal) => {
-            tree(n, grain, (v, g, h), &|r: Range<usize>,
-                                        (v, g, h): (
+            tree(n, BLOCK, grain, (v, g, h), &|r: Range<usize>,
+                                               (v, g, h): (
                 &mut [T],
                 &mut [T],
                 &mut [T],

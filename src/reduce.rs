@@ -1,6 +1,7 @@
 //! Deterministic reductions and the thread split.
 //!
-//! Work is cut into fixed blocks of [`BLOCK`] items. Block results are combined
+//! Work is cut into fixed blocks of items ([`BLOCK`] elements for the
+//! elementwise losses; a number of rows for row-wise ones). Block results are combined
 //! by a pairwise tree whose shape depends only on the number of items, never
 //! on the number of threads: threads only decide *where* a subtree is
 //! computed (`rayon::join`), so results are bitwise identical for any thread
@@ -36,7 +37,8 @@ impl Reduction {
     }
 }
 
-/// Items per leaf of the reduction tree. Fixed: it decides the summation order.
+/// Elements per leaf of the reduction tree of the elementwise losses. Fixed:
+/// it decides the summation order.
 pub const BLOCK: usize = 4096;
 
 /// Output buffers split along with the item range they belong to.
@@ -72,51 +74,53 @@ impl<A: Split, B: Split, C: Split> Split for (A, B, C) {
     }
 }
 
-/// Sums `leaf` over the blocks of `0..len` in the fixed tree, handing each
-/// leaf the part of `outs` that covers its items. Subtrees of at least
-/// `grain` items are computed on two threads when more than one is set.
-pub(crate) fn tree<P, F>(len: usize, grain: usize, outs: P, leaf: &F) -> f64
+/// Sums `leaf` over the blocks of `block` items of `0..len` in the fixed
+/// tree, handing each leaf the part of `outs` that covers its items.
+/// Subtrees of at least `grain` items are computed on two threads when more
+/// than one is set. The tree depends on `len` and `block` only.
+pub(crate) fn tree<P, F>(len: usize, block: usize, grain: usize, outs: P, leaf: &F) -> f64
 where
     P: Split,
     F: Fn(Range<usize>, P) -> f64 + Sync,
 {
-    let grain = grain.max(2 * BLOCK);
+    let block = block.max(1);
+    let grain = grain.max(2 * block);
     if len < 2 * grain || num_threads() == 1 {
-        return walk(0..len, outs, usize::MAX, leaf);
+        return walk(0..len, block, usize::MAX, outs, leaf);
     }
-    pool().install(|| walk(0..len, outs, grain, leaf))
+    pool().install(|| walk(0..len, block, grain, outs, leaf))
 }
 
-fn walk<P, F>(range: Range<usize>, outs: P, grain: usize, leaf: &F) -> f64
+fn walk<P, F>(range: Range<usize>, block: usize, grain: usize, outs: P, leaf: &F) -> f64
 where
     P: Split,
     F: Fn(Range<usize>, P) -> f64 + Sync,
 {
     let len = range.end - range.start;
-    if len <= BLOCK {
+    if len <= block {
         return leaf(range, outs);
     }
-    let at = split_point(len);
+    let at = split_point(len, block);
     let mid = range.start + at;
     let (lo, hi) = outs.split(at, len);
     let (a, b) = if len >= grain {
         rayon::join(
-            || walk(range.start..mid, lo, grain, leaf),
-            || walk(mid..range.end, hi, grain, leaf),
+            || walk(range.start..mid, block, grain, lo, leaf),
+            || walk(mid..range.end, block, grain, hi, leaf),
         )
     } else {
         (
-            walk(range.start..mid, lo, grain, leaf),
-            walk(mid..range.end, hi, grain, leaf),
+            walk(range.start..mid, block, grain, lo, leaf),
+            walk(mid..range.end, block, grain, hi, leaf),
         )
     };
     a + b
 }
 
-/// Where a range of `len > BLOCK` items splits: half of its blocks, rounded
-/// down, go left. Depends on `len` alone, which fixes the summation tree.
-fn split_point(len: usize) -> usize {
-    len.div_ceil(BLOCK) / 2 * BLOCK
+/// Where a range of `len > block` items splits: half of its blocks, rounded
+/// down, go left. Depends on `len` and `block` alone, which fixes the tree.
+fn split_point(len: usize, block: usize) -> usize {
+    len.div_ceil(block) / 2 * block
 }
 
 // ---------------------------------------------------------------- threads --
@@ -177,7 +181,7 @@ mod tests {
     fn leaves_cover_range_in_blocks() {
         for len in [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 5 * BLOCK + 3, 64 * BLOCK] {
             let v = Mutex::new(Vec::new());
-            walk(0..len, (), usize::MAX, &|r: Range<usize>, _: ()| {
+            walk(0..len, BLOCK, usize::MAX, (), &|r: Range<usize>, _: ()| {
                 v.lock().unwrap().push(r);
                 0.0
             });
@@ -203,7 +207,7 @@ mod tests {
         ] {
             let mut range = 0..len;
             while range.end - range.start > BLOCK {
-                let mid = range.start + split_point(range.end - range.start);
+                let mid = range.start + split_point(range.end - range.start, BLOCK);
                 assert!(mid > range.start && mid < range.end);
                 assert_eq!((mid - range.start) % BLOCK, 0);
                 range = mid..range.end;
@@ -216,12 +220,12 @@ mod tests {
     fn tree_is_thread_count_independent() {
         let n = 40 * BLOCK + 17;
         let leaf = |r: Range<usize>, _: ()| r.map(|i| 1.0 / (1.0 + i as f64)).sum::<f64>();
-        let one = walk(0..n, (), usize::MAX, &leaf);
+        let one = walk(0..n, BLOCK, usize::MAX, (), &leaf);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(3)
             .build()
             .unwrap();
-        let three = pool.install(|| walk(0..n, (), 2 * BLOCK, &leaf));
+        let three = pool.install(|| walk(0..n, BLOCK, 2 * BLOCK, (), &leaf));
         assert_eq!(one.to_bits(), three.to_bits());
     }
 }

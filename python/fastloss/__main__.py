@@ -1,0 +1,57 @@
+"""Command line of fastloss: ``python -m fastloss {info,bench} ...``.
+
+- ``python -m fastloss info``: version, SIMD level in use and available, threads.
+- ``python -m fastloss bench [options]``: the side-by-side benchmark (the same code as
+  ``benches/compare.py``; ``python -m fastloss bench --help`` lists the options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import fastloss
+from fastloss import _bench
+
+
+def _info(args: argparse.Namespace) -> int:
+    info = fastloss.info()
+    print(f"fastloss {info['version']}")
+    print(f"simd: {info['simd']}")
+    print(f"simd available: {', '.join(info['simd_available'])}")
+    print(f"threads: {info['threads']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m fastloss",
+        description="fastloss: fast, exact losses with gradients and second derivatives.",
+    )
+    parser.add_argument("--version", action="version", version=f"fastloss {fastloss.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    info = sub.add_parser("info", help="version, SIMD level in use and available, threads")
+    info.set_defaults(func=_info)
+
+    bench = sub.add_parser(
+        "bench",
+        help="time fastloss against NumPy, PyTorch and JAX/optax",
+        description="Time fastloss against NumPy, PyTorch and JAX/optax on the same arrays.",
+    )
+    _bench.add_arguments(bench)
+    bench.set_defaults(func=_bench.run)
+    # Further subcommands (e.g. a future ``demo``) are one more ``sub.add_parser`` here.
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    status: int = args.func(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

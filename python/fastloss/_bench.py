@@ -1,0 +1,1093 @@
+"""Side-by-side benchmark of fastloss against NumPy, PyTorch (CPU) and JAX/optax.
+
+Run it as ``python -m fastloss bench [options]`` or ``python benches/compare.py [options]``
+(the same code); ``--help`` lists the options and ``benches/README.md`` explains the setup.
+
+Every case (loss, op, dtype, n) creates its arrays once, hands the very same arrays to every
+implementation (``torch.from_numpy`` shares the memory, ``jnp.asarray`` copies once, outside the
+timed region), checks fastloss against NumPy first, then times all implementations interleaved:
+repeat ``r`` runs one batch of each implementation in turn, and the table shows the median
+per-call time over the repeats. PyTorch and JAX are imported only when asked for and skipped
+silently when they are not installed.
+
+Adding a loss is one entry in :data:`LOSSES`; an entry whose fastloss function does not exist
+in the installed build is skipped, so entries may be added before their kernels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import importlib
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+import fastloss
+
+__all__ = ["LOSSES", "Loss", "Row", "add_arguments", "main", "run"]
+
+Array = NDArray[Any]
+#: ``(input, target) -> value`` for op "value", ``-> (value, grad)`` for op "value_and_grad".
+Fn = Callable[[Any, Any], Any]
+Shape = tuple[int, ...]
+#: ``(rng, shape, dtype name) -> (input, target)``; arrays are C-contiguous.
+InputGen = Callable[[np.random.Generator, Shape, str], tuple[Array, Array]]
+
+OPS = ("value", "value_and_grad")
+DTYPES = ("float32", "float64")
+PEERS = ("numpy", "torch", "jax")
+SIZES = (100, 10**4, 10**6, 10**7)
+QUICK_SIZES = (100, 10**4, 10**6)
+COLUMNS = ("fastloss", "numpy", "torch", "jax", "roofline")
+# Relative tolerance of the correctness guard (fastloss against the NumPy expression).
+RTOL = {"float32": 1e-4, "float64": 1e-10}
+# Looser tolerance for the (non-fatal) sanity check of the torch / jax expressions.
+PEER_RTOL = {"float32": 1e-3, "float64": 1e-8}
+_LN2 = math.log(2.0)
+
+
+# --------------------------------------------------------------------------------------------
+# The registry
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Loss:
+    """One loss of the benchmark table.
+
+    - ``fastloss(op)`` returns the fastloss callable for ``op`` (looked up lazily, so an entry may
+      name a function that a given build does not have yet: such entries are skipped).
+    - ``numpy(op)`` returns the NumPy reference: the value, or ``(value, grad)`` of the mean.
+    - ``torch(torch_module)`` returns ``f(x, t) -> 0-d tensor`` (the mean loss); the gradient is
+      taken by autograd. ``None``: no torch column.
+    - ``jax(jax_module, optax_module_or_None)`` returns ``f(x, t) -> scalar`` (the mean loss),
+      jitted as is for "value" and through ``jax.value_and_grad`` otherwise.
+    - ``inputs(rng, shape, dtype)`` creates ``(input, target)``.
+    - ``shapes(sizes)`` turns the requested sizes into the input shapes of this loss.
+    - ``roofline(a, b)`` gives the two arrays whose ``np.dot`` is the roofline.
+    """
+
+    fastloss: Callable[[str], Fn]
+    numpy: Callable[[str], Fn]
+    torch: Callable[[Any], Fn] | None
+    jax: Callable[[Any, Any], Fn] | None
+    inputs: InputGen
+    shapes: Callable[[Sequence[int]], list[Shape]] = field(default=lambda s: _vector_shapes(s))
+    roofline: Callable[[Array, Array], tuple[Array, Array]] = field(
+        default=lambda a, b: _flat_pair(a, b)
+    )
+
+
+def _vector_shapes(sizes: Sequence[int]) -> list[Shape]:
+    return [(n,) for n in sizes]
+
+
+def _flat_pair(a: Array, b: Array) -> tuple[Array, Array]:
+    return a.reshape(-1), b.reshape(-1)
+
+
+def _fl(name: str, **params: float) -> Callable[[str], Fn]:
+    """Builder of the fastloss callables ``name`` / ``name_value_and_grad`` with ``params``."""
+
+    def build(op: str) -> Fn:
+        fn: Fn = getattr(fastloss, name if op == "value" else f"{name}_value_and_grad")
+        return functools.partial(fn, **params) if params else fn
+
+    return build
+
+
+# ---- input generators ----------------------------------------------------------------------
+
+
+def _normal(rng: np.random.Generator, shape: Shape, dtype: str) -> Array:
+    if dtype == "float32":
+        return rng.standard_normal(shape, dtype=np.float32)
+    return rng.standard_normal(shape, dtype=np.float64)
+
+
+def _regression_inputs(rng: np.random.Generator, shape: Shape, dtype: str) -> tuple[Array, Array]:
+    # d = a - b ~ N(0, 2): about half the elements on each side of |d| = 1 (Huber / Smooth L1).
+    return _normal(rng, shape, dtype), _normal(rng, shape, dtype)
+
+
+def _logit_inputs(rng: np.random.Generator, shape: Shape, dtype: str) -> tuple[Array, Array]:
+    x = _normal(rng, shape, dtype)
+    x *= 3.0
+    return x, rng.integers(0, 2, size=shape).astype(dtype)
+
+
+def _probability_inputs(rng: np.random.Generator, shape: Shape, dtype: str) -> tuple[Array, Array]:
+    p = rng.uniform(0.001, 0.999, size=shape).astype(dtype)
+    return p, rng.integers(0, 2, size=shape).astype(dtype)
+
+
+def _class_inputs(rng: np.random.Generator, shape: Shape, dtype: str) -> tuple[Array, Array]:
+    z = _normal(rng, shape, dtype)
+    z *= 2.0
+    return z, rng.integers(0, shape[-1], size=shape[:-1], dtype=np.int64)
+
+
+CROSS_ENTROPY_SHAPES: tuple[Shape, ...] = ((4096, 1000), (65536, 10), (64, 32768))
+
+
+def _cross_entropy_shapes(sizes: Sequence[int]) -> list[Shape]:
+    """The fixed (rows, classes) shapes with at most ``max(sizes)`` elements."""
+    limit = max(sizes, default=0)
+    return [s for s in CROSS_ENTROPY_SHAPES if math.prod(s) <= limit]
+
+
+# ---- NumPy expressions ---------------------------------------------------------------------
+
+
+def _np_mae(op: str) -> Fn:
+    if op == "value":
+        return lambda a, b: np.mean(np.abs(a - b))
+
+    def vg(a: Array, b: Array) -> tuple[Any, Array]:
+        d = a - b
+        return np.mean(np.abs(d)), np.sign(d) * (1.0 / d.size)
+
+    return vg
+
+
+def _np_mse(op: str) -> Fn:
+    if op == "value":
+        return lambda a, b: np.mean((a - b) ** 2)
+
+    def vg(a: Array, b: Array) -> tuple[Any, Array]:
+        d = a - b
+        return np.mean(d * d), d * (2.0 / d.size)
+
+    return vg
+
+
+def _np_smooth_l1(beta: float) -> Callable[[str], Fn]:
+    def build(op: str) -> Fn:
+        def value(a: Array, b: Array) -> Any:
+            d = a - b
+            ad = np.abs(d)
+            return np.mean(np.where(ad < beta, (0.5 / beta) * d * d, ad - 0.5 * beta))
+
+        def vg(a: Array, b: Array) -> tuple[Any, Array]:
+            d = a - b
+            ad = np.abs(d)
+            v = np.mean(np.where(ad < beta, (0.5 / beta) * d * d, ad - 0.5 * beta))
+            return v, np.clip(d * (1.0 / beta), -1.0, 1.0) * (1.0 / d.size)
+
+        return value if op == "value" else vg
+
+    return build
+
+
+def _np_huber(delta: float) -> Callable[[str], Fn]:
+    def build(op: str) -> Fn:
+        def value(a: Array, b: Array) -> Any:
+            d = a - b
+            ad = np.abs(d)
+            return np.mean(np.where(ad <= delta, 0.5 * d * d, delta * (ad - 0.5 * delta)))
+
+        def vg(a: Array, b: Array) -> tuple[Any, Array]:
+            d = a - b
+            ad = np.abs(d)
+            v = np.mean(np.where(ad <= delta, 0.5 * d * d, delta * (ad - 0.5 * delta)))
+            return v, np.clip(d, -delta, delta) * (1.0 / d.size)
+
+        return value if op == "value" else vg
+
+    return build
+
+
+def _np_log_cosh(op: str) -> Fn:
+    # logaddexp(d, -d) = log(e^d + e^-d) = log cosh d + ln 2, finite for every finite d.
+    if op == "value":
+        return lambda a, b: np.mean(np.logaddexp(a - b, b - a)) - _LN2
+
+    def vg(a: Array, b: Array) -> tuple[Any, Array]:
+        d = a - b
+        return np.mean(np.logaddexp(d, -d)) - _LN2, np.tanh(d) * (1.0 / d.size)
+
+    return vg
+
+
+def _np_pinball(q: float) -> Callable[[str], Fn]:
+    def build(op: str) -> Fn:
+        def value(a: Array, b: Array) -> Any:
+            r = b - a
+            return np.mean(np.maximum(q * r, (q - 1.0) * r))
+
+        def vg(a: Array, b: Array) -> tuple[Any, Array]:
+            r = b - a
+            v = np.mean(np.maximum(q * r, (q - 1.0) * r))
+            # -q where r > 0, 1 - q where r < 0, 0.5 - q where r == 0; sign(-r) = sign(a - b).
+            return v, (0.5 * np.sign(-r) + (0.5 - q)) * (1.0 / r.size)
+
+        return value if op == "value" else vg
+
+    return build
+
+
+def _np_bce_logits(op: str) -> Fn:
+    # (1 - t) x + softplus(-x); d/dx = sigmoid(x) - t, sigmoid(x) = (1 + tanh(x / 2)) / 2.
+    if op == "value":
+        return lambda x, t: np.mean((1.0 - t) * x + np.logaddexp(0.0, -x))
+
+    def vg(x: Array, t: Array) -> tuple[Any, Array]:
+        v = np.mean((1.0 - t) * x + np.logaddexp(0.0, -x))
+        return v, (0.5 * np.tanh(0.5 * x) + (0.5 - t)) * (1.0 / x.size)
+
+    return vg
+
+
+def _np_bce(op: str) -> Fn:
+    def value(p: Array, t: Array) -> Any:
+        lp = np.maximum(np.log(p), -100.0)
+        lq = np.maximum(np.log1p(-p), -100.0)
+        return -np.mean(t * lp + (1.0 - t) * lq)
+
+    def vg(p: Array, t: Array) -> tuple[Any, Array]:
+        return value(p, t), (p - t) / np.maximum(p * (1.0 - p), 1e-12) * (1.0 / p.size)
+
+    return value if op == "value" else vg
+
+
+def _np_cross_entropy(op: str) -> Fn:
+    def value(z: Array, y: Array) -> Any:
+        m = z.max(axis=-1, keepdims=True)
+        lse = np.log(np.exp(z - m).sum(axis=-1)) + m[:, 0]
+        return np.mean(lse - np.take_along_axis(z, y[:, None], axis=-1)[:, 0])
+
+    def vg(z: Array, y: Array) -> tuple[Any, Array]:
+        m = z.max(axis=-1, keepdims=True)
+        e = np.exp(z - m)
+        s = e.sum(axis=-1, keepdims=True)
+        rows = np.arange(z.shape[0])
+        v = np.mean(np.log(s[:, 0]) + m[:, 0] - z[rows, y])
+        e /= s
+        e[rows, y] -= 1.0
+        e *= 1.0 / z.shape[0]
+        return v, e
+
+    return value if op == "value" else vg
+
+
+# ---- PyTorch expressions (functional losses where they exist) --------------------------------
+
+
+def _torch_functional(name: str, **params: float) -> Callable[[Any], Fn]:
+    def build(torch: Any) -> Fn:
+        fn: Fn = getattr(torch.nn.functional, name)
+        return functools.partial(fn, **params) if params else fn
+
+    return build
+
+
+def _torch_log_cosh(torch: Any) -> Fn:
+    def f(x: Any, t: Any) -> Any:
+        d = x - t
+        return torch.logaddexp(d, -d).mean() - _LN2
+
+    return f
+
+
+def _torch_pinball(q: float) -> Callable[[Any], Fn]:
+    def build(torch: Any) -> Fn:
+        def f(x: Any, t: Any) -> Any:
+            r = t - x
+            return torch.maximum(q * r, (q - 1.0) * r).mean()
+
+        return f
+
+    return build
+
+
+# ---- JAX / optax expressions (optax where it has the loss) ----------------------------------
+
+
+def _jax_mae(jax: Any, optax: Any) -> Fn:
+    return lambda x, t: jax.numpy.mean(jax.numpy.abs(x - t))
+
+
+def _jax_mse(jax: Any, optax: Any) -> Fn:
+    if optax is not None:
+        return lambda x, t: jax.numpy.mean(optax.squared_error(x, t))
+    return lambda x, t: jax.numpy.mean((x - t) ** 2)
+
+
+def _jax_smooth_l1(beta: float) -> Callable[[Any, Any], Fn]:
+    def build(jax: Any, optax: Any) -> Fn:
+        jnp = jax.numpy
+
+        def f(x: Any, t: Any) -> Any:
+            d = x - t
+            ad = jnp.abs(d)
+            return jnp.mean(jnp.where(ad < beta, (0.5 / beta) * d * d, ad - 0.5 * beta))
+
+        return f
+
+    return build
+
+
+def _jax_huber(delta: float) -> Callable[[Any, Any], Fn]:
+    def build(jax: Any, optax: Any) -> Fn:
+        jnp = jax.numpy
+        if optax is not None:
+            return lambda x, t: jnp.mean(optax.huber_loss(x, t, delta=delta))
+
+        def f(x: Any, t: Any) -> Any:
+            d = x - t
+            ad = jnp.abs(d)
+            return jnp.mean(jnp.where(ad <= delta, 0.5 * d * d, delta * (ad - 0.5 * delta)))
+
+        return f
+
+    return build
+
+
+def _jax_log_cosh(jax: Any, optax: Any) -> Fn:
+    jnp = jax.numpy
+    if optax is not None:
+        return lambda x, t: jnp.mean(optax.log_cosh(x, t))
+    return lambda x, t: jnp.mean(jnp.logaddexp(x - t, t - x)) - _LN2
+
+
+def _jax_pinball(q: float) -> Callable[[Any, Any], Fn]:
+    def build(jax: Any, optax: Any) -> Fn:
+        jnp = jax.numpy
+
+        def f(x: Any, t: Any) -> Any:
+            r = t - x
+            return jnp.mean(jnp.maximum(q * r, (q - 1.0) * r))
+
+        return f
+
+    return build
+
+
+def _jax_bce_logits(jax: Any, optax: Any) -> Fn:
+    jnp = jax.numpy
+    if optax is not None:
+        return lambda x, t: jnp.mean(optax.sigmoid_binary_cross_entropy(x, t))
+    return lambda x, t: jnp.mean((1.0 - t) * x + jnp.logaddexp(0.0, -x))
+
+
+def _jax_bce(jax: Any, optax: Any) -> Fn:
+    jnp = jax.numpy
+
+    def f(p: Any, t: Any) -> Any:
+        lp = jnp.maximum(jnp.log(p), -100.0)
+        lq = jnp.maximum(jnp.log1p(-p), -100.0)
+        return -jnp.mean(t * lp + (1.0 - t) * lq)
+
+    return f
+
+
+def _jax_cross_entropy(jax: Any, optax: Any) -> Fn:
+    jnp = jax.numpy
+    if optax is not None:
+        return lambda z, y: jnp.mean(optax.softmax_cross_entropy_with_integer_labels(z, y))
+
+    def f(z: Any, y: Any) -> Any:
+        logp = jax.nn.log_softmax(z, axis=-1)
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=-1))
+
+    return f
+
+
+#: name (the fastloss function) -> how every implementation computes it.
+LOSSES: dict[str, Loss] = {
+    "mae": Loss(
+        fastloss=_fl("mae"),
+        numpy=_np_mae,
+        torch=_torch_functional("l1_loss"),
+        jax=_jax_mae,
+        inputs=_regression_inputs,
+    ),
+    "mse": Loss(
+        fastloss=_fl("mse"),
+        numpy=_np_mse,
+        torch=_torch_functional("mse_loss"),
+        jax=_jax_mse,
+        inputs=_regression_inputs,
+    ),
+    "smooth_l1": Loss(
+        fastloss=_fl("smooth_l1", beta=1.0),
+        numpy=_np_smooth_l1(1.0),
+        torch=_torch_functional("smooth_l1_loss", beta=1.0),
+        jax=_jax_smooth_l1(1.0),
+        inputs=_regression_inputs,
+    ),
+    "huber": Loss(
+        fastloss=_fl("huber", delta=1.0),
+        numpy=_np_huber(1.0),
+        torch=_torch_functional("huber_loss", delta=1.0),
+        jax=_jax_huber(1.0),
+        inputs=_regression_inputs,
+    ),
+    "log_cosh": Loss(
+        fastloss=_fl("log_cosh"),
+        numpy=_np_log_cosh,
+        torch=_torch_log_cosh,
+        jax=_jax_log_cosh,
+        inputs=_regression_inputs,
+    ),
+    "pinball": Loss(
+        fastloss=_fl("pinball", q=0.5),
+        numpy=_np_pinball(0.5),
+        torch=_torch_pinball(0.5),
+        jax=_jax_pinball(0.5),
+        inputs=_regression_inputs,
+    ),
+    "binary_cross_entropy_with_logits": Loss(
+        fastloss=_fl("binary_cross_entropy_with_logits"),
+        numpy=_np_bce_logits,
+        torch=_torch_functional("binary_cross_entropy_with_logits"),
+        jax=_jax_bce_logits,
+        inputs=_logit_inputs,
+    ),
+    "binary_cross_entropy": Loss(
+        fastloss=_fl("binary_cross_entropy"),
+        numpy=_np_bce,
+        torch=_torch_functional("binary_cross_entropy"),
+        jax=_jax_bce,
+        inputs=_probability_inputs,
+    ),
+    "cross_entropy": Loss(
+        fastloss=_fl("cross_entropy"),
+        numpy=_np_cross_entropy,
+        torch=_torch_functional("cross_entropy"),
+        jax=_jax_cross_entropy,
+        inputs=_class_inputs,
+        shapes=_cross_entropy_shapes,
+        # Reading the logits once is the least a cross-entropy can do.
+        roofline=lambda z, y: (z.reshape(-1), z.reshape(-1)),
+    ),
+}
+
+
+def available_losses() -> list[str]:
+    """The registry entries whose fastloss functions exist in the installed build."""
+    return [
+        name
+        for name in LOSSES
+        if hasattr(fastloss, name) and hasattr(fastloss, f"{name}_value_and_grad")
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Peers
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Peers:
+    """The optional peer modules that were asked for and could be imported."""
+
+    torch: Any = None
+    jax: Any = None
+    optax: Any = None
+    missing: list[str] = field(default_factory=list)
+
+
+def _try_import(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except Exception:  # ImportError, or a broken install: skip the peer either way
+        return None
+
+
+def load_peers(peers: Sequence[str], dtypes: Sequence[str]) -> Peers:
+    out = Peers()
+    if "torch" in peers:
+        out.torch = _try_import("torch")
+        if out.torch is None:
+            out.missing.append("torch")
+    if "jax" in peers:
+        # The benchmark compares CPU implementations on the same host arrays.
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+        out.jax = _try_import("jax")
+        if out.jax is None:
+            out.missing.append("jax")
+        else:
+            importlib.import_module("jax.numpy")
+            if "float64" in dtypes:
+                out.jax.config.update("jax_enable_x64", True)
+            out.optax = _try_import("optax")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------------------------
+
+
+def _autorange(call: Callable[[], Any], min_ns: int) -> float:
+    """Per-call time (ns) of ``call`` from a loop lasting at least ``min_ns``.
+
+    The caller has already called ``call`` once (the correctness checks double as the warm-up:
+    JIT compilation, caches, lazy initialisation, thread pools).
+    """
+    k = 1
+    while True:
+        t0 = time.perf_counter_ns()
+        for _ in range(k):
+            call()
+        dt = time.perf_counter_ns() - t0
+        if dt >= min_ns:
+            return dt / k
+        k = min(100 * k, max(2 * k, math.ceil(1.2 * k * min_ns / max(dt, 1))))
+
+
+def _batch(call: Callable[[], Any], number: int) -> float:
+    t0 = time.perf_counter_ns()
+    for _ in range(number):
+        call()
+    return (time.perf_counter_ns() - t0) / number
+
+
+def time_interleaved(
+    calls: dict[str, Callable[[], Any]], seconds: float, repeats: int
+) -> dict[str, float]:
+    """Median per-call time (µs) of each call; the calls take turns within every repeat.
+
+    Each call runs about ``seconds`` in all, in ``repeats`` batches; when a single call of some
+    implementation takes longer than ``seconds``, 3 repeats (one call each) are enough.
+    """
+    batch_ns = seconds * 1e9 / repeats
+    per_call = {name: _autorange(call, int(min(batch_ns, 5e6))) for name, call in calls.items()}
+    numbers = {name: max(1, round(batch_ns / t)) for name, t in per_call.items()}
+    if max(per_call.values(), default=0.0) > seconds * 1e9:
+        repeats = min(repeats, 3)
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    names = list(calls)
+    for r in range(repeats):
+        # Rotate the starting implementation so none always runs first after a switch.
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            samples[name].append(_batch(calls[name], numbers[name]))
+    return {name: statistics.median(s) / 1e3 for name, s in samples.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Cases
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    loss: str
+    op: str
+    dtype: str
+    shape: Shape
+    us: dict[str, float | None]
+    status: str = "ok"  # "ok", "wrong" (failed the correctness guard) or "error"
+    note: str = ""
+
+    @property
+    def n_label(self) -> str:
+        if len(self.shape) > 1:
+            return "x".join(str(s) for s in self.shape)
+        return _size_label(self.shape[0])
+
+    @property
+    def best_peer(self) -> float | None:
+        peers = [t for k in PEERS if (t := self.us.get(k)) is not None]
+        return min(peers) if peers else None
+
+    @property
+    def fl_over_best(self) -> float | None:
+        fl, best = self.us.get("fastloss"), self.best_peer
+        return fl / best if fl is not None and best else None
+
+    @property
+    def fl_over_roof(self) -> float | None:
+        fl, roof = self.us.get("fastloss"), self.us.get("roofline")
+        return fl / roof if fl is not None and roof else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "loss": self.loss,
+            "op": self.op,
+            "dtype": self.dtype,
+            "shape": list(self.shape),
+            "n": math.prod(self.shape),
+            "us": self.us,
+            "fl_over_best": self.fl_over_best,
+            "fl_over_roof": self.fl_over_roof,
+            "status": self.status,
+            "note": self.note,
+        }
+
+
+def _size_label(n: int) -> str:
+    k = round(math.log10(n)) if n > 0 else 0
+    return f"10^{k}" if n >= 1000 and 10**k == n else str(n)
+
+
+def _scalar(v: Any) -> float:
+    return float(v.item()) if hasattr(v, "item") else float(v)
+
+
+def _close(got: Any, ref: Any, rtol: float) -> bool:
+    g, r = _scalar(got), _scalar(ref)
+    return (math.isnan(g) and math.isnan(r)) or abs(g - r) <= rtol * max(abs(r), 1e-300)
+
+
+def _grad_close(got: Any, ref: Array, rtol: float) -> bool:
+    g = np.asarray(got)
+    if g.shape != ref.shape:
+        return False
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    return bool(np.allclose(g, ref, rtol=rtol, atol=rtol * scale, equal_nan=True))
+
+
+def _check(got: Any, ref: Any, op: str, rtol: float) -> str:
+    """Empty string when ``got`` agrees with ``ref``, else what differs."""
+    if op == "value":
+        return "" if _close(got, ref, rtol) else f"value {_scalar(got)!r} != {_scalar(ref)!r}"
+    if not _close(got[0], ref[0], rtol):
+        return f"value {_scalar(got[0])!r} != {_scalar(ref[0])!r}"
+    if not _grad_close(got[1], ref[1], rtol):
+        return "gradient differs"
+    return ""
+
+
+def _peer_calls(
+    entry: Loss, op: str, a: Array, b: Array, peers: Peers, want: Sequence[str]
+) -> dict[str, Callable[[], Any]]:
+    """Zero-argument callables doing one full evaluation (synchronised) per peer."""
+    calls: dict[str, Callable[[], Any]] = {}
+    if "numpy" in want:
+        npf = entry.numpy(op)
+        calls["numpy"] = lambda: npf(a, b)
+    if peers.torch is not None and entry.torch is not None:
+        torch = peers.torch
+        tf = entry.torch(torch)
+        tt = torch.from_numpy(b)
+        if op == "value":
+            xt = torch.from_numpy(a)
+            calls["torch"] = lambda: tf(xt, tt)
+        else:
+            xl = torch.from_numpy(a).requires_grad_(True)  # leaf tensor sharing a's memory
+
+            def torch_vg() -> tuple[Any, Any]:
+                xl.grad = None
+                v = tf(xl, tt)
+                v.backward()
+                return v, xl.grad
+
+            calls["torch"] = torch_vg
+    if peers.jax is not None and entry.jax is not None:
+        jax = peers.jax
+        jf = entry.jax(jax, peers.optax)
+        compiled = jax.jit(jf if op == "value" else jax.value_and_grad(jf))
+        xj, tj = jax.numpy.asarray(a), jax.numpy.asarray(b)
+        calls["jax"] = lambda: jax.block_until_ready(compiled(xj, tj))
+    return calls
+
+
+def run_case(
+    name: str,
+    op: str,
+    dtype: str,
+    a: Array,
+    b: Array,
+    peers: Peers,
+    want: Sequence[str],
+    seconds: float,
+    repeats: int,
+) -> Row:
+    entry = LOSSES[name]
+    row = Row(name, op, dtype, a.shape, dict.fromkeys(COLUMNS))
+    rtol = RTOL[dtype]
+    try:
+        ref = entry.numpy(op)(a, b)
+    except Exception as e:  # a broken registry entry should not abort the whole run
+        row.status, row.note = "error", f"numpy: {e!r}"
+        return row
+    calls: dict[str, Callable[[], Any]] = {}
+    # Correctness guard: a table never shows a fast wrong answer.
+    try:
+        fl = entry.fastloss(op)
+        mismatch = _check(fl(a, b), ref, op, rtol)
+    except Exception as e:
+        row.status, row.note = "error", f"fastloss: {e!r}"
+        mismatch = ""
+    else:
+        if mismatch:
+            row.status, row.note = "wrong", f"fastloss: {mismatch}"
+        else:
+            calls["fastloss"] = lambda: fl(a, b)
+    try:
+        peer_calls = _peer_calls(entry, op, a, b, peers, want)
+    except Exception as e:
+        print(f"  warning: {name}: setting up peers failed: {e!r}", file=sys.stderr)
+        peer_calls = {}
+    for peer, call in peer_calls.items():
+        if peer == "numpy":
+            calls[peer] = call
+            continue
+        try:
+            out = call()
+            got = out if op == "value" else out[0]
+            if not _close(got, ref if op == "value" else ref[0], PEER_RTOL[dtype]):
+                print(
+                    f"  warning: {peer} disagrees with numpy on {name} {dtype}: "
+                    f"{_scalar(got)!r} vs {_scalar(ref if op == 'value' else ref[0])!r}",
+                    file=sys.stderr,
+                )
+            calls[peer] = call
+        except Exception as e:
+            print(f"  warning: {peer} failed on {name} {op} {dtype}: {e!r}", file=sys.stderr)
+    if op == "value":
+        ra, rb = entry.roofline(a, b)
+        calls["roofline"] = lambda: np.dot(ra, rb)
+        calls["roofline"]()  # warm-up (the other calls were made once above)
+    del ref
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        row.us.update(time_interleaved(calls, seconds, repeats))
+    finally:
+        if enabled:
+            gc.enable()
+    return row
+
+
+# --------------------------------------------------------------------------------------------
+# Header and table
+# --------------------------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Hardware", "cpu model", "Processor"):
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_info(peers: Peers) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "fastloss": dict(fastloss.info()),
+        "numpy": np.__version__,
+        "env": {
+            k: v
+            for k, v in os.environ.items()
+            if k.startswith("FASTLOSS_")
+            or k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "XLA_FLAGS")
+        },
+    }
+    if peers.torch is not None:
+        info["torch"] = {
+            "version": str(peers.torch.__version__),
+            "threads": int(peers.torch.get_num_threads()),
+            "interop_threads": int(peers.torch.get_num_interop_threads()),
+        }
+    if peers.jax is not None:
+        info["jax"] = {
+            "version": str(peers.jax.__version__),
+            "backend": str(peers.jax.default_backend()),
+            "devices": len(peers.jax.devices()),
+            "x64": bool(peers.jax.config.jax_enable_x64),
+        }
+        info["optax"] = None if peers.optax is None else str(peers.optax.__version__)
+    return info
+
+
+def format_header(info: dict[str, Any], settings: dict[str, Any], missing: Sequence[str]) -> str:
+    fl = info["fastloss"]
+    lines = [
+        "# fastloss benchmark",
+        "",
+        f"- CPU: {info['cpu']} ({info['logical_cpus']} logical CPUs), {info['platform']}",
+        f"- Python {info['python']}, numpy {info['numpy']}",
+        f"- fastloss {fl['version']}: SIMD {fl['simd']} (available: "
+        f"{', '.join(fl['simd_available'])}), {fl['threads']} threads",
+    ]
+    if "torch" in info:
+        t = info["torch"]
+        lines.append(
+            f"- torch {t['version']} (CPU): {t['threads']} threads, "
+            f"{t['interop_threads']} interop threads"
+        )
+    if "jax" in info:
+        j = info["jax"]
+        lines.append(
+            f"- jax {j['version']} ({j['backend']}, {j['devices']} device(s), x64 "
+            f"{'on' if j['x64'] else 'off'}), optax {info['optax'] or 'not installed'}"
+        )
+    if missing:
+        lines.append(f"- not installed (skipped): {', '.join(missing)}")
+    if info["env"]:
+        lines.append("- env: " + ", ".join(f"{k}={v}" for k, v in sorted(info["env"].items())))
+    secs, reps = settings["seconds"], settings["repeats"]
+    cap = f" (3 when a call takes over {secs:g} s)" if reps > 3 else ""
+    lines.append(
+        f"- timing: median of {reps} interleaved repeats{cap}, ~{secs:g} s per implementation "
+        "and case; roofline = np.dot(a, b)"
+    )
+    return "\n".join(lines)
+
+
+def _fmt_us(t: float | None) -> str:
+    if t is None:
+        return "-"
+    if t < 10:
+        return f"{t:.2f}"
+    if t < 100:
+        return f"{t:.1f}"
+    return f"{t:,.0f}"
+
+
+def _fmt_ratio(r: float | None) -> str:
+    return "-" if r is None else f"{r:.2f}"
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    head = (
+        "| loss | op | dtype | n | fastloss µs | numpy µs | torch µs | jax µs | roofline µs "
+        "| fl/best | fl/roof |"
+    )
+    lines = [head, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        fl = {"wrong": "WRONG", "error": "ERROR"}.get(r.status) or _fmt_us(r.us["fastloss"])
+        cells = [
+            r.loss,
+            r.op,
+            r.dtype,
+            r.n_label,
+            fl,
+            *(_fmt_us(r.us[k]) for k in COLUMNS[1:]),
+            _fmt_ratio(r.fl_over_best),
+            _fmt_ratio(r.fl_over_roof),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+def _parse_size(s: str) -> int:
+    try:
+        if "**" in s or "^" in s:
+            base, _, exp = s.replace("**", "^").partition("^")
+            n = int(int(base) ** int(exp))
+        else:
+            f = float(s)
+            if not f.is_integer():
+                raise ValueError
+            n = int(f)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer size: {s!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"size must be >= 1: {s!r}")
+    return n
+
+
+def _split(values: Sequence[str] | None, choices: Sequence[str], what: str) -> list[str] | None:
+    """Accept both ``--x a b`` and ``--x a,b``; check against ``choices``."""
+    if values is None:
+        return None
+    out = [v for value in values for v in value.split(",") if v]
+    bad = [v for v in out if v not in choices]
+    if bad:
+        raise SystemExit(f"unknown {what}: {', '.join(bad)} (choose from {', '.join(choices)})")
+    return list(dict.fromkeys(out))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the benchmark options to ``parser`` (shared by benches/compare.py and __main__)."""
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="n in (100, 10^4, 10^6), 3 repeats of ~0.03 s: a smoke run of well under a minute",
+    )
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        type=_parse_size,
+        metavar="N",
+        help="element counts (default 100 10^4 10^6 10^7; accepts 1e6, 10**6); cross_entropy "
+        "runs its fixed shapes with at most max(N) elements",
+    )
+    parser.add_argument("--dtypes", nargs="+", metavar="DTYPE", help="float32 and/or float64")
+    parser.add_argument(
+        "--losses", nargs="+", metavar="LOSS", help=f"subset of: {', '.join(LOSSES)}"
+    )
+    parser.add_argument("--ops", nargs="+", metavar="OP", help="value and/or value_and_grad")
+    parser.add_argument(
+        "--peers",
+        nargs="+",
+        metavar="PEER",
+        help="subset of numpy,torch,jax (default: all that are installed)",
+    )
+    parser.add_argument(
+        "--time",
+        type=float,
+        metavar="SECONDS",
+        help="time per implementation and case (default 0.2, --quick 0.03)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, metavar="R", help="repeats, median taken (default 5, --quick 3)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="T",
+        help="set fastloss's and torch's thread counts (default: leave both as they are)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the input arrays")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark described by parsed ``args``; 0 if every fastloss result was right."""
+    started = time.perf_counter()
+    sizes: list[int] = list(args.sizes or (QUICK_SIZES if args.quick else SIZES))
+    dtypes = _split(args.dtypes, DTYPES, "dtype") or list(DTYPES)
+    ops = _split(args.ops, OPS, "op") or list(OPS)
+    want = _split(args.peers, PEERS, "peer") or list(PEERS)
+    names = _split(args.losses, list(LOSSES), "loss") or list(LOSSES)
+    seconds: float = args.time if args.time is not None else (0.03 if args.quick else 0.2)
+    repeats: int = max(1, args.repeats if args.repeats is not None else (3 if args.quick else 5))
+
+    have = set(available_losses())
+    absent = [n for n in names if n not in have]
+    names = [n for n in names if n in have]
+    if absent and args.losses:
+        print(f"not in this fastloss build, skipped: {', '.join(absent)}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # e.g. overflow in a peer expression
+        return _run(args, sizes, dtypes, ops, want, names, seconds, repeats, started)
+
+
+def _run(
+    args: argparse.Namespace,
+    sizes: list[int],
+    dtypes: list[str],
+    ops: list[str],
+    want: list[str],
+    names: list[str],
+    seconds: float,
+    repeats: int,
+    started: float,
+) -> int:
+    peers = load_peers(want, dtypes)
+    if args.threads is not None:
+        fastloss.set_num_threads(args.threads)
+        if peers.torch is not None:
+            peers.torch.set_num_threads(args.threads)
+    info = machine_info(peers)
+    settings = {
+        "sizes": sizes,
+        "dtypes": dtypes,
+        "ops": ops,
+        "losses": names,
+        "peers": [p for p in want if p not in peers.missing],
+        "seconds": seconds,
+        "repeats": repeats,
+        "seed": args.seed,
+    }
+    header = format_header(info, settings, peers.missing)
+    print(header, flush=True)
+
+    # Cases grouped by (dtype, shape) so that the arrays are made once and shared by all losses
+    # with the same input generator.
+    groups: dict[tuple[str, Shape], list[str]] = {}
+    for name in names:
+        for shape in LOSSES[name].shapes(sizes):
+            for dtype in dtypes:
+                groups.setdefault((dtype, shape), []).append(name)
+    total = sum(len(v) for v in groups.values()) * len(ops)
+    rows: list[Row] = []
+    done = 0
+    for (dtype, shape), group in groups.items():
+        arrays: dict[InputGen, tuple[Array, Array]] = {}
+        for name in group:
+            gen = LOSSES[name].inputs
+            if gen not in arrays:
+                arrays[gen] = gen(np.random.default_rng(args.seed), shape, dtype)
+            a, b = arrays[gen]
+            for op in ops:
+                done += 1
+                t0 = time.perf_counter()
+                row = run_case(name, op, dtype, a, b, peers, want, seconds, repeats)
+                rows.append(row)
+                fl = row.us["fastloss"]
+                print(
+                    f"[{done}/{total}] {name} {op} {dtype} n={row.n_label}: "
+                    f"fastloss {row.status if fl is None else _fmt_us(fl) + ' µs'}, "
+                    f"fl/best {_fmt_ratio(row.fl_over_best)} ({time.perf_counter() - t0:.1f} s)"
+                    + (f"  [{row.note}]" if row.note else ""),
+                    file=sys.stderr,
+                    flush=True,
+                )
+        del arrays
+        gc.collect()
+
+    order = {name: i for i, name in enumerate(LOSSES)}
+    rows.sort(
+        key=lambda r: (
+            order[r.loss],
+            OPS.index(r.op),
+            DTYPES.index(r.dtype),
+            math.prod(r.shape),
+            r.shape,
+        )
+    )
+    print()
+    print(format_table(rows))
+    bad = [r for r in rows if r.status != "ok"]
+    for r in bad:
+        print(f"\n{r.status.upper()}: {r.loss} {r.op} {r.dtype} n={r.n_label}: {r.note}")
+    elapsed = time.perf_counter() - started
+    print(f"\n{len(rows)} cases in {elapsed:.0f} s", file=sys.stderr)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(
+                {
+                    "machine": info,
+                    "settings": settings,
+                    "elapsed_s": elapsed,
+                    "rows": [r.as_json() for r in rows],
+                },
+                fh,
+                indent=2,
+            )
+            fh.write("\n")
+    return 1 if bad else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python benches/compare.py [options]``; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="fastloss bench",
+        description="Time fastloss against NumPy, PyTorch and JAX/optax on the same arrays.",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -42,6 +42,21 @@ pub enum LossError {
     },
     /// `Reduction::None` given where a single number is returned.
     NoneReduction,
+    /// A per-column parameter (`pos_weight`) whose length does not divide
+    /// the number of elements.
+    Columns {
+        /// Number of loss elements.
+        elements: usize,
+        /// Length of the per-column parameter.
+        columns: usize,
+    },
+    /// An input outside the loss's domain (a probability outside [0, 1]).
+    InvalidInput {
+        /// Flat (C-order) index of the first bad element.
+        index: usize,
+        /// Its value.
+        value: f64,
+    },
 }
 
 impl fmt::Display for LossError {
@@ -64,6 +79,14 @@ impl fmt::Display for LossError {
             Self::InvalidWeight { index, value } => write!(
                 f,
                 "sample_weight must be finite and >= 0, got {value} at index {index}"
+            ),
+            Self::Columns { elements, columns } => write!(
+                f,
+                "pos_weight has length {columns}, which does not match the last axis of the {elements} elements"
+            ),
+            Self::InvalidInput { index, value } => write!(
+                f,
+                "input must hold probabilities in [0, 1], got {value} at flat index {index}"
             ),
             Self::NoneReduction => write!(
                 f,

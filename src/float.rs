@@ -67,10 +67,12 @@ pub trait Float:
     fn exp(self) -> Self;
     /// `ln(1 + self)`, at most a few ulp from exact (see [`crate::math`]).
     fn ln_1p(self) -> Self;
+    /// `ln(self)`, at most a few ulp from exact (see [`crate::math`]).
+    fn ln(self) -> Self;
 }
 
 macro_rules! impl_float {
-    ($t:ident, $name:literal, $exp:path, $log1p:path) => {
+    ($t:ident, $name:literal, $exp:path, $log1p:path, $ln:path) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -106,9 +108,13 @@ macro_rules! impl_float {
             fn ln_1p(self) -> Self {
                 $log1p(self)
             }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                $ln(self)
+            }
         }
     };
 }
 
-impl_float!(f32, "float32", math::exp_f32, math::log1p_f32);
-impl_float!(f64, "float64", math::exp_f64, math::log1p_f64);
+impl_float!(f32, "float32", math::exp_f32, math::log1p_f32, math::ln_f32);
+impl_float!(f64, "float64", math::exp_f64, math::log1p_f64, math::ln_f64);

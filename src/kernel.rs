@@ -33,8 +33,28 @@ pub struct Terms<T> {
 pub trait Pointwise<T: Float>: Copy + Send + Sync {
     /// Transcendental per-element work: a second thread pays from smaller sizes.
     const HEAVY: bool = false;
-    /// The loss at one element.
-    fn eval(&self, input: T, target: T) -> Terms<T>;
+
+    /// The loss at one element. `column` is the element's entry of
+    /// [`columns`](Self::columns), or 1 when there are none.
+    fn eval(&self, input: T, target: T, column: T) -> Terms<T>;
+
+    /// A per-column parameter (such as `pos_weight`), repeated every
+    /// `len()` elements: element `i` gets entry `i % len()`.
+    fn columns(&self) -> Option<&[T]> {
+        None
+    }
+
+    /// Whether `input` is in the loss's domain. Every element is checked
+    /// before any output is written; NaN must be reported invalid here if the
+    /// loss rejects it.
+    #[inline(always)]
+    fn valid_input(&self, input: T) -> bool {
+        let _ = input;
+        true
+    }
+
+    /// Whether [`valid_input`](Self::valid_input) needs to be called at all.
+    const CHECKS_INPUT: bool = false;
 }
 
 /// Sample weights of an elementwise loss.
@@ -104,6 +124,7 @@ fn chunk<
     loss: &L,
     x: &[T; LANES],
     y: &[T; LANES],
+    col: &[T; LANES],
     w: &[T; LANES],
     scale: T,
     valid: usize,
@@ -113,7 +134,7 @@ fn chunk<
     h: &mut [T; LANES],
 ) {
     for l in 0..LANES {
-        let t = loss.eval(x[l], y[l]);
+        let t = loss.eval(x[l], y[l], col[l]);
         // Weighted: w / Σw, a division because 1/Σw overflows when Σw is
         // subnormal. Unweighted: `scale` is 1/n (or 1), multiplied.
         let (wv, c) = if W {
@@ -152,6 +173,7 @@ fn block_body<
     loss: &L,
     x: &[T],
     y: &[T],
+    col: &[T],
     w: &[T],
     scale: T,
     v: &mut [T],
@@ -159,6 +181,8 @@ fn block_body<
     h: &mut [T],
 ) -> f64 {
     let n = x.len();
+    // Elements get their column parameter, or 1 when the loss has none.
+    let ones = [T::ONE; LANES];
     let mut wide = [0f64; LANES];
     let mut acc = [T::ZERO; LANES];
     // Stand-ins for the outputs a call does not write, and for the tail.
@@ -173,6 +197,7 @@ fn block_body<
         let r = k * LANES..(k + 1) * LANES;
         let arr = |s: &[T]| -> [T; LANES] { s[r.clone()].try_into().unwrap() };
         let ws = if W { arr(w) } else { sw };
+        let cs = if col.is_empty() { ones } else { arr(col) };
         let vs: &mut [T; LANES] = if V {
             (&mut v[r.clone()]).try_into().unwrap()
         } else {
@@ -192,6 +217,7 @@ fn block_body<
             loss,
             &arr(x),
             &arr(y),
+            &cs,
             &ws,
             scale,
             LANES,
@@ -215,10 +241,12 @@ fn block_body<
             a
         };
         let ws = if W { pad(w) } else { sw };
+        let cs = if col.is_empty() { ones } else { pad(col) };
         chunk::<T, L, ACC, V, G, H, W>(
             loss,
             &pad(x),
             &pad(y),
+            &cs,
             &ws,
             scale,
             len,
@@ -249,7 +277,7 @@ fn block_body<
 dispatch! {
     #[allow(clippy::too_many_arguments)]
     fn block<T: Float, L: Pointwise<T>; const ACC: bool; const V: bool; const G: bool; const H: bool; const W: bool>(
-        loss: &L, x: &[T], y: &[T], w: &[T], scale: T, v: &mut [T], g: &mut [T], h: &mut [T]
+        loss: &L, x: &[T], y: &[T], col: &[T], w: &[T], scale: T, v: &mut [T], g: &mut [T], h: &mut [T]
     ) -> f64 = block_body;
 }
 
@@ -301,6 +329,49 @@ fn weight_total<T: Float>(level: Level, w: &[T]) -> Result<f64, LossError> {
         }
     }
     Ok(total)
+}
+
+/// Elements `r` of the infinite repetition of `pattern` (a block at most).
+fn cycle<T: Float>(pattern: &[T], r: Range<usize>) -> [T; BLOCK] {
+    let mut out = [T::ZERO; BLOCK];
+    let (mut k, mut j) = (0, r.start % pattern.len());
+    while k < r.len() {
+        let m = (pattern.len() - j).min(r.len() - k);
+        out[k..k + m].copy_from_slice(&pattern[j..j + m]);
+        (k, j) = (k + m, 0);
+    }
+    out
+}
+
+/// Elements `r` of `w` with each weight repeated `rows` times (a block at most).
+fn repeat_rows<T: Float>(w: &[T], rows: usize, r: Range<usize>) -> [T; BLOCK] {
+    let mut out = [T::ZERO; BLOCK];
+    let (mut k, mut row) = (0, r.start / rows);
+    while k < r.len() {
+        let end = ((row + 1) * rows - r.start).min(r.len());
+        out[k..end].fill(w[row]);
+        (k, row) = (end, row + 1);
+    }
+    out
+}
+
+/// The first input outside the loss's domain, as an error.
+fn check_input<T: Float, L: Pointwise<T>>(loss: &L, input: &[T]) -> Result<(), LossError> {
+    for (c, chunk) in input.chunks(1024).enumerate() {
+        // A fold without early exit vectorizes; the position is looked for
+        // only once a chunk fails.
+        if !chunk.iter().fold(true, |ok, &x| ok & loss.valid_input(x)) {
+            let i = chunk
+                .iter()
+                .position(|&x| !loss.valid_input(x))
+                .unwrap_or(0);
+            return Err(LossError::InvalidInput {
+                index: c * 1024 + i,
+                value: chunk[i].to_f64(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn check_len(name: &'static str, expected: usize, got: usize) -> Result<(), LossError> {
@@ -388,6 +459,18 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
         T::from_f64(1.0 / denominator)
     };
     let grain = if L::HEAVY { 1 << 15 } else { 1 << 20 };
+    let columns = loss.columns();
+    if let Some(c) = columns {
+        if c.is_empty() && n > 0 || !c.is_empty() && n % c.len() != 0 {
+            return Err(LossError::Columns {
+                elements: n,
+                columns: c.len(),
+            });
+        }
+    }
+    if L::CHECKS_INPUT {
+        check_input(loss, input)?;
+    }
 
     macro_rules! run {
         ($acc:literal, $v:literal, $g:literal, $h:literal) => {
@@ -398,12 +481,21 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
                 &mut [T],
             )| {
                 let (x, y) = (&input[r.clone()], &target[r.clone()]);
+                let (cstore, wstore);
+                let col: &[T] = match columns {
+                    None => &[],
+                    Some(c) => {
+                        cstore = cycle(c, r.clone());
+                        &cstore[..r.len()]
+                    }
+                };
                 match w {
                     None => block::<T, L, $acc, $v, $g, $h, false>(
                         level,
                         loss,
                         x,
                         y,
+                        col,
                         &[],
                         scale,
                         v,
@@ -412,19 +504,21 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
                     ),
                     // rows == 0 only for empty input, whose one leaf is empty.
                     Some(w) if rows <= 1 => block::<T, L, $acc, $v, $g, $h, true>(
-                        level, loss, x, y, &w[r], scale, v, g, h,
+                        level, loss, x, y, col, &w[r], scale, v, g, h,
                     ),
                     Some(w) => {
-                        let mut each = [T::ZERO; BLOCK];
-                        let each = &mut each[..r.len()];
-                        let (mut k, mut row) = (0, r.start / rows);
-                        while k < each.len() {
-                            let end = ((row + 1) * rows - r.start).min(each.len());
-                            each[k..end].fill(w[row]);
-                            (k, row) = (end, row + 1);
-                        }
+                        wstore = repeat_rows(w, rows, r.clone());
                         block::<T, L, $acc, $v, $g, $h, true>(
-                            level, loss, x, y, each, scale, v, g, h,
+                            level,
+                            loss,
+                            x,
+                            y,
+                            col,
+                            &wstore[..r.len()],
+                            scale,
+                            v,
+                            g,
+                            h,
                         )
                     }
                 }

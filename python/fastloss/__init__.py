@@ -6,6 +6,14 @@ Every loss comes in four forms: ``NAME`` (the value), ``NAME_grad``, ``NAME_valu
 
 from fastloss._native import (
     __version__,
+    binary_cross_entropy,
+    binary_cross_entropy_grad,
+    binary_cross_entropy_grad_hess,
+    binary_cross_entropy_value_and_grad,
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_grad,
+    binary_cross_entropy_with_logits_grad_hess,
+    binary_cross_entropy_with_logits_value_and_grad,
     get_num_threads,
     huber,
     huber_grad,
@@ -37,6 +45,14 @@ from fastloss._native import (
 
 __all__ = [
     "__version__",
+    "binary_cross_entropy",
+    "binary_cross_entropy_grad",
+    "binary_cross_entropy_grad_hess",
+    "binary_cross_entropy_value_and_grad",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_grad",
+    "binary_cross_entropy_with_logits_grad_hess",
+    "binary_cross_entropy_with_logits_value_and_grad",
     "get_num_threads",
     "huber",
     "huber_grad",

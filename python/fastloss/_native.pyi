@@ -8,6 +8,14 @@ from numpy.typing import ArrayLike, NDArray
 __version__: str
 __all__ = [
     "__version__",
+    "binary_cross_entropy",
+    "binary_cross_entropy_grad",
+    "binary_cross_entropy_grad_hess",
+    "binary_cross_entropy_value_and_grad",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_grad",
+    "binary_cross_entropy_with_logits_grad_hess",
+    "binary_cross_entropy_with_logits_value_and_grad",
     "get_num_threads",
     "huber",
     "huber_grad",
@@ -815,6 +823,262 @@ def pinball_grad_hess(
     target: ArrayLike,
     *,
     q: float = 0.5,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_Float, _Float]: ...
+
+# binary_cross_entropy
+@overload
+def binary_cross_entropy(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def binary_cross_entropy(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _F32: ...
+@overload
+def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _Float: ...
+@overload
+def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float | _Float: ...
+@overload
+def binary_cross_entropy_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> _F32: ...
+@overload
+def binary_cross_entropy_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> _Float: ...
+@overload
+def binary_cross_entropy_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[float, _F32]: ...
+@overload
+def binary_cross_entropy_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def binary_cross_entropy_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float, _Float]: ...
+@overload
+def binary_cross_entropy_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[_Float, _Float]: ...
+@overload
+def binary_cross_entropy_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float | _Float, _Float]: ...
+@overload
+def binary_cross_entropy_grad_hess(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def binary_cross_entropy_grad_hess(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_Float, _Float]: ...
+
+# binary_cross_entropy_with_logits
+@overload
+def binary_cross_entropy_with_logits(
+    input: _F32,
+    target: _F32,
+    *,
+    pos_weight: ArrayLike | None = None,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def binary_cross_entropy_with_logits(
+    input: _F32,
+    target: _F32,
+    *,
+    pos_weight: ArrayLike | None = None,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _F32: ...
+@overload
+def binary_cross_entropy_with_logits(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    pos_weight: ArrayLike | None = None,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def binary_cross_entropy_with_logits(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    pos_weight: ArrayLike | None = None,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _Float: ...
+@overload
+def binary_cross_entropy_with_logits(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    pos_weight: ArrayLike | None = None,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float | _Float: ...
+@overload
+def binary_cross_entropy_with_logits_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    pos_weight: ArrayLike | None = None,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> _F32: ...
+@overload
+def binary_cross_entropy_with_logits_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    pos_weight: ArrayLike | None = None,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> _Float: ...
+@overload
+def binary_cross_entropy_with_logits_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    pos_weight: ArrayLike | None = None,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[float, _F32]: ...
+@overload
+def binary_cross_entropy_with_logits_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    pos_weight: ArrayLike | None = None,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def binary_cross_entropy_with_logits_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    pos_weight: ArrayLike | None = None,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float, _Float]: ...
+@overload
+def binary_cross_entropy_with_logits_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    pos_weight: ArrayLike | None = None,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[_Float, _Float]: ...
+@overload
+def binary_cross_entropy_with_logits_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    pos_weight: ArrayLike | None = None,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float | _Float, _Float]: ...
+@overload
+def binary_cross_entropy_with_logits_grad_hess(
+    input: _F32,
+    target: _F32,
+    *,
+    pos_weight: ArrayLike | None = None,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def binary_cross_entropy_with_logits_grad_hess(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    pos_weight: ArrayLike | None = None,
     reduction: str = "none",
     sample_weight: ArrayLike | None = None,
 ) -> tuple[_Float, _Float]: ...

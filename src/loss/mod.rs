@@ -1,6 +1,7 @@
 //! The losses, one file per family, and the methods every elementwise loss
 //! gets from [`Pointwise`].
 
+pub mod binary;
 pub mod regression;
 
 use crate::error::LossError;

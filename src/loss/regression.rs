@@ -27,7 +27,7 @@ pub struct Mae;
 
 impl<T: Float> Pointwise<T> for Mae {
     #[inline(always)]
-    fn eval(&self, x: T, y: T) -> Terms<T> {
+    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
         let d = x - y;
         Terms {
             value: d.abs(),
@@ -43,7 +43,7 @@ pub struct Mse;
 
 impl<T: Float> Pointwise<T> for Mse {
     #[inline(always)]
-    fn eval(&self, x: T, y: T) -> Terms<T> {
+    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
         let d = x - y;
         Terms {
             value: d * d,
@@ -77,7 +77,7 @@ impl<T: Float> SmoothL1<T> {
 
 impl<T: Float> Pointwise<T> for SmoothL1<T> {
     #[inline(always)]
-    fn eval(&self, x: T, y: T) -> Terms<T> {
+    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
         let d = x - y;
         let a = d.abs();
         // With β = 0 the quadratic branch is never taken (|d| < 0 is false),
@@ -116,7 +116,7 @@ impl<T: Float> Huber<T> {
 
 impl<T: Float> Pointwise<T> for Huber<T> {
     #[inline(always)]
-    fn eval(&self, x: T, y: T) -> Terms<T> {
+    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
         let d = x - y;
         let a = d.abs();
         let quad = a <= self.delta;
@@ -188,7 +188,7 @@ impl<T: Float> Pointwise<T> for LogCosh {
     const HEAVY: bool = true;
 
     #[inline(always)]
-    fn eval(&self, x: T, y: T) -> Terms<T> {
+    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
         // f32 needs fewer series terms than f64 for its half ulp.
         let (n_cosh, n_sinh) = if T::MANTISSA_DIGITS <= 24 {
             (6, 5)
@@ -248,7 +248,7 @@ impl<T: Float> Pinball<T> {
 
 impl<T: Float> Pointwise<T> for Pinball<T> {
     #[inline(always)]
-    fn eval(&self, x: T, y: T) -> Terms<T> {
+    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
         let r = y - x;
         Terms {
             value: if r >= T::ZERO {

@@ -3,6 +3,7 @@
 //! listed in [`regression`].
 
 pub(crate) mod args;
+mod binary;
 pub(crate) mod pointwise;
 mod regression;
 
@@ -59,5 +60,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(info, m)?)?;
-    regression::register(m)
+    regression::register(m)?;
+    binary::register(m)
 }

@@ -66,11 +66,19 @@ impl<'py> Call<'py> {
         })
     }
 
-    /// Runs `kind` of `loss` in `T`, the compute dtype.
+    /// The input's shape.
+    pub(crate) fn shape(&self) -> &[usize] {
+        self.input.shape()
+    }
+
+    /// Runs `kind` of `loss` in `T`, the compute dtype. `params` are the
+    /// arrays the loss reads besides input, target and weights (`out=` must
+    /// not overlap them either).
     pub(crate) fn run<T: Float + Element, L: Pointwise<T>>(
         self,
         kind: Kind,
         loss: L,
+        params: &[&[T]],
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = self.input.py();
         let input = args::typed::<T>(&self.input, "input")?;
@@ -98,6 +106,7 @@ impl<'py> Call<'py> {
                 if let Weights::Each(w) | Weights::Rows(w) = w {
                     inputs.push(w);
                 }
+                inputs.extend_from_slice(params);
                 Some(args::check_out::<T>(out, &shape, &inputs)?)
             }
             None => None,
@@ -154,35 +163,16 @@ impl<'py> Call<'py> {
     }
 }
 
-/// Generates the four `#[pyfunction]`s of an elementwise loss and a function
-/// that registers them. `$make` builds the loss in `T` from the parameters.
-macro_rules! pointwise_functions {
+/// Generates the four `#[pyfunction]`s of an elementwise loss and the
+/// `register` function that adds them to the module. Each calls
+/// `call(kind, input, target, <params>, reduction, sample_weight, out)`, which
+/// must be in scope; [`pointwise_functions!`] writes it for losses whose
+/// parameters are numbers.
+macro_rules! pointwise_pyfunctions {
     (
-        $register:ident: $value:ident, $grad:ident, $vg:ident, $gh:ident,
-        ($($p:ident: $pt:ty = $pd:expr),*) => $make:expr
+        $value:ident, $grad:ident, $vg:ident, $gh:ident,
+        ($($p:ident: $pt:ty = $pd:expr),*)
     ) => {
-        fn make<T: $crate::float::Float>($($p: $pt),*)
-            -> Result<impl $crate::kernel::Pointwise<T>, $crate::error::LossError> {
-            $make
-        }
-
-        fn call<'py>(
-            kind: $crate::python::pointwise::Kind,
-            input: &Bound<'py, PyAny>,
-            target: &Bound<'py, PyAny>,
-            $($p: $pt,)*
-            reduction: &str,
-            sample_weight: Option<&Bound<'py, PyAny>>,
-            out: Option<&Bound<'py, PyAny>>,
-        ) -> PyResult<Bound<'py, PyAny>> {
-            use $crate::python::args::Dtype;
-            let call = $crate::python::pointwise::Call::new(input, target, reduction, sample_weight, out)?;
-            match call.dtype {
-                Dtype::F32 => call.run::<f32, _>(kind, make::<f32>($($p),*)?),
-                Dtype::F64 => call.run::<f64, _>(kind, make::<f64>($($p),*)?),
-            }
-        }
-
         #[pyfunction]
         #[pyo3(signature = (input, target, *, $($p = $pd,)* reduction = "mean", sample_weight = None))]
         fn $value<'py>(
@@ -237,13 +227,48 @@ macro_rules! pointwise_functions {
             call(Kind::GradHess, input, target, $($p,)* reduction, sample_weight, None)
         }
 
-        pub(crate) fn $register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
             m.add_function(wrap_pyfunction!($value, m)?)?;
             m.add_function(wrap_pyfunction!($grad, m)?)?;
             m.add_function(wrap_pyfunction!($vg, m)?)?;
             m.add_function(wrap_pyfunction!($gh, m)?)?;
             Ok(())
         }
+    };
+}
+pub(crate) use pointwise_pyfunctions;
+
+/// [`pointwise_pyfunctions!`] for a loss whose parameters are numbers:
+/// `$make` builds the loss in `T` from them.
+macro_rules! pointwise_functions {
+    (
+        $value:ident, $grad:ident, $vg:ident, $gh:ident,
+        ($($p:ident: $pt:ty = $pd:expr),*) => $make:expr
+    ) => {
+        fn make<T: $crate::float::Float>($($p: $pt),*)
+            -> Result<impl $crate::kernel::Pointwise<T>, $crate::error::LossError> {
+            $make
+        }
+
+        #[allow(clippy::too_many_arguments)]
+        fn call<'py>(
+            kind: $crate::python::pointwise::Kind,
+            input: &Bound<'py, PyAny>,
+            target: &Bound<'py, PyAny>,
+            $($p: $pt,)*
+            reduction: &str,
+            sample_weight: Option<&Bound<'py, PyAny>>,
+            out: Option<&Bound<'py, PyAny>>,
+        ) -> PyResult<Bound<'py, PyAny>> {
+            use $crate::python::args::Dtype;
+            let call = $crate::python::pointwise::Call::new(input, target, reduction, sample_weight, out)?;
+            match call.dtype {
+                Dtype::F32 => call.run::<f32, _>(kind, make::<f32>($($p),*)?, &[]),
+                Dtype::F64 => call.run::<f64, _>(kind, make::<f64>($($p),*)?, &[]),
+            }
+        }
+
+        $crate::python::pointwise::pointwise_pyfunctions!($value, $grad, $vg, $gh, ($($p: $pt = $pd),*));
     };
 }
 pub(crate) use pointwise_functions;

@@ -8,20 +8,20 @@ use super::pointwise::pointwise_functions;
 mod mae_py {
     use super::*;
     use crate::loss::regression::Mae;
-    pointwise_functions!(register: mae, mae_grad, mae_value_and_grad, mae_grad_hess, () => Ok(Mae));
+    pointwise_functions!(mae, mae_grad, mae_value_and_grad, mae_grad_hess, () => Ok(Mae));
 }
 
 mod mse_py {
     use super::*;
     use crate::loss::regression::Mse;
-    pointwise_functions!(register: mse, mse_grad, mse_value_and_grad, mse_grad_hess, () => Ok(Mse));
+    pointwise_functions!(mse, mse_grad, mse_value_and_grad, mse_grad_hess, () => Ok(Mse));
 }
 
 mod smooth_l1_py {
     use super::*;
     use crate::loss::regression::SmoothL1;
     pointwise_functions!(
-        register: smooth_l1, smooth_l1_grad, smooth_l1_value_and_grad, smooth_l1_grad_hess,
+        smooth_l1, smooth_l1_grad, smooth_l1_value_and_grad, smooth_l1_grad_hess,
         (beta: f64 = 1.0) => SmoothL1::<T>::new(beta)
     );
 }
@@ -30,7 +30,7 @@ mod huber_py {
     use super::*;
     use crate::loss::regression::Huber;
     pointwise_functions!(
-        register: huber, huber_grad, huber_value_and_grad, huber_grad_hess,
+        huber, huber_grad, huber_value_and_grad, huber_grad_hess,
         (delta: f64 = 1.0) => Huber::<T>::new(delta)
     );
 }
@@ -39,7 +39,7 @@ mod log_cosh_py {
     use super::*;
     use crate::loss::regression::LogCosh;
     pointwise_functions!(
-        register: log_cosh, log_cosh_grad, log_cosh_value_and_grad, log_cosh_grad_hess,
+        log_cosh, log_cosh_grad, log_cosh_value_and_grad, log_cosh_grad_hess,
         () => Ok(LogCosh)
     );
 }
@@ -48,7 +48,7 @@ mod pinball_py {
     use super::*;
     use crate::loss::regression::Pinball;
     pointwise_functions!(
-        register: pinball, pinball_grad, pinball_value_and_grad, pinball_grad_hess,
+        pinball, pinball_grad, pinball_value_and_grad, pinball_grad_hess,
         (q: f64 = 0.5) => Pinball::<T>::new(q)
     );
 }

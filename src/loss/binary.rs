@@ -116,9 +116,8 @@ pub mod scalar {
         // softplus(−x) = max(−x, 0) + log1p(e^(−|x|))
         let softplus_neg = (-x).max(0.0) + (-x.abs()).exp().ln_1p();
         let c = 1.0 + (pw - 1.0) * t;
-        let v = if x == f64::NEG_INFINITY && t == 0.0 {
-            0.0
-        } else if x == f64::INFINITY && t == 1.0 {
+        // The limits where the formula reads inf − inf or 0·inf.
+        let v = if (x == f64::NEG_INFINITY && t == 0.0) || (x == f64::INFINITY && t == 1.0) {
             0.0
         } else {
             (1.0 - t) * x + c * softplus_neg

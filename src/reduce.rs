@@ -84,8 +84,8 @@ where
     F: Fn(Range<usize>, P) -> f64 + Sync,
 {
     let block = block.max(1);
-    let grain = grain.max(2 * block);
-    if len < 2 * grain || num_threads() == 1 {
+    let grain = grain.max(block.saturating_mul(2));
+    if len < grain.saturating_mul(2) || num_threads() == 1 {
         return walk(0..len, block, usize::MAX, outs, leaf);
     }
     pool().install(|| walk(0..len, block, grain, outs, leaf))

@@ -44,6 +44,9 @@ pub trait Pointwise<T: Float>: Copy + Send + Sync {
         None
     }
 
+    /// Whether [`columns`](Self::columns) can be `Some` (compiled out if not).
+    const HAS_COLUMNS: bool = false;
+
     /// Whether `input` is in the loss's domain. Every element is checked
     /// before any output is written; NaN must be reported invalid here if the
     /// loss rejects it.
@@ -133,6 +136,7 @@ fn chunk<
     g: &mut [T; LANES],
     h: &mut [T; LANES],
 ) {
+    let mut vals = [T::ZERO; LANES];
     for l in 0..LANES {
         let t = loss.eval(x[l], y[l], col[l]);
         // Weighted: w / Σw, a division because 1/Σw overflows when Σw is
@@ -143,9 +147,7 @@ fn chunk<
             (T::ONE, scale)
         };
         let wl = wv * t.value;
-        if ACC && l < valid {
-            acc[l] = acc[l] + wl;
-        }
+        vals[l] = wl;
         if V {
             v[l] = wl;
         }
@@ -154,6 +156,11 @@ fn chunk<
         }
         if H {
             h[l] = c * t.hess;
+        }
+    }
+    if ACC {
+        for l in 0..LANES {
+            acc[l] = acc[l] + if l < valid { vals[l] } else { T::ZERO };
         }
     }
 }
@@ -193,40 +200,47 @@ fn block_body<
         [T::ZERO; LANES],
     );
     let chunks = n / LANES;
-    for k in 0..chunks {
-        let r = k * LANES..(k + 1) * LANES;
-        let arr = |s: &[T]| -> [T; LANES] { s[r.clone()].try_into().unwrap() };
-        let ws = if W { arr(w) } else { sw };
-        let cs = if col.is_empty() { ones } else { arr(col) };
-        let vs: &mut [T; LANES] = if V {
-            (&mut v[r.clone()]).try_into().unwrap()
-        } else {
-            &mut sv
-        };
-        let gs: &mut [T; LANES] = if G {
-            (&mut g[r.clone()]).try_into().unwrap()
-        } else {
-            &mut sg
-        };
-        let hs: &mut [T; LANES] = if H {
-            (&mut h[r.clone()]).try_into().unwrap()
-        } else {
-            &mut sh
-        };
-        chunk::<T, L, ACC, V, G, H, W>(
-            loss,
-            &arr(x),
-            &arr(y),
-            &cs,
-            &ws,
-            scale,
-            LANES,
-            &mut acc,
-            vs,
-            gs,
-            hs,
-        );
-        if ACC && k % FLUSH == FLUSH - 1 {
+    // Groups of FLUSH chunks: the inner loop stays free of the flush.
+    for group in (0..chunks).step_by(FLUSH) {
+        for k in group..(group + FLUSH).min(chunks) {
+            let r = k * LANES..(k + 1) * LANES;
+            let arr = |s: &[T]| -> [T; LANES] { s[r.clone()].try_into().unwrap() };
+            let ws = if W { arr(w) } else { sw };
+            let cs = if L::HAS_COLUMNS && !col.is_empty() {
+                arr(col)
+            } else {
+                ones
+            };
+            let vs: &mut [T; LANES] = if V {
+                (&mut v[r.clone()]).try_into().unwrap()
+            } else {
+                &mut sv
+            };
+            let gs: &mut [T; LANES] = if G {
+                (&mut g[r.clone()]).try_into().unwrap()
+            } else {
+                &mut sg
+            };
+            let hs: &mut [T; LANES] = if H {
+                (&mut h[r.clone()]).try_into().unwrap()
+            } else {
+                &mut sh
+            };
+            chunk::<T, L, ACC, V, G, H, W>(
+                loss,
+                &arr(x),
+                &arr(y),
+                &cs,
+                &ws,
+                scale,
+                LANES,
+                &mut acc,
+                vs,
+                gs,
+                hs,
+            );
+        }
+        if ACC {
             for lane in 0..LANES {
                 wide[lane] += acc[lane].to_f64();
                 acc[lane] = T::ZERO;
@@ -241,7 +255,11 @@ fn block_body<
             a
         };
         let ws = if W { pad(w) } else { sw };
-        let cs = if col.is_empty() { ones } else { pad(col) };
+        let cs = if L::HAS_COLUMNS && !col.is_empty() {
+            pad(col)
+        } else {
+            ones
+        };
         chunk::<T, L, ACC, V, G, H, W>(
             loss,
             &pad(x),

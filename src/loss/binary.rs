@@ -71,6 +71,7 @@ impl<'a, T: Float> BinaryCrossEntropyWithLogits<'a, T> {
 
 impl<T: Float> Pointwise<T> for BinaryCrossEntropyWithLogits<'_, T> {
     const HEAVY: bool = true;
+    const HAS_COLUMNS: bool = true;
 
     fn columns(&self) -> Option<&[T]> {
         self.pos_weight

@@ -57,6 +57,41 @@ pub enum LossError {
         /// Its value.
         value: f64,
     },
+    /// A cross-entropy class index outside `0..classes` that is not
+    /// `ignore_index`.
+    InvalidLabel {
+        /// Row (flat index into the targets) of the first bad label.
+        index: usize,
+        /// The label.
+        label: i64,
+        /// The number of classes C.
+        classes: usize,
+    },
+    /// A class weight that is negative, NaN or infinite.
+    InvalidClassWeight {
+        /// Index of the first bad weight.
+        index: usize,
+        /// Its value.
+        value: f64,
+    },
+    /// `ignore_index` given with probability targets (PyTorch allows only
+    /// negative values there, which ignore nothing).
+    IgnoreIndexWithProbabilities {
+        /// The `ignore_index` given.
+        ignore_index: i64,
+    },
+    /// Cross-entropy input whose length is not a whole number of rows.
+    NotWholeRows {
+        /// Length of the input.
+        len: usize,
+        /// The number of classes C (the row length).
+        classes: usize,
+    },
+    /// Cross-entropy rows without any class (C = 0).
+    NoClasses {
+        /// The number of rows.
+        rows: usize,
+    },
 }
 
 impl fmt::Display for LossError {
@@ -78,7 +113,7 @@ impl fmt::Display for LossError {
             } => write!(f, "{name} must satisfy {requirement}, got {value}"),
             Self::InvalidWeight { index, value } => write!(
                 f,
-                "sample_weight must be finite and >= 0, got {value} at index {index}"
+                "sample_weight must be finite and >= 0, got {value:?} at index {index}"
             ),
             Self::Columns { elements, columns } => write!(
                 f,
@@ -86,11 +121,35 @@ impl fmt::Display for LossError {
             ),
             Self::InvalidInput { index, value } => write!(
                 f,
-                "input must hold probabilities in [0, 1], got {value} at flat index {index}"
+                "input must hold probabilities in [0, 1], got {value:?} at flat index {index}"
             ),
             Self::NoneReduction => write!(
                 f,
                 "reduction 'none' gives one value per element: use the *_into form"
+            ),
+            Self::InvalidLabel {
+                index,
+                label,
+                classes,
+            } => write!(
+                f,
+                "target has label {label} at index {index} but C = {classes}: a label must be in [0, {classes}) or equal ignore_index"
+            ),
+            Self::InvalidClassWeight { index, value } => write!(
+                f,
+                "class_weight must be finite and >= 0, got {value} at index {index}"
+            ),
+            Self::IgnoreIndexWithProbabilities { ignore_index } => write!(
+                f,
+                "ignore_index (= {ignore_index}) cannot be used with probability targets; pass ignore_index=None"
+            ),
+            Self::NotWholeRows { len, classes } => write!(
+                f,
+                "input has length {len}, not a whole number of rows of C = {classes} classes"
+            ),
+            Self::NoClasses { rows } => write!(
+                f,
+                "input has C = 0 classes but {rows} rows: cross-entropy needs at least one class"
             ),
         }
     }

@@ -84,7 +84,8 @@ pub enum Op<'a, T> {
     Grad(&'a mut [T]),
     /// The reduced value and its gradient, in one pass.
     ValueGrad(&'a mut [T]),
-    /// Every element's value and the gradient of their sum, in one pass.
+    /// Every element's value and the gradient (scaled by the reduction like
+    /// [`Op::Grad`]), in one pass.
     ValueEachGrad(&'a mut [T], &'a mut [T]),
     /// Gradient and diagonal second derivative of the reduced value.
     GradHess(&'a mut [T], &'a mut [T]),
@@ -406,7 +407,8 @@ fn check_len(name: &'static str, expected: usize, got: usize) -> Result<(), Loss
 
 /// Computes what `op` asks for at the given SIMD level (capped to what the
 /// machine has). Returns the reduced value for [`Op::Value`] and
-/// [`Op::ValueGrad`], and `0` otherwise.
+/// [`Op::ValueGrad`]; for the other operations the returned number carries
+/// no meaning.
 ///
 /// Every check (lengths, weights, reduction) happens before the first write.
 pub fn evaluate<T: Float, L: Pointwise<T>>(
@@ -452,7 +454,7 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
         }
         Weights::Rows(w) if w.len() == n => (Some(w), 1),
         Weights::Rows(w) => {
-            if w.is_empty() || n % w.len() != 0 {
+            if w.is_empty() || !n.is_multiple_of(w.len()) {
                 return Err(LossError::WeightRows {
                     elements: n,
                     weights: w.len(),
@@ -479,7 +481,7 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
     let grain = if L::HEAVY { 1 << 15 } else { 1 << 20 };
     let columns = loss.columns();
     if let Some(c) = columns {
-        if c.is_empty() && n > 0 || !c.is_empty() && n % c.len() != 0 {
+        if n > 0 && (c.is_empty() || !n.is_multiple_of(c.len())) {
             return Err(LossError::Columns {
                 elements: n,
                 columns: c.len(),
@@ -501,6 +503,8 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
                 let (x, y) = (&input[r.clone()], &target[r.clone()]);
                 let (cstore, wstore);
                 let col: &[T] = match columns {
+                    // An empty input has one empty leaf and no columns to cycle.
+                    _ if r.is_empty() => &[],
                     None => &[],
                     Some(c) => {
                         cstore = cycle(c, r.clone());

@@ -7,7 +7,7 @@ Each data line is
     <function> <input bits> <output bits>
 
 with the IEEE-754 binary64 bit patterns written as 16 hex digits; the
-function is one of `exp`, `ln`, `log1p`. Lines starting with `#` are
+function is one of `exp`, `ln`, `log1p`, `sigmoid`. Lines starting with `#` are
 comments. The output is the exact function value (evaluated with mpmath at
 80 significant decimal digits, ~266 bits) rounded to nearest-even binary64,
 with gradual underflow into the subnormals and overflow to infinity.
@@ -110,6 +110,12 @@ def ref(name: str, x: float) -> float:
             return x  # keeps the sign of zero
         # exact 1 + x, then the log at working precision
         return round_f64(mpmath.log(mpmath.fadd(1, X, exact=True)))
+    if name == "sigmoid":
+        if x == INF:
+            return 1.0
+        if x == -INF:
+            return 0.0
+        return round_f64(1 / (1 + mpmath.exp(-X)))
     raise ValueError(name)
 
 
@@ -195,6 +201,18 @@ def log1p_inputs(rng: random.Random) -> list[float]:
     return xs
 
 
+def sigmoid_inputs(rng: random.Random) -> list[float]:
+    """Both signs over the whole range: saturation near 1 above ~37, gradual
+    underflow below ~-708, and tiny arguments where sigmoid is about 1/2."""
+    xs = [0.0, -0.0, INF, -INF, math.nan, 1.0, -1.0, 36.7, 37.0, -708.0, -745.0, -746.0]
+    for _ in range(1500):
+        xs.append(loguniform(rng, 1e-300, 800.0))
+        xs.append(-loguniform(rng, 1e-300, 800.0))
+    for _ in range(400):
+        xs.append(rng.uniform(-40.0, 40.0))
+    return xs
+
+
 def main() -> None:
     rng = random.Random(20240607)
     lines = [
@@ -205,6 +223,7 @@ def main() -> None:
         ("exp", exp_inputs),
         ("ln", ln_inputs),
         ("log1p", log1p_inputs),
+        ("sigmoid", sigmoid_inputs),
     ]
     for name, gen in gens:
         seen: set[int] = set()

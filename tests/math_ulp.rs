@@ -152,6 +152,8 @@ lane_loops!(log1p32, f32, fastloss::math::log1p_f32);
 lane_loops!(exp64, f64, fastloss::math::exp_f64);
 lane_loops!(ln64, f64, fastloss::math::ln_f64);
 lane_loops!(log1p64, f64, fastloss::math::log1p_f64);
+lane_loops!(sigmoid32, f32, fastloss::math::sigmoid_f32);
+lane_loops!(sigmoid64, f64, fastloss::math::sigmoid_f64);
 
 /// A slice loop at one SIMD level.
 type Loop<T> = fn(&[T], &mut [T]);
@@ -197,6 +199,18 @@ fn ref_ln_f32(x: f32) -> f32 {
 fn ref_log1p_f32(x: f32) -> f32 {
     f64::from(x).ln_1p() as f32
 }
+fn ref_sigmoid_f32(x: f32) -> f32 {
+    ref_sigmoid_f64(f64::from(x)) as f32
+}
+/// `1/(1+e^−x)` with libm (as `e^x/(1+e^x)` for x < 0, where e^−x would
+/// overflow); accurate to about 1 ulp of `f64`.
+fn ref_sigmoid_f64(x: f64) -> f64 {
+    if x < 0.0 {
+        x.exp() / (1.0 + x.exp())
+    } else {
+        1.0 / (1.0 + (-x).exp())
+    }
+}
 
 fn funcs_f32() -> Vec<Func<f32>> {
     vec![
@@ -220,6 +234,13 @@ fn funcs_f32() -> Vec<Func<f32>> {
             reference: ref_log1p_f32,
             max_ulp: LOG1P_F32_MAX_ULP,
             levels: levels!(log1p32),
+        },
+        Func {
+            name: "sigmoid_f32",
+            f: sigmoid_f32,
+            reference: ref_sigmoid_f32,
+            max_ulp: SIGMOID_F32_MAX_ULP,
+            levels: levels!(sigmoid32),
         },
     ]
 }
@@ -249,6 +270,13 @@ fn funcs_f64() -> Vec<Func<f64>> {
             reference: f64::ln_1p,
             max_ulp: LOG1P_F64_MAX_ULP,
             levels: levels!(log1p64),
+        },
+        Func {
+            name: "sigmoid_f64",
+            f: sigmoid_f64,
+            reference: ref_sigmoid_f64,
+            max_ulp: SIGMOID_F64_MAX_ULP,
+            levels: levels!(sigmoid64),
         },
     ]
 }
@@ -821,6 +849,12 @@ fn exhaustive_ln_f32() {
 #[ignore = "exhaustive; run with `cargo test --release -- --ignored`"]
 fn exhaustive_log1p_f32() {
     exhaustive_f32(&funcs_f32()[2]);
+}
+
+#[test]
+#[ignore = "exhaustive; run with `cargo test --release -- --ignored`"]
+fn exhaustive_sigmoid_f32() {
+    exhaustive_f32(&funcs_f32()[3]);
 }
 
 /// xorshift64: deterministic random bits.

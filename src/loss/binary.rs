@@ -86,7 +86,9 @@ impl<T: Float> Pointwise<T> for BinaryCrossEntropyWithLogits<'_, T> {
         let nonneg = x >= T::ZERO;
         let (sig_x, sig_neg_x) = if nonneg { (r, e * r) } else { (e * r, r) };
         let one_t = T::ONE - t;
-        let c = T::ONE + (pw - T::ONE) * t;
+        // c = 1 + (pw − 1)·t, as two terms of one sign (no cancellation for
+        // a small pw).
+        let c = one_t + pw * t;
         // softplus(−x) = softplus(−|x|) + max(−x, 0), so the value is
         // k·x + c·softplus(−|x|) with k = 1−t (x ≥ 0) or −pw·t (x < 0): two
         // terms of one sign (no cancellation), and k = 0 drops an infinite x.
@@ -115,14 +117,13 @@ pub mod scalar {
     pub fn binary_cross_entropy_with_logits_scalar(x: f64, t: f64, pw: f64) -> (f64, f64, f64) {
         let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
         // softplus(−x) = max(−x, 0) + log1p(e^(−|x|))
-        let softplus_neg = (-x).max(0.0) + (-x.abs()).exp().ln_1p();
-        let c = 1.0 + (pw - 1.0) * t;
-        // The limits where the formula reads inf − inf or 0·inf.
-        let v = if (x == f64::NEG_INFINITY && t == 0.0) || (x == f64::INFINITY && t == 1.0) {
-            0.0
-        } else {
-            (1.0 - t) * x + c * softplus_neg
-        };
+        let soft = (-x.abs()).exp().ln_1p(); // softplus(−|x|)
+        let c = (1.0 - t) + pw * t;
+        // softplus(−x) = softplus(−|x|) + max(−x, 0): the linear part is
+        // (1−t)·x for x ≥ 0 and −pw·t·x below; a zero factor drops an
+        // infinite x.
+        let k = if x >= 0.0 { 1.0 - t } else { -pw * t };
+        let v = if k == 0.0 { 0.0 } else { k * x } + c * soft;
         (
             v,
             (1.0 - t) * sig(x) - pw * t * sig(-x),

@@ -65,8 +65,9 @@ pub struct SmoothL1<T> {
 impl<T: Float> SmoothL1<T> {
     /// A Smooth L1 loss with threshold `beta ≥ 0`.
     pub fn new(beta: f64) -> Result<Self, LossError> {
-        require(beta >= 0.0, "beta", beta, "beta >= 0")?;
-        let beta = T::from_f64(beta);
+        let b = T::from_f64(beta);
+        require(beta >= 0.0 && b >= T::ZERO, "beta", beta, "beta >= 0")?;
+        let beta = b;
         Ok(Self {
             beta,
             inv_beta: T::ONE / beta,
@@ -105,8 +106,15 @@ pub struct Huber<T> {
 impl<T: Float> Huber<T> {
     /// A Huber loss with threshold `delta > 0`.
     pub fn new(delta: f64) -> Result<Self, LossError> {
-        require(delta > 0.0, "delta", delta, "delta > 0")?;
-        let delta = T::from_f64(delta);
+        // Checked after rounding to T: a δ that underflows is no δ.
+        let d = T::from_f64(delta);
+        require(
+            d > T::ZERO,
+            "delta",
+            delta,
+            "delta > 0 (in the compute dtype)",
+        )?;
+        let delta = d;
         Ok(Self {
             delta,
             half_delta: T::HALF * delta,
@@ -237,7 +245,13 @@ pub struct Pinball<T> {
 impl<T: Float> Pinball<T> {
     /// A pinball loss at quantile `0 < q < 1`.
     pub fn new(q: f64) -> Result<Self, LossError> {
-        require(q > 0.0 && q < 1.0, "q", q, "0 < q < 1")?;
+        let qt = T::from_f64(q);
+        require(
+            q > 0.0 && q < 1.0 && qt > T::ZERO && qt < T::ONE,
+            "q",
+            q,
+            "0 < q < 1 (in the compute dtype)",
+        )?;
         Ok(Self {
             q: T::from_f64(q),
             q_minus_1: T::from_f64(q - 1.0),
@@ -311,8 +325,10 @@ pub mod scalar {
     /// enough and the asymptotic form where `cosh` overflows.
     pub fn log_cosh_scalar(d: f64) -> (f64, f64, f64) {
         let a = d.abs();
+        // cosh d − 1 = 2 sinh²(d/2) keeps the digits that ln(cosh d) loses
+        // near 0.
         let v = if a < 20.0 {
-            a.cosh().ln()
+            (2.0 * (a / 2.0).sinh().powi(2)).ln_1p()
         } else {
             a - core::f64::consts::LN_2 + (-2.0 * a).exp()
         };
@@ -328,7 +344,9 @@ pub mod scalar {
     pub fn pinball_scalar(d: f64, q: f64) -> (f64, f64, f64) {
         let r = -d;
         let v = (q * r).max((q - 1.0) * r);
-        let g = if r > 0.0 {
+        let g = if r.is_nan() {
+            r
+        } else if r > 0.0 {
             -q
         } else if r < 0.0 {
             1.0 - q

@@ -1,0 +1,1715 @@
+"""The binary cross-entropies (SPEC §2 rows, §3, §4, §5; peers.md §2 items 5-6).
+
+* ``binary_cross_entropy`` (input = probabilities p) with PyTorch's semantics:
+  value -[t·max(log p, -100) + (1-t)·max(log1p(-p), -100)], gradient
+  (p-t)/max(p(1-p), 1e-12), second derivative t/max(p², 1e-12) +
+  (1-t)/max((1-p)², 1e-12); p outside [0, 1] or NaN is a ValueError raised
+  before anything is written; targets are not validated.
+* ``binary_cross_entropy_with_logits`` (input = logits x), ``pos_weight``
+  over the last axis: with c = 1 + (pw-1)·t, value (1-t)·x + c·softplus(-x),
+  gradient (1-t)·sig(x) - pw·t·sig(-x), second derivative c·sig(x)·sig(-x); the
+  limits at x = ±inf exactly.
+
+References: float64 NumPy formulas written here (rtol 1e-12 in float64, a
+few float32 ulp), measured against the magnitude of the terms where the
+result cancels (the gradient of the logits loss at fractional targets);
+mpmath (50 digits) for the ulp bounds of SPEC §5 and the extremes.
+Then errors and ``out=``, dtypes and layouts, SIMD levels and threads
+(bitwise), and hypothesis properties (value_and_grad is (value, grad)
+bitwise; gradient and hessian are derivatives, by finite differences).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from reference import (
+    F64,
+    FLOATS,
+    REDUCTIONS,
+    SUFFIXES,
+    Array,
+    DType,
+    api,
+    assert_bitwise,
+    assert_reduced,
+    assert_same_nonfinite,
+    broadcast_weight,
+    exact_sum,
+    make_weight,
+    mpmath,
+    shape_pattern,
+    tie_positions,
+    ulps_from,
+)
+
+BCE = "binary_cross_entropy"
+LOGITS = "binary_cross_entropy_with_logits"
+BINARY: tuple[str, ...] = (BCE, LOGITS)
+ALL_FUNCS = [name + suffix for name in BINARY for suffix in SUFFIXES]
+OUT_FUNCS = [name + suffix for name in BINARY for suffix in ("_grad", "_value_and_grad")]
+
+SIZES = (0, 1, 7, 8, 15, 16, 17, 31, 33, 63, 65, 1000, 4099, 2**17 + 3)
+WEIGHT_MODES = ("none", "each", "rows")
+# 2-D and 3-D (and more) shapes; pos_weight runs over the last axis.
+MULTI_SHAPES = ((5, 3), (4, 2, 3), (33, 7), (2, 3, 2, 5), (1, 1), (3, 70), (1000, 3), (7, 1))
+IDS = {np.float32: "f32", np.float64: "f64"}
+FLOAT_IDS = ["f32", "f64"]
+
+
+def fn(name: str, suffix: str = "") -> Callable[..., Any]:
+    return api(name + suffix)
+
+
+def run(name: str, suffix: str, x: Any, t: Any, pw: Any = None, **kwargs: Any) -> Any:
+    """``fastloss.<name><suffix>(x, t, [pos_weight=pw], **kwargs)``."""
+    if name == LOGITS and pw is not None:
+        kwargs["pos_weight"] = pw
+    return fn(name, suffix)(x, t, **kwargs)
+
+
+# ------------------------------------------------------------- references --
+
+
+@dataclass(frozen=True)
+class Terms:
+    """Per-element value, gradient, second derivative (float64) and, for each,
+    the magnitude its rounding errors scale with (|result| when nothing cancels)."""
+
+    value: F64
+    grad: F64
+    hess: F64
+    value_scale: F64
+    grad_scale: F64
+
+
+def eps_clamp(dtype: DType) -> float:
+    """The 1e-12 of the clamps, as the compute dtype holds it."""
+    return float(np.asarray(1e-12).astype(dtype))
+
+
+def bce_terms(p: Array, t: Array, dtype: DType) -> Terms:
+    """PyTorch's binary_cross_entropy (ATen Loss.cpp), in float64."""
+    p = np.asarray(p, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    eps = eps_clamp(dtype)
+    with np.errstate(all="ignore"):
+        lp = np.maximum(np.log(p), -100.0)
+        lq = np.maximum(np.log1p(-p), -100.0)
+        value = -(t * lp + (1.0 - t) * lq)
+        q = 1.0 - p
+        grad = (p - t) / np.maximum(p * q, eps)
+        hess = t / np.maximum(p * p, eps) + (1.0 - t) / np.maximum(q * q, eps)
+        vscale = np.abs(t * lp) + np.abs((1.0 - t) * lq)
+    return Terms(value, grad, hess, vscale, np.abs(grad))
+
+
+def sigmoids(x: F64) -> tuple[F64, F64]:
+    """(sig(x), sig(-x)) without overflow, exact at ±inf."""
+    with np.errstate(all="ignore"):
+        e = np.exp(-np.abs(x))
+        r = 1.0 / (1.0 + e)
+        pos = x >= 0
+        return np.where(pos, r, e * r), np.where(pos, e * r, r)
+
+
+def logits_terms(x: Array, t: Array, pw: Array) -> Terms:
+    """(1-t)·x + c·softplus(-x), written as (1-t)·max(x, 0) + pw·t·max(-x, 0)
+    + c·log1p(e^-|x|): no cancellation, and a zero coefficient drops an
+    infinite x (the limits at ±inf)."""
+    x = np.asarray(x, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    pw = np.broadcast_to(np.asarray(pw, dtype=np.float64), x.shape)
+    with np.errstate(all="ignore"):
+        a = 1.0 - t
+        b = pw * t
+        c = 1.0 + (pw - 1.0) * t
+        lin = np.where(a == 0, 0.0, a * np.maximum(x, 0.0))
+        lin = lin + np.where(b == 0, 0.0, b * np.maximum(-x, 0.0))
+        soft = np.log1p(np.exp(-np.abs(x)))
+        value = lin + c * soft
+        sx, snx = sigmoids(x)
+        g1, g2 = a * sx, b * snx
+        grad = g1 - g2
+        hess = c * sx * snx
+        vscale = np.abs(lin) + np.abs(c * soft)
+        gscale = np.abs(g1) + np.abs(g2)
+    return Terms(value, grad, hess, vscale, gscale)
+
+
+def column_weights(pw: Any, shape: tuple[int, ...], dtype: DType) -> F64:
+    """pos_weight in the compute dtype, broadcast over the last axis (1 if None)."""
+    if pw is None:
+        return np.ones(shape, dtype=np.float64)
+    w = np.asarray(pw).astype(dtype).astype(np.float64)
+    return np.broadcast_to(w, shape).astype(np.float64)
+
+
+def terms(name: str, x: Any, t: Any, dtype: DType, pw: Any = None) -> Terms:
+    """The per-element references of ``name`` on (x, t) converted to ``dtype``."""
+    xd = np.asarray(x).astype(dtype).astype(np.float64)
+    td = np.asarray(t).astype(dtype).astype(np.float64)
+    if name == BCE:
+        return bce_terms(xd, td, dtype)
+    return logits_terms(xd, td, column_weights(pw, xd.shape, dtype))
+
+
+@dataclass(frozen=True)
+class Ref:
+    """What one call with some reduction must give (float64), with error scales."""
+
+    value: float | F64
+    grad: F64
+    hess: F64
+    value_scale: F64
+    grad_scale: F64
+    hess_scale: F64
+
+
+def reference(
+    name: str,
+    x: Any,
+    t: Any,
+    *,
+    dtype: DType,
+    pw: Any = None,
+    reduction: str = "mean",
+    weight: Any = None,
+) -> Ref:
+    """SPEC §3: weighted mean Σw·l/Σw (nan when empty), sum, none; gradient
+    and second derivative scaled alike."""
+    e = terms(name, x, t, dtype, pw)
+    w = broadcast_weight(weight, e.value.shape, dtype)
+    with np.errstate(all="ignore"):
+        if reduction in ("none", "sum"):
+            k = w
+        else:
+            total = exact_sum(w)
+            k = w / total
+        if reduction == "none":
+            value: float | F64 = w * e.value
+        elif reduction == "sum":
+            value = exact_sum(w * e.value)
+        else:
+            value = math.nan if e.value.size == 0 or total == 0 else exact_sum(w * e.value) / total
+        return Ref(
+            value,
+            k * e.grad,
+            k * e.hess,
+            w * e.value_scale,
+            k * e.grad_scale,
+            k * np.abs(e.hess),
+        )
+
+
+def assert_close(
+    got: Any,
+    ref: Any,
+    scale: Any,
+    dtype: DType,
+    *,
+    ulps: float = 4.0,
+    rtol: float = 1e-12,
+    atol: float | None = None,
+    what: str = "",
+) -> None:
+    """Same NaN/inf positions; elsewhere |got - ref| ≤ rtol·scale (float64) or
+    ``ulps`` float32 spacings of ``scale`` (float32), plus ``atol`` (by default
+    4 times the smallest normal: results that underflow keep fewer digits)."""
+    g = np.asarray(got, dtype=np.float64)
+    r = np.asarray(ref, dtype=np.float64)
+    s = np.maximum(np.abs(np.asarray(scale, dtype=np.float64)), np.abs(r))
+    finite = assert_same_nonfinite(g, r, what)
+    g, r, s = g[finite], r[finite], s[finite]
+    if atol is None:
+        atol = 4.0 * float(np.finfo(dtype).tiny)
+    err = np.abs(g - r)
+    if dtype == np.float64:
+        tol = rtol * s + atol
+    else:
+        with np.errstate(all="ignore"):
+            spacing = np.spacing(s.astype(np.float32)).astype(np.float64)
+        tol = ulps * spacing + atol
+    bad = np.flatnonzero(~(err <= tol))
+    if bad.size:
+        i = int(bad[np.argmax((err - tol)[bad])])
+        raise AssertionError(
+            f"{what}: {bad.size} of {r.size} elements off; worst at finite index {i}: "
+            f"got {g[i]!r}, expected {r[i]!r} (|err| {err[i]:.3g}, tolerance {tol[i]:.3g})"
+        )
+
+
+# ------------------------------------------------------------------- data --
+
+
+def make_probs(n: int | tuple[int, ...], dtype: DType, seed: int) -> tuple[Array, Array]:
+    """Seeded probabilities (uniform, and log-uniform down to 1e-40 from either
+    end) and targets (0, 1 or uniform), with the exact certain predictions,
+    -0.0, p = t and the clamp region at positions over body and tail."""
+    shape = (n,) if isinstance(n, int) else n
+    size = math.prod(shape)
+    rng = np.random.default_rng(seed)
+    p = rng.random(size)
+    near = rng.random(size) < 0.25
+    tiny = 10.0 ** rng.uniform(-40.0, -1.0, size)
+    p = np.where(near, np.where(rng.random(size) < 0.5, tiny, 1.0 - tiny), p)
+    kind = rng.integers(0, 3, size)
+    t = np.where(kind == 0, 0.0, np.where(kind == 1, 1.0, rng.random(size)))
+    p, t = p.astype(dtype), t.astype(dtype)
+    specials = [
+        (0.0, 0.0),
+        (1.0, 1.0),
+        (0.0, 1.0),
+        (1.0, 0.0),
+        (-0.0, 0.0),
+        (0.5, 0.5),
+        (0.25, 0.25),
+        (1e-30, 1.0),
+        (1.0 - 2.0**-24, 0.0),
+        (1e-8, 0.0),
+        (1e-45, 1.0),
+        (0.5, 0.25),
+    ]
+    for k, i in enumerate(tie_positions(size)):
+        p[i], t[i] = specials[k % len(specials)]
+    return p.reshape(shape), t.reshape(shape)
+
+
+def make_logits(
+    n: int | tuple[int, ...], dtype: DType, seed: int, *, specials: bool = True
+) -> tuple[Array, Array]:
+    """Seeded logits (normal, and log-uniform up to 1e3 with random signs) and
+    targets (0, 1 or uniform); with ``specials``: ±inf, large and tiny logits,
+    at positions over body and tail."""
+    shape = (n,) if isinstance(n, int) else n
+    size = math.prod(shape)
+    rng = np.random.default_rng(seed)
+    x = 4.0 * rng.standard_normal(size)
+    wide = rng.random(size) < 0.25
+    mags = 10.0 ** rng.uniform(-3.0, 3.0, size)
+    x = np.where(wide, np.where(rng.random(size) < 0.5, -mags, mags), x)
+    kind = rng.integers(0, 3, size)
+    t = np.where(kind == 0, 0.0, np.where(kind == 1, 1.0, rng.random(size)))
+    x, t = x.astype(dtype), t.astype(dtype)
+    if specials:
+        inf = math.inf
+        cases = [
+            (-inf, 0.0),
+            (inf, 1.0),
+            (-inf, 1.0),
+            (inf, 0.0),
+            (50.0, 1.0),
+            (-50.0, 0.0),
+            (0.0, 0.5),
+            (-800.0, 1.0),
+            (800.0, 0.25),
+            (1e-30, 1.0),
+            (-inf, 0.5),
+            (inf, 0.75),
+            (-0.0, 0.0),
+        ]
+        for k, i in enumerate(tie_positions(size)):
+            x[i], t[i] = cases[k % len(cases)]
+    return x.reshape(shape), t.reshape(shape)
+
+
+def make_data(
+    name: str, n: int | tuple[int, ...], dtype: DType, seed: int, *, specials: bool = True
+) -> tuple[Array, Array]:
+    if name == BCE:
+        return make_probs(n, dtype, seed)
+    return make_logits(n, dtype, seed, specials=specials)
+
+
+def make_pos_weight(columns: int, seed: int) -> F64:
+    """Seeded pos_weight in [0.5, 4), with an exact 1 and an exact 0 when there
+    is room. (Below 0.5, 1 + (pw-1)·t itself is rounded: the small weights
+    have their own test, ``test_small_pos_weight_keeps_its_digits``.)"""
+    rng = np.random.default_rng(seed + 77)
+    pw = rng.uniform(0.5, 4.0, columns)
+    if columns > 1:
+        pw[1] = 1.0
+    if columns > 2:
+        pw[2] = 0.0
+    return pw
+
+
+# ------------------------------------------------------ against reference --
+
+
+def check_all(
+    name: str,
+    x: Array,
+    t: Array,
+    dtype: DType,
+    *,
+    pw: Any,
+    weight: Any,
+    what: str,
+) -> None:
+    """All four functions, every reduction, against the reference; types,
+    dtypes and shapes; value_and_grad bitwise (value, grad); grad_hess's
+    gradient bitwise the gradient."""
+    shape = np.shape(x)
+    for red in REDUCTIONS:
+        tag = f"{what} reduction={red}"
+        ref = reference(name, x, t, dtype=dtype, pw=pw, reduction=red, weight=weight)
+        kw: dict[str, Any] = {"reduction": red, "sample_weight": weight}
+        value = run(name, "", x, t, pw, **kw)
+        grad = run(name, "_grad", x, t, pw, **kw)
+        vg = run(name, "_value_and_grad", x, t, pw, **kw)
+        gh = run(name, "_grad_hess", x, t, pw, **kw)
+        # float32: 4 ulp for the elementwise results, more once scaled by
+        # 1/n or w/Σw (two more roundings in float32).
+        ulps = 4.0 if red != "mean" and weight is None else 8.0
+        if red == "none":
+            assert isinstance(value, np.ndarray), f"{tag}: value is {type(value).__name__}"
+            assert value.dtype == dtype and value.shape == shape, f"{tag}: value array"
+            assert_close(value, ref.value, ref.value_scale, dtype, ulps=ulps, what=f"{tag} value")
+        else:
+            assert isinstance(ref.value, float)
+            assert_reduced(value, ref.value, dtype, what=f"{tag} value")
+        for label, arr in (("grad", grad), ("grad_hess[0]", gh[0]), ("grad_hess[1]", gh[1])):
+            assert isinstance(arr, np.ndarray), f"{tag}: {label} is {type(arr).__name__}"
+            assert arr.dtype == dtype, f"{tag}: {label} dtype {arr.dtype}"
+            assert arr.shape == shape, f"{tag}: {label} shape {arr.shape}"
+        assert_close(grad, ref.grad, ref.grad_scale, dtype, ulps=ulps, what=f"{tag} grad")
+        # no ulp bound in SPEC §5 for the second derivative: a product of
+        # three rounded factors, twice the value's tolerance
+        assert_close(gh[1], ref.hess, ref.hess_scale, dtype, ulps=2 * ulps, what=f"{tag} hess")
+        assert_bitwise(gh[0], grad, f"{tag} grad_hess grad")
+        assert isinstance(vg, tuple) and len(vg) == 2, f"{tag}: value_and_grad {type(vg)}"
+        assert_bitwise(vg[0], value, f"{tag} value_and_grad value")
+        assert_bitwise(vg[1], grad, f"{tag} value_and_grad grad")
+
+
+@pytest.mark.parametrize("mode", WEIGHT_MODES)
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+@pytest.mark.parametrize("name", BINARY)
+def test_against_reference(name: str, dtype: DType, n: int, mode: str) -> None:
+    """1-D, every tail size; the logits loss also with a per-element
+    pos_weight (the last axis is the only one)."""
+    k = SIZES.index(n)
+    x, t = make_data(name, n, dtype, seed=k)
+    weight = make_weight((n,), mode, seed=k)
+    what = f"{name} {np.dtype(dtype).name} n={n} weight={mode}"
+    check_all(name, x, t, dtype, pw=None, weight=weight, what=what)
+    if name == LOGITS and n > 0:
+        pw = make_pos_weight(n, seed=k)
+        check_all(name, x, t, dtype, pw=pw, weight=weight, what=what + " pos_weight")
+
+
+VARIANTS = [(BCE, False), (LOGITS, False), (LOGITS, True)]
+
+
+@pytest.mark.parametrize("mode", WEIGHT_MODES)
+@pytest.mark.parametrize("shape", MULTI_SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+@pytest.mark.parametrize(("name", "with_pw"), VARIANTS, ids=["bce", "logits", "logits-pos_weight"])
+def test_multidimensional(
+    name: str, with_pw: bool, dtype: DType, shape: tuple[int, ...], mode: str
+) -> None:
+    k = MULTI_SHAPES.index(shape)
+    x, t = make_data(name, shape, dtype, seed=200 + k)
+    weight = make_weight(shape, mode, seed=k)
+    pw = make_pos_weight(shape[-1], seed=k) if with_pw else None
+    what = f"{name} {np.dtype(dtype).name} {shape} weight={mode} pos_weight={pw is not None}"
+    check_all(name, x, t, dtype, pw=pw, weight=weight, what=what)
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+def test_pos_weight_is_per_column(dtype: DType) -> None:
+    """pos_weight[j] applies to column j of the last axis, for every row: the
+    same as calling column by column with a scalar-like constant pos_weight."""
+    x, t = make_logits((6, 5, 4), dtype, seed=3, specials=False)
+    pw = np.asarray([0.5, 2.0, 1.0, 3.25])
+    got = run(LOGITS, "", x, t, pw, reduction="none")
+    gg, gh = run(LOGITS, "_grad_hess", x, t, pw)
+    for j in range(4):
+        xj = np.ascontiguousarray(x[..., j : j + 1])
+        tj = np.ascontiguousarray(t[..., j : j + 1])
+        one = np.asarray([pw[j]])
+        assert_bitwise(got[..., j : j + 1], run(LOGITS, "", xj, tj, one, reduction="none"))
+        g1, h1 = run(LOGITS, "_grad_hess", xj, tj, one)
+        assert_bitwise(gg[..., j : j + 1], g1, f"grad column {j}")
+        assert_bitwise(gh[..., j : j + 1], h1, f"hess column {j}")
+    # pos_weight of ones is no pos_weight, bit for bit
+    for suffix in SUFFIXES:
+        for red in REDUCTIONS:
+            a = run(LOGITS, suffix, x, t, np.ones(4), reduction=red)
+            b = run(LOGITS, suffix, x, t, None, reduction=red)
+            for u, v in zip(
+                a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)
+            ):
+                assert_bitwise(u, v, f"{suffix} {red}: pos_weight=ones vs None")
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+@pytest.mark.parametrize("name", BINARY)
+def test_empty(name: str, dtype: DType) -> None:
+    """SPEC §3: sum 0.0, none an empty array, mean nan."""
+    for shape in ((0,), (0, 3), (3, 0), (2, 0, 4)):
+        x = np.zeros(shape, dtype=dtype)
+        assert run(name, "", x, x, reduction="sum") == 0.0
+        assert math.isnan(run(name, "", x, x, reduction="mean"))
+        v = run(name, "", x, x, reduction="none")
+        assert v.shape == shape and v.dtype == dtype
+        for red in REDUCTIONS:
+            g = run(name, "_grad", x, x, reduction=red)
+            assert g.shape == shape and g.dtype == dtype
+
+
+@pytest.mark.parametrize("shape", [(0,), (3, 0), (0, 0), (0, 3), (2, 0, 4)], ids=str)
+def test_empty_with_pos_weight(shape: tuple[int, ...]) -> None:
+    """An empty input with its (possibly empty) pos_weight of length shape[-1]
+    is valid: empty results, sum 0.0, mean nan (never a Rust panic)."""
+    x = np.zeros(shape)
+    pw = np.ones(shape[-1])
+    for suffix in SUFFIXES:
+        for red in REDUCTIONS:
+            got = run(LOGITS, suffix, x, x, pw, reduction=red)
+            for a in got if isinstance(got, tuple) else (got,):
+                if isinstance(a, np.ndarray):
+                    assert a.shape == shape, f"{suffix} {red}: shape {a.shape}"
+                elif red == "sum":
+                    assert a == 0.0, f"{suffix} {red}: {a!r}"
+                else:
+                    assert math.isnan(a), f"{suffix} {red}: {a!r}"
+
+
+# ------------------------------------------------- exact values (mpmath) --
+
+mp = mpmath
+
+
+@functools.cache
+def logits_value_mp(x: float, t: float, pw: float = 1.0) -> Any:
+    """(1-t)·x + c·softplus(-x) to 50 digits, by the identity
+    (1-t)·max(x, 0) + pw·t·max(-x, 0) + c·log1p(e^-|x|)."""
+    X, T, P = mp.mpf(x), mp.mpf(t), mp.mpf(pw)
+    c = 1 + (P - 1) * T
+    lin = (1 - T) * X if X >= 0 else P * T * (-X)
+    return lin + c * mp.log1p(mp.exp(-abs(X)))
+
+
+@functools.cache
+def logits_grad_mp(x: float, t: float, pw: float = 1.0) -> Any:
+    """(1-t)·sig(x) - pw·t·sig(-x) to 50 digits."""
+    X, T, P = mp.mpf(x), mp.mpf(t), mp.mpf(pw)
+    return (1 - T) / (1 + mp.exp(-X)) - P * T / (1 + mp.exp(X))
+
+
+@functools.cache
+def bce_value_mp(p: float, t: float, eps: float) -> Any:
+    """-[t·max(log p, -100) + (1-t)·max(log1p(-p), -100)] to 50 digits."""
+    P, T = mp.mpf(p), mp.mpf(t)
+    lp = mp.mpf(-100) if P == 0 else max(mp.log(P), mp.mpf(-100))
+    lq = mp.mpf(-100) if P == 1 else max(mp.log1p(-P), mp.mpf(-100))
+    return -(T * lp + (1 - T) * lq)
+
+
+@functools.cache
+def bce_grad_mp(p: float, t: float, eps: float) -> Any:
+    """(p-t)/max(p(1-p), eps) to 50 digits (eps: 1e-12 in the compute dtype)."""
+    P, T = mp.mpf(p), mp.mpf(t)
+    return (P - T) / max(P * (1 - P), mp.mpf(eps))
+
+
+def spacing_of(ref: Any, dtype: DType) -> Any:
+    """The spacing of ``ref`` rounded to ``dtype`` (the smallest subnormal for
+    results that underflow), as an mpf."""
+    with np.errstate(over="ignore"):
+        rounded = np.abs(np.asarray(float(ref)).astype(dtype))
+    big = np.finfo(dtype).max
+    if rounded >= big:
+        return mp.mpf(float(big) - float(np.nextafter(big, dtype(0))))
+    return mp.mpf(float(np.spacing(rounded)))
+
+
+def worst_ulps(
+    got: Array,
+    points: list[float],
+    ref: Callable[[float], Any],
+    dtype: DType,
+    scale: Callable[[float], Any] | None = None,
+) -> tuple[float, float, float, Any]:
+    """(worst error, at, got there, reference there), in spacings of the
+    reference rounded to the dtype (``ulps_from``: results that underflow are
+    compared absolutely, in subnormal spacings), or of ``scale(point)``."""
+    result: tuple[float, float, float, Any] = (0.0, math.nan, math.nan, None)
+    for g, p in zip(np.asarray(got, dtype=np.float64).tolist(), points):
+        r = ref(p)
+        with np.errstate(over="ignore"):
+            rounded = float(np.asarray(float(r)).astype(dtype))
+        if math.isinf(g) and g == rounded:
+            e = 0.0  # the exact value is beyond the dtype's range: inf is right
+        elif scale is None:
+            e = ulps_from(g, r, dtype)
+        elif math.isfinite(g):
+            e = float(abs(mp.mpf(g) - r) / spacing_of(scale(p), dtype))
+        else:
+            e = math.inf
+        if e > result[0] or math.isnan(e):
+            result = (e, p, g, r)
+    return result
+
+
+def logit_points(dtype: DType, count: int = 1500, seed: int = 11) -> list[float]:
+    """Log-uniform |x| over [1e-30, 1e4], random signs, plus ±(0, tiny, 1e-6,
+    1, 20, 88, 89, 700, 750, max) and neighbours of the exp thresholds."""
+    info = np.finfo(dtype)
+    named = [0.0, float(info.tiny), float(info.smallest_subnormal), 1e-6, 0.5, 1.0, 2.0, 20.0]
+    named += [30.0, 36.0, 40.0, 50.0, 87.0, 88.0, 89.0, 100.0, 104.0, 110.0, 700.0, 708.0]
+    named += [709.0, 710.0, 740.0, 745.0, 750.0, 1e4, 1e30, float(info.max)]
+    rng = np.random.default_rng(seed)
+    mags = 10.0 ** rng.uniform(-30.0, 4.0, count)
+    signs = np.where(rng.random(count) < 0.5, -1.0, 1.0)
+    pts = [s * v for v in named for s in (1.0, -1.0)] + list(mags * signs)
+    with np.errstate(over="ignore"):
+        return [float(v) for v in np.asarray(pts).astype(dtype)]
+
+
+def prob_points(dtype: DType, count: int = 1000, seed: int = 12) -> list[float]:
+    """Probabilities over (0, 1): log-uniform towards 0 and towards 1, uniform,
+    and 0, 1, 1e-30, 1e-8, 0.5, 1 - 2**-24, the clamp region e^-100."""
+    info = np.finfo(dtype)
+    named = [0.0, 1.0, 1e-30, 1e-8, 0.5, 1.0 - 2.0**-24, 0.25, 0.75, 1e-3, 0.999]
+    named += [float(info.smallest_subnormal), float(info.tiny), math.exp(-100.0), 1e-44]
+    named += [float(np.nextafter(dtype(1.0), dtype(0.0))), 1e-12, 1.0 - 1e-12, 1e-6]
+    rng = np.random.default_rng(seed)
+    low = 10.0 ** rng.uniform(-45.0, -1.0, count // 3)
+    high = 1.0 - 10.0 ** rng.uniform(-16.0, -1.0, count // 3)
+    mid = rng.random(count - 2 * (count // 3))
+    pts = named + list(low) + list(high) + list(mid)
+    return [float(v) for v in np.asarray(pts).astype(dtype)]
+
+
+def logits_grad_terms_mp(x: float, t: float, pw: float = 1.0) -> Any:
+    """max(|(1-t)·sig(x)|, |pw·t·sig(-x)|): the scale a gradient that cancels is
+    measured in."""
+    X, T, P = mp.mpf(x), mp.mpf(t), mp.mpf(pw)
+    return max(abs((1 - T) / (1 + mp.exp(-X))), abs(P * T / (1 + mp.exp(X))))
+
+
+PW_ULP = (1.0, 3.0, 0.5)
+
+
+@pytest.mark.parametrize("t", [0.0, 1.0, 0.25])
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+def test_logits_value_ulp(dtype: DType, t: float) -> None:
+    """SPEC §5: the value ≤ 4 ulp from mpmath over the whole finite range
+    (with pos_weight 1, 3 and 0.5 too)."""
+    pts = logit_points(dtype)
+    x = np.asarray(pts).astype(dtype)
+    ts = np.full_like(x, t)
+    for pw in PW_ULP:
+        pos_weight = None if pw == 1.0 else np.full(x.size, pw)
+        for suffix in ("", "_value_and_grad"):
+            got = run(LOGITS, suffix, x, ts, pos_weight, reduction="none")
+            got = got[0] if isinstance(got, tuple) else got
+            assert got.dtype == dtype
+            e, at, g, r = worst_ulps(
+                got, pts, functools.partial(logits_value_mp, t=t, pw=pw), dtype
+            )
+            assert e <= 4.0, (
+                f"{np.dtype(dtype).name} {LOGITS}{suffix}(x={at!r}, t={t}, pos_weight={pw}) "
+                f"= {g!r}: {e:.2f} ulp from {float(r)!r}"
+            )
+
+
+@pytest.mark.parametrize("t", [0.0, 1.0, 0.25])
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+def test_logits_grad_ulp(dtype: DType, t: float) -> None:
+    """SPEC §5: the gradient ≤ 4 ulp from mpmath over the whole finite range.
+    At a fractional target (1-t)·sig(x) - pw·t·sig(-x) is a difference with a
+    zero at sig(x) = t: there the error is measured in ulp of the larger term
+    (the strict bound near that zero: the test after this one)."""
+    pts = logit_points(dtype)
+    x = np.asarray(pts).astype(dtype)
+    ts = np.full_like(x, t)
+    for pw in PW_ULP:
+        pos_weight = None if pw == 1.0 else np.full(x.size, pw)
+        scale = None if t in (0.0, 1.0) else functools.partial(logits_grad_terms_mp, t=t, pw=pw)
+        outs = {
+            "grad none": run(LOGITS, "_grad", x, ts, pos_weight, reduction="none"),
+            "grad sum": run(LOGITS, "_grad", x, ts, pos_weight, reduction="sum"),
+            "value_and_grad none": run(
+                LOGITS, "_value_and_grad", x, ts, pos_weight, reduction="none"
+            )[1],
+            "grad_hess": run(LOGITS, "_grad_hess", x, ts, pos_weight)[0],
+        }
+        for label, got in outs.items():
+            e, at, g, r = worst_ulps(
+                got, pts, functools.partial(logits_grad_mp, t=t, pw=pw), dtype, scale
+            )
+            assert e <= 4.0, (
+                f"{np.dtype(dtype).name} {label}(x={at!r}, t={t}, pos_weight={pw}) = {g!r}: "
+                f"{e:.2f} ulp from {float(r)!r}"
+            )
+
+
+def points_near(center: float, dtype: DType) -> list[float]:
+    """``center`` rounded to ``dtype``, its 8 neighbours on either side, and
+    points 1e-4 .. 3e-2 (relative) away."""
+    c = np.asarray(center).astype(dtype)
+    pts = [c]
+    up, down = c, c
+    for _ in range(8):
+        up, down = np.nextafter(up, dtype(math.inf)), np.nextafter(down, dtype(-math.inf))
+        pts += [up, down]
+    pts += [
+        np.asarray(center * (1 + s * d)).astype(dtype)
+        for d in (1e-4, 1e-3, 1e-2, 3e-2)
+        for s in (1, -1)
+    ]
+    return [float(p) for p in pts]
+
+
+@pytest.mark.parametrize("t", [0.25, 0.5, 0.9])
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+def test_logits_grad_ulp_near_zero_of_gradient(dtype: DType, t: float) -> None:
+    """Next to the gradient's zero x* = ln(t/(1-t)) at a fractional target,
+    (1-t)·sig(x) - t·sig(-x) cancels: evaluated in the compute dtype, the error
+    is bounded by 4 ulp of the larger of the two terms (README, accuracy), not
+    of their difference. This pins that bound where it is tightest."""
+    center = math.log(t / (1 - t)) if t != 0.5 else 1e-3
+    pts = points_near(center, dtype)
+    x = np.asarray(pts).astype(dtype)
+    got = run(LOGITS, "_grad", x, np.full_like(x, t), reduction="none")
+    tt = float(dtype(t))  # the target as the library sees it
+    for p, g in zip(pts, got.tolist()):
+        xp = mpmath.mpf(p)
+        sig = 1 / (1 + mpmath.exp(-xp))
+        term = max(abs((1 - tt) * sig), abs(tt * (1 - sig)))
+        err = abs(mpmath.mpf(g) - logits_grad_mp(p, tt))
+        ulps = float(err / mpmath.mpf(float(np.spacing(dtype(float(term))))))
+        assert ulps <= 4.0, f"{np.dtype(dtype).name} grad(x={p!r}, t={t}) = {g!r}: {ulps:.3g} ulp"
+
+
+@pytest.mark.parametrize("t", [0.0, 1.0, 0.25])
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+def test_bce_value_and_grad_ulp(dtype: DType, t: float) -> None:
+    """SPEC §5 for binary_cross_entropy: value and gradient ≤ 4 ulp from
+    mpmath over (0, 1), its ends and the -100 clamp region included."""
+    pts = prob_points(dtype)
+    p = np.asarray(pts).astype(dtype)
+    ts = np.full_like(p, t)
+    eps = eps_clamp(dtype)
+    checks: dict[str, tuple[Array, Callable[[float], Any]]] = {}
+    v = run(BCE, "", p, ts, reduction="none")
+    vg = run(BCE, "_value_and_grad", p, ts, reduction="none")
+    value_ref: Callable[[float], Any] = lambda q: bce_value_mp(q, t, eps)  # noqa: E731
+    grad_ref: Callable[[float], Any] = lambda q: bce_grad_mp(q, t, eps)  # noqa: E731
+    checks["value"] = (v, value_ref)
+    checks["value_and_grad value"] = (vg[0], value_ref)
+    checks["value_and_grad grad"] = (vg[1], grad_ref)
+    checks["grad sum"] = (run(BCE, "_grad", p, ts, reduction="sum"), grad_ref)
+    checks["grad_hess grad"] = (run(BCE, "_grad_hess", p, ts)[0], grad_ref)
+    for label, (got, ref) in checks.items():
+        assert got.dtype == dtype
+        e, at, g, r = worst_ulps(got, pts, ref, dtype)
+        assert e <= 4.0, (
+            f"{np.dtype(dtype).name} {BCE} {label}(p={at!r}, t={t}) = {g!r}: "
+            f"{e:.2f} ulp from {float(r)!r}"
+        )
+
+
+@functools.cache
+def logits_hess_mp(x: float, t: float, pw: float = 1.0) -> Any:
+    """c·sig(x)·sig(-x) to 50 digits."""
+    X, T, P = mp.mpf(x), mp.mpf(t), mp.mpf(pw)
+    c = 1 + (P - 1) * T
+    return c / ((1 + mp.exp(-X)) * (1 + mp.exp(X)))
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+def test_small_pos_weight_keeps_its_digits(dtype: DType) -> None:
+    """pos_weight < 1 with a hard label t = 1 (or a soft one near 1): the
+    weight c = 1 + (pw-1)·t is pw (or (1-t) + pw·t), a sum of non-negative
+    terms; the value c·softplus(-x) (x ≥ 0) must stay ≤ 4 ulp (SPEC §5) and
+    the second derivative c·sig(x)·sig(-x) close too. Evaluating
+    1 + (pw-1)·t in the compute dtype cancels: relative error ~eps/pw."""
+    pws = [1e-3, 0.01, 0.1, 0.3, 0.7]
+    if dtype == np.float64:
+        pws.append(1e-6)
+    xs = [0.0, 0.5, 2.0, 10.0, -1.0, -3.0]
+    ts = [1.0, 0.9]
+    pts = [(x, t, pw) for x in xs for t in ts for pw in pws]
+    x = np.asarray([p[0] for p in pts]).astype(dtype)
+    t = np.asarray([p[1] for p in pts]).astype(dtype)
+    pw_held = np.asarray([p[2] for p in pts]).astype(dtype)
+    v = run(LOGITS, "", x, t, pw_held, reduction="none")
+    _, h = run(LOGITS, "_grad_hess", x, t, pw_held)
+    failures = []
+    for k in range(len(pts)):
+        args = (float(x[k]), float(t[k]), float(pw_held[k]))
+        ev = ulps_from(float(v[k]), logits_value_mp(*args), dtype)
+        eh = ulps_from(float(h[k]), logits_hess_mp(*args), dtype)
+        if ev > 4.0:
+            failures.append(f"value(x, t, pw={args}) = {v[k]!r}: {ev:.3g} ulp")
+        if eh > 8.0:
+            failures.append(f"hess(x, t, pw={args}) = {h[k]!r}: {eh:.3g} ulp")
+    assert not failures, f"{len(failures)} of {2 * len(pts)} off:\n" + "\n".join(failures[:12])
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+def test_tiny_losses_are_exact(dtype: DType) -> None:
+    """x = 50, t = 1 gives e^-50 (not 0), and so on down to the subnormals:
+    ≤ 4 ulp (absolute, in subnormal spacings, once below the normals)."""
+    far = [50.0, 60.0, 80.0, 87.0, 100.0, 103.0]
+    if dtype == np.float64:
+        far += [200.0, 700.0, 708.0, 720.0, 740.0, 745.0]
+    cases = [(x, 1.0) for x in far] + [(-x, 0.0) for x in far]
+    x = np.asarray([c[0] for c in cases]).astype(dtype)
+    t = np.asarray([c[1] for c in cases]).astype(dtype)
+    v = run(LOGITS, "", x, t, reduction="none")
+    g = run(LOGITS, "_grad", x, t, reduction="none")
+    for k, (xi, ti) in enumerate(cases):
+        ev = ulps_from(float(v[k]), logits_value_mp(xi, ti), dtype)
+        eg = ulps_from(float(g[k]), logits_grad_mp(xi, ti), dtype)
+        assert ev <= 4.0, f"value({xi}, {ti}) = {v[k]!r}, exact {float(logits_value_mp(xi, ti))!r}"
+        assert eg <= 4.0, f"grad({xi}, {ti}) = {g[k]!r}, exact {float(logits_grad_mp(xi, ti))!r}"
+    assert v[0] > 0 and v[len(far)] > 0, "e^-50 flushed to 0"
+    # the sum keeps them too
+    s = run(LOGITS, "", x[:1], t[:1], reduction="sum")
+    assert abs(s - math.exp(-50.0)) <= 4 * np.spacing(dtype(math.exp(-50.0))), s
+
+
+# ------------------------------------------------------ special values --
+
+INF = math.inf
+
+
+@pytest.mark.parametrize("pw", [1.0, 2.5, 0.0, 0.25])
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+def test_logits_at_infinity(dtype: DType, pw: float) -> None:
+    """The limits: x=-inf,t=0 → 0; x=+inf,t=1 → 0; x=-inf,t=1 → +inf (0 if
+    pw = 0); x=+inf,t=0 → +inf. Gradients (1-t)·sig(x) - pw·t·sig(-x) are finite:
+    0, ±1, -pw, ...; second derivatives 0. Never nan."""
+    cases = [(-INF, 0.0), (INF, 1.0), (-INF, 1.0), (INF, 0.0), (-INF, 0.5), (INF, 0.5)]
+    cases += [(INF, 0.25), (-INF, 0.75)]
+    x = np.asarray([c[0] for c in cases]).astype(dtype)
+    t = np.asarray([c[1] for c in cases]).astype(dtype)
+    pos_weight = np.full(len(cases), pw)
+    want_v, want_g = [], []
+    for xi, ti in cases:
+        coef = (1 - ti) if xi > 0 else pw * ti  # of |x| in the value
+        want_v.append(0.0 if coef == 0 else INF)
+        want_g.append((1 - ti) if xi > 0 else -pw * ti)
+    v = run(LOGITS, "", x, t, pos_weight, reduction="none")
+    vv, vg = run(LOGITS, "_value_and_grad", x, t, pos_weight, reduction="none")
+    g, h = run(LOGITS, "_grad_hess", x, t, pos_weight)
+    g2 = run(LOGITS, "_grad", x, t, pos_weight, reduction="none")
+    for k, (xi, ti) in enumerate(cases):
+        what = f"{np.dtype(dtype).name} x={xi} t={ti} pos_weight={pw}"
+        assert v[k] == want_v[k] and vv[k] == want_v[k], f"{what}: value {v[k]!r} {vv[k]!r}"
+        if want_v[k] == 0:
+            assert not np.signbit(v[k]), f"{what}: value is -0.0"
+        for label, arr in (("grad", g2), ("value_and_grad", vg), ("grad_hess", g)):
+            assert arr[k] == dtype(want_g[k]), f"{what}: {label} {arr[k]!r} != {want_g[k]}"
+        assert h[k] == 0, f"{what}: hess {h[k]!r}"
+    want_sum = INF if INF in want_v else 0.0
+    assert run(LOGITS, "", x, t, pos_weight, reduction="sum") == want_sum
+    # the zero-loss cases alone reduce to exactly 0
+    zero = [k for k, w in enumerate(want_v) if w == 0]
+    s = run(LOGITS, "", x[zero], t[zero], pos_weight[zero], reduction="mean")
+    assert s == 0.0 and not math.copysign(1.0, s) < 0
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+def test_logits_finite_for_finite_input(dtype: DType) -> None:
+    """Finite logits and t ∈ [0, 1] (pos_weight ≤ 1, so the value is at most
+    |x| + ln 2) never give nan or inf, up to ±max."""
+    big = float(np.finfo(dtype).max)
+    xs = [big, -big, big / 3, 1e30, -1e30, 1e4, -1e4, 89.0, -89.0, 750.0, -750.0]
+    xs += [float(np.finfo(dtype).tiny), -float(np.finfo(dtype).smallest_subnormal), 0.0, 1.0]
+    ts = [0.0, 1.0, 0.25, 0.5, 1e-3, 0.999]
+    pairs = [(x, t) for x in xs for t in ts]
+    x = np.asarray([p[0] for p in pairs]).astype(dtype)
+    t = np.asarray([p[1] for p in pairs]).astype(dtype)
+    for pw in (None, np.full(x.size, 0.5), np.zeros(x.size)):
+        v = run(LOGITS, "", x, t, pw, reduction="none")
+        g, h = run(LOGITS, "_grad_hess", x, t, pw)
+        for label, arr in (("value", v), ("grad", g), ("hess", h)):
+            bad = np.flatnonzero(~np.isfinite(arr))
+            assert bad.size == 0, (
+                f"{label} not finite at x={x[bad[0]]!r}, t={t[bad[0]]!r}: {arr[bad[0]]!r}"
+            )
+        assert np.all(v >= 0) and np.all(h >= 0)
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+@pytest.mark.parametrize("name", BINARY)
+def test_nan_propagates(name: str, dtype: DType) -> None:
+    """NaN logits (and NaN targets, for both losses) give NaN value, gradient
+    and second derivative there, and NaN reductions; no exception, no warning."""
+    n = 70
+    x, t = make_data(name, n, dtype, seed=5, specials=False)
+    nan_x, nan_t = [3, 40, 69], [10, 64]
+    if name == LOGITS:
+        x[nan_x] = np.nan
+    t[nan_t] = np.nan
+    nans = sorted((nan_x if name == LOGITS else []) + nan_t)
+    v = run(name, "", x, t, reduction="none")
+    g, h = run(name, "_grad_hess", x, t)
+    for label, arr in (("value", v), ("grad", g), ("hess", h)):
+        assert np.flatnonzero(np.isnan(arr)).tolist() == nans, f"{label}: {arr}"
+    for red in ("mean", "sum"):
+        assert math.isnan(run(name, "", x, t, reduction=red))
+        vg = run(name, "_value_and_grad", x, t, reduction=red)
+        assert math.isnan(vg[0])
+        assert np.flatnonzero(np.isnan(vg[1])).tolist() == nans
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+def test_bce_certain_predictions(dtype: DType) -> None:
+    """p = t ∈ {0, 1}: +0.0 (not -0.0), gradient 0. p = 1 - t: the clamp,
+    value exactly 100, gradient ±1/1e-12. p = -0.0 is a valid probability."""
+    eps = eps_clamp(dtype)
+    p = np.asarray([0.0, 1.0, -0.0, 0.0, 1.0, -0.0]).astype(dtype)
+    t = np.asarray([0.0, 1.0, 0.0, 1.0, 0.0, 1.0]).astype(dtype)
+    v = run(BCE, "", p, t, reduction="none")
+    g, h = run(BCE, "_grad_hess", p, t)
+    for k in range(3):
+        assert v[k] == 0 and not np.signbit(v[k]), f"p={p[k]}, t={t[k]}: value {v[k]!r}"
+        assert g[k] == 0, f"p={p[k]}, t={t[k]}: grad {g[k]!r}"
+        assert h[k] == 1, f"p={p[k]}, t={t[k]}: hess {h[k]!r}"
+    for k in range(3, 6):
+        assert v[k] == 100, f"p={p[k]}, t={t[k]}: value {v[k]!r}"
+        want_g = (float(p[k]) - float(t[k])) / eps
+        assert g[k] == dtype(want_g), f"p={p[k]}, t={t[k]}: grad {g[k]!r} != {want_g!r}"
+    for red in ("sum", "mean"):
+        s = run(BCE, "", p[:3], t[:3], reduction=red)
+        assert s == 0.0 and math.copysign(1.0, s) > 0, f"{red}: {s!r}"
+    assert run(BCE, "", p, t, reduction="sum") == 300.0
+    # -0.0 behaves as +0.0
+    for tv in (0.0, 1.0, 0.5):
+        a = run(BCE, "_value_and_grad", np.asarray([-0.0]).astype(dtype), [tv], reduction="none")
+        b = run(BCE, "_value_and_grad", np.asarray([0.0]).astype(dtype), [tv], reduction="none")
+        assert a[0] == b[0] and a[1] == b[1], f"t={tv}: {a} vs {b}"
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+def test_bce_log_clamp(dtype: DType) -> None:
+    """Each log is clamped at -100 (PyTorch): p < e^-100 with t = 1 costs
+    exactly 100; just above the clamp, -log p."""
+    tiny = [1e-50, 1e-300, 5e-324] if dtype == np.float64 else [1e-44, 1.4e-45]
+    p = np.asarray([*tiny, math.exp(-99.5), math.exp(-50.0)]).astype(dtype)
+    p = p[p > 0]
+    t = np.ones_like(p)
+    v = run(BCE, "", p, t, reduction="none")
+    for k, pk in enumerate(p.tolist()):
+        want = min(100.0, -math.log(pk))
+        assert abs(v[k] - want) <= 4 * np.spacing(dtype(want)), f"p={pk!r}: {v[k]!r} != {want!r}"
+    q = (1.0 - p).astype(dtype)  # the other log: 1 - p near 1
+    assert np.all(run(BCE, "", q, np.zeros_like(q), reduction="none") <= 100.0)
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+@pytest.mark.parametrize("name", BINARY)
+def test_targets_not_validated(name: str, dtype: DType) -> None:
+    """Targets outside [0, 1] are computed with the same formulas (soft,
+    smoothed or plain wrong labels are the caller's business)."""
+    x, _ = make_data(name, 60, dtype, seed=9, specials=False)
+    if name == LOGITS:
+        x = np.clip(x, -30, 30)
+    t = np.resize(np.asarray([-1.0, 2.0, 1.5, -0.25, 0.5, 3.0]), 60).astype(dtype)
+    for red in REDUCTIONS:
+        ref = reference(name, x, t, dtype=dtype, reduction=red)
+        v = run(name, "", x, t, reduction=red)
+        g, h = run(name, "_grad_hess", x, t, reduction=red)
+        if red == "none":
+            assert_close(v, ref.value, ref.value_scale, dtype, ulps=8, rtol=1e-11, what="value")
+        assert_close(g, ref.grad, ref.grad_scale, dtype, ulps=8, rtol=1e-11, what=f"grad {red}")
+        assert_close(h, ref.hess, ref.hess_scale, dtype, ulps=8, rtol=1e-11, what=f"hess {red}")
+
+
+# ----------------------------------------------------------------- errors --
+
+
+def numbers_in(text: str) -> list[float]:
+    """Every number in a message, however printed (1.2, 1e-300, 0.000…5, NaN, inf)."""
+    found = re.findall(r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+|(?i:nan|inf(?:inity)?))", text)
+    out: list[float] = []
+    for s in found:
+        try:
+            out.append(float(s))
+        except ValueError:
+            pass
+    return out
+
+
+def names_value(text: str, value: float, dtype: DType) -> bool:
+    """Whether the message holds ``value`` (as the dtype holds it; float32
+    values may be printed widened or shortest)."""
+    held = float(np.asarray(value).astype(dtype))
+    for v in numbers_in(text):
+        if math.isnan(held) and math.isnan(v):
+            return True
+        if v == held and math.copysign(1.0, v) == math.copysign(1.0, held):
+            return True
+        if dtype == np.float32 and np.float32(v) == np.float32(held) and v != 0:
+            return True
+    return False
+
+
+def names_index(text: str, index: int) -> bool:
+    return re.search(rf"(?<![\d.]){index}(?![\d.])", text) is not None
+
+
+N_ERR = 3 * 4096 + 5
+
+
+def bad_probabilities(dtype: DType) -> list[float]:
+    one_up = float(np.nextafter(dtype(1.0), dtype(2.0)))
+    sub = float(np.finfo(dtype).smallest_subnormal)
+    return [1.2, -0.5, one_up, -sub, math.nan, math.inf, -math.inf, 2.0, -1e-30]
+
+
+@pytest.mark.parametrize("index", [0, 5, 4098, N_ERR - 1])
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_bce_rejects_bad_probabilities(suffix: str, dtype: DType, index: int) -> None:
+    """Input outside [0, 1] or NaN: ValueError naming ``input``, the value and
+    the flat index of the first bad element; ``out=`` untouched."""
+    f = fn(BCE, suffix)
+    failures: list[str] = []
+    for bad in bad_probabilities(dtype):
+        p, t = make_probs(N_ERR, dtype, seed=index)
+        p[index] = bad
+        p[-1] = 3.0 if index != N_ERR - 1 else p[-1]  # a later bad one: not the first
+        for red in REDUCTIONS:
+            kwargs: dict[str, Any] = {"reduction": red}
+            out = np.full(N_ERR, 7.25, dtype=dtype)
+            if suffix in ("_grad", "_value_and_grad"):
+                kwargs["out"] = out
+            try:
+                f(p, t, **kwargs)
+            except ValueError as exc:
+                text = str(exc)
+                if "input" not in text:
+                    failures.append(f"{bad!r} {red}: 'input' not in {text!r}")
+                if not names_value(text, bad, dtype):
+                    failures.append(f"{bad!r} {red}: value not in {text!r}")
+                if not names_index(text, index):
+                    failures.append(f"{bad!r} {red}: index {index} not in {text!r}")
+            else:
+                failures.append(f"{bad!r} {red}: no error")
+            if np.any(out != 7.25):
+                failures.append(f"{bad!r} {red}: out was written")
+    assert not failures, f"{BCE}{suffix} {np.dtype(dtype).name}:\n" + "\n".join(failures[:20])
+
+
+def test_bce_error_message_example() -> None:
+    with pytest.raises(ValueError) as excinfo:
+        api(BCE)([0.5, 1.2], [0.0, 1.0])
+    text = str(excinfo.value)
+    assert "input" in text and "1.2" in text and names_index(text, 1), text
+    assert "[0, 1]" in text, text
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_bce_error_index_is_c_order(suffix: str) -> None:
+    """The flat index is the C-order index of the logical array, whatever its
+    memory layout; the first bad element in C order is reported."""
+    base = np.full((4, 5), 0.5)
+    base[0, 4] = 1.5  # C index 4 (Fortran memory index 16)
+    base[3, 0] = -2.0  # C index 15 (Fortran memory index 3)
+    t = np.zeros((4, 5))
+    big = np.full((8, 10), 0.5)
+    big[::2, ::2] = base
+    layouts = {
+        "C": base,
+        "F": np.asfortranarray(base),
+        "strided": big[::2, ::2],
+        "reversed": np.ascontiguousarray(base[::-1, ::-1])[::-1, ::-1],
+        "byteswapped": base.astype(base.dtype.newbyteorder()),
+    }
+    for label, arr in layouts.items():
+        with pytest.raises(ValueError) as excinfo:
+            fn(BCE, suffix)(arr, t)
+        text = str(excinfo.value)
+        assert names_index(text, 4) and names_value(text, 1.5, np.float64), f"{label}: {text!r}"
+    x3 = np.full((2, 3, 4), 0.25)
+    x3[1, 2, 3] = math.nan
+    with pytest.raises(ValueError) as excinfo:
+        fn(BCE, suffix)(np.asfortranarray(x3), np.zeros((2, 3, 4)))
+    assert names_index(str(excinfo.value), 23), str(excinfo.value)
+
+
+def test_bce_valid_edges_do_not_raise() -> None:
+    """0, -0.0, 1, the smallest subnormal and 1 - ulp are valid probabilities."""
+    for dtype in FLOATS:
+        edges = [0.0, -0.0, 1.0, float(np.finfo(dtype).smallest_subnormal)]
+        edges.append(float(np.nextafter(dtype(1.0), dtype(0.0))))
+        p = np.asarray(edges).astype(dtype)
+        for suffix in SUFFIXES:
+            out = fn(BCE, suffix)(p, np.zeros_like(p))
+            arrays = out if isinstance(out, tuple) else (out,)
+            for a in arrays:
+                assert np.all(np.isfinite(a)), f"{suffix}: {a}"
+
+
+BAD_PW_SHAPES: list[tuple[tuple[int, ...], tuple[int, ...]]] = [
+    ((4, 3), (2,)),
+    ((4, 3), (4,)),
+    ((4, 3), (1,)),  # no broadcasting of a length-1 pos_weight
+    ((4, 3), ()),
+    ((4, 3), (4, 3)),
+    ((4, 3), (1, 3)),
+    ((4, 3), (3, 1)),
+    ((4, 3), (0,)),
+    ((4, 3), (12,)),
+    ((5,), (4,)),
+    ((5,), (1,)),
+    ((5,), (5, 1)),
+    ((2, 3, 4), (3,)),
+    ((2, 3, 4), (3, 4)),
+    ((), (2,)),
+]
+
+
+@pytest.mark.parametrize(("xs", "ps"), BAD_PW_SHAPES, ids=str)
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_pos_weight_wrong_shape(suffix: str, xs: tuple[int, ...], ps: tuple[int, ...]) -> None:
+    """ValueError naming pos_weight, its shape and the shape it must have
+    (the input's last axis) or the input's shape."""
+    x = np.zeros(xs)
+    with pytest.raises(ValueError) as excinfo:
+        fn(LOGITS, suffix)(x, x, pos_weight=np.ones(ps))
+    text = str(excinfo.value)
+    assert "pos_weight" in text, text
+    assert re.search(shape_pattern(ps), text), f"{xs} / {ps}: pos_weight's shape not in {text!r}"
+    expected = (xs[-1],) if xs else (1,)
+    assert re.search(shape_pattern(expected), text) or re.search(shape_pattern(xs), text), (
+        f"{xs} / {ps}: the input's shape or last axis not in {text!r}"
+    )
+
+
+BAD_PW_VALUES = [-1.0, -0.5, -1e-300, math.nan, math.inf, -math.inf]
+
+
+@pytest.mark.parametrize("bad", BAD_PW_VALUES, ids=str)
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_pos_weight_bad_values(suffix: str, bad: float) -> None:
+    """Negative, NaN or infinite pos_weight: ValueError naming pos_weight and the value."""
+    for dtype in FLOATS:
+        for j in (0, 2):
+            x, t = make_logits((5, 3), dtype, seed=1)
+            pw = np.ones(3)
+            pw[j] = bad
+            if dtype == np.float32 and bad == -1e-300:
+                continue  # -0.0 in float32: see the next test
+            with pytest.raises(ValueError) as excinfo:
+                fn(LOGITS, suffix)(x, t, pos_weight=pw)
+            text = str(excinfo.value)
+            assert "pos_weight" in text, text
+            assert names_value(text, bad, np.float64), f"{bad!r} not in {text!r}"
+
+
+def test_pos_weight_negative_zero_in_float32_is_zero() -> None:
+    """-0.0 is ≥ 0: a valid pos_weight, the same as 0.0. -1e-300 given for a
+    float32 computation rounds to -0.0: accepted as that, or rejected as the
+    negative float64 it was given; never a crash."""
+    for dtype in FLOATS:
+        x, t = make_logits((5, 3), dtype, seed=1)
+        want = run(LOGITS, "_value_and_grad", x, t, [0.0, 1.0, 2.0], reduction="none")
+        got = run(LOGITS, "_value_and_grad", x, t, [-0.0, 1.0, 2.0], reduction="none")
+        assert_bitwise(got[0], want[0], "value")
+        np.testing.assert_array_equal(got[1], want[1])
+    x, t = make_logits((5, 3), np.float32, seed=1)
+    try:
+        got = run(LOGITS, "", x, t, [-1e-300, 1.0, 2.0], reduction="none")
+    except ValueError as exc:
+        assert "pos_weight" in str(exc)
+    else:
+        assert_bitwise(got, run(LOGITS, "", x, t, [0.0, 1.0, 2.0], reduction="none"))
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_pos_weight_bad_dtype(suffix: str) -> None:
+    x = np.zeros((4, 3))
+    for bad, pattern in (
+        (np.ones(3, dtype=complex), r"complex"),
+        (np.array(["a", "b", "c"]), r"U1|str|unicode"),
+        (np.array([1.0, 2.0, 3.0], dtype=object), r"object|\bO\b"),
+    ):
+        with pytest.raises(TypeError) as excinfo:
+            fn(LOGITS, suffix)(x, x, pos_weight=bad)
+        text = str(excinfo.value)
+        assert "pos_weight" in text and re.search(pattern, text), text
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_keywords(suffix: str) -> None:
+    """pos_weight is keyword-only and belongs to the logits loss only."""
+    x = np.zeros(3)
+    with pytest.raises(TypeError):
+        fn(BCE, suffix)(x, x, pos_weight=np.ones(3))
+    with pytest.raises(TypeError):
+        fn(LOGITS, suffix)(x, x, np.ones(3))
+    for name in BINARY:
+        with pytest.raises(TypeError):
+            fn(name, suffix)(x, x, "mean")
+        with pytest.raises(TypeError):
+            fn(name, suffix)(x, x, weight=np.ones(3))
+        with pytest.raises(TypeError):
+            fn(name, suffix)(x)
+        with pytest.raises(ValueError, match="reduction"):
+            fn(name, suffix)(x, x, reduction="batchmean")
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_shape_mismatch_no_broadcasting(suffix: str) -> None:
+    for name in BINARY:
+        for xs, ys in (((3, 1), (3,)), ((4,), (5,)), ((2, 3), (3, 2)), ((5,), ())):
+            with pytest.raises(ValueError) as excinfo:
+                fn(name, suffix)(np.full(xs, 0.5), np.full(ys, 0.5))
+            text = str(excinfo.value)
+            for s in (xs, ys):
+                assert re.search(shape_pattern(s), text), f"{name}: {xs} vs {ys}: {text!r}"
+        with pytest.raises(ValueError, match="sample_weight"):
+            fn(name, suffix)(np.full((4, 3), 0.5), np.zeros((4, 3)), sample_weight=np.ones(3))
+        w = np.ones(4)
+        w[2] = -1.0
+        with pytest.raises(ValueError, match="sample_weight"):
+            fn(name, suffix)(np.full((4, 3), 0.5), np.zeros((4, 3)), sample_weight=w)
+
+
+# ------------------------------------------------------------------- out= --
+
+
+@pytest.mark.parametrize("shape", [(17,), (5, 7), (2, 3, 4), (0, 3), ()], ids=str)
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+@pytest.mark.parametrize("func", OUT_FUNCS)
+def test_out_valid(func: str, dtype: DType, shape: tuple[int, ...]) -> None:
+    """A valid ``out`` receives the gradient and is itself returned."""
+    name = BCE if func.startswith(BCE + "_") and not func.startswith(LOGITS) else LOGITS
+    suffix = func[len(name) :]
+    x, t = make_data(name, shape, dtype, seed=3)
+    pws: list[Any] = [None]
+    if name == LOGITS and shape and shape[-1] > 0:
+        pws.append(make_pos_weight(shape[-1], seed=1))
+    for pw in pws:
+        for red in REDUCTIONS:
+            out = np.full(shape, 7.25, dtype=dtype)
+            want = run(name, suffix, x, t, pw, reduction=red)
+            got = run(name, suffix, x, t, pw, reduction=red, out=out)
+            if isinstance(want, tuple):
+                assert got[1] is out, f"{func}: value_and_grad did not return out"
+                assert_bitwise(got[0], want[0], f"{func} out= {red} value")
+                assert_bitwise(got[1], want[1], f"{func} out= {red} grad")
+            else:
+                assert got is out, f"{func}: grad did not return out"
+                assert_bitwise(got, want, f"{func} out= {red}")
+
+
+Failing = Callable[[Array], Any]
+
+
+def failing_calls(name: str, suffix: str, dtype: DType) -> list[tuple[str, Failing, Array]]:
+    """(label, call(out) that must fail, the sentinel-filled ``out`` it gets)."""
+    n = N_ERR
+    x, t = make_data(name, n, dtype, seed=1, specials=False)
+    f = fn(name, suffix)
+    wrong = np.float32 if dtype == np.float64 else np.float64
+
+    def call(*args: Any, **kwargs: Any) -> Failing:
+        arrays = args if args else (x, t)
+        return lambda o: f(*arrays, out=o, **kwargs)
+
+    def sentinel(shape: tuple[int, ...] = (n,), dt: Any = dtype, order: Any = "C") -> Array:
+        return np.full(shape, 7.25, dtype=dt, order=order)
+
+    w_late = np.ones(n)
+    w_late[-1] = -1.0
+    cases: list[tuple[str, Failing, Array]] = [
+        ("wrong dtype", call(), sentinel(dt=wrong)),
+        ("too short", call(), sentinel((n - 1,))),
+        ("2-D same size", call(), sentinel((1, n))),
+        ("bad late weight", call(sample_weight=w_late), sentinel()),
+        ("bad weight shape", call(sample_weight=np.ones(n - 1)), sentinel()),
+        ("bad reduction", call(reduction="avg"), sentinel()),
+        ("target shape", call(x, t[:-1]), sentinel()),
+        ("strided", call(), sentinel((2 * n,))[::2]),
+        ("reversed", call(), sentinel()[::-1]),
+        ("byte-swapped", call(), sentinel().astype(np.dtype(dtype).newbyteorder())),
+    ]
+    ro = sentinel()
+    ro.flags.writeable = False
+    cases.append(("read-only", call(), ro))
+    xo, to = x.copy(), t.copy()
+    cases.append(("out is input", lambda o: f(o, to, out=o), xo))
+    cases.append(("out is target", lambda o: f(xo, o, out=o), to))
+    if name == BCE:
+        p_late = x.copy()
+        p_late[-1] = 1.5
+        cases.append(("bad probability, last", call(p_late, t), sentinel()))
+        p_nan = x.copy()
+        p_nan[4097] = math.nan
+        cases.append(("nan probability", call(p_nan, t), sentinel()))
+    else:
+        pw_late = np.ones(n)
+        pw_late[-1] = -1.0
+        cases.append(("bad pos_weight, last", call(pos_weight=pw_late), sentinel()))
+        pw_nan = np.ones(n)
+        pw_nan[5000] = math.nan
+        cases.append(("nan pos_weight", call(pos_weight=pw_nan), sentinel()))
+        cases.append(("pos_weight shape", call(pos_weight=np.ones(n - 1)), sentinel()))
+        cases.append(("pos_weight scalar", call(pos_weight=np.ones(())), sentinel()))
+        cases.append(("pos_weight dtype", call(pos_weight=np.ones(n, dtype=complex)), sentinel()))
+        pw_same = np.ones(n, dtype=dtype)
+        cases.append(("out is pos_weight", lambda o: f(x, t, pos_weight=o, out=o), pw_same))
+        x2, t2 = x[:4095].reshape(819, 5), t[:4095].reshape(819, 5)
+        cases.append(
+            ("pos_weight 2-D", call(x2, t2, pos_weight=np.ones((819, 5))), sentinel((819, 5)))
+        )
+    return cases
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+@pytest.mark.parametrize("func", OUT_FUNCS)
+def test_out_rejected_before_writing(func: str, dtype: DType) -> None:
+    """Every invalid call with ``out`` raises, and ``out`` keeps its sentinel."""
+    name = LOGITS if func.startswith(LOGITS) else BCE
+    suffix = func[len(name) :]
+    failures: list[str] = []
+    for label, fail, out in failing_calls(name, suffix, dtype):
+        before = out.copy()
+        try:
+            fail(out)
+        except (ValueError, TypeError):
+            pass
+        else:
+            failures.append(f"{label}: no error")
+            continue
+        if out.tobytes() != before.tobytes():
+            failures.append(f"{label}: out was written")
+    assert not failures, f"{func} {np.dtype(dtype).name}: " + "; ".join(failures)
+
+
+# ------------------------------------------------------- dtypes, layouts --
+
+PROMOTIONS: list[tuple[Any, Any, DType]] = [
+    (np.float32, np.float32, np.float32),
+    (np.float16, np.float16, np.float32),
+    (np.float16, np.float32, np.float32),
+    (np.float64, np.float64, np.float64),
+    (np.float32, np.float64, np.float64),
+    (np.float64, np.float32, np.float64),
+    (np.float32, np.bool_, np.float64),  # boolean labels: float64
+    (np.float32, np.int64, np.float64),
+    (np.int8, np.float32, np.float64),
+    (np.bool_, np.bool_, np.float64),
+]
+
+
+def every_result(name: str, x: Any, t: Any, pw: Any = None, weight: Any = None) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for suffix in SUFFIXES:
+        for red in REDUCTIONS:
+            results[f"{suffix} {red}"] = run(
+                name, suffix, x, t, pw, reduction=red, sample_weight=weight
+            )
+    return results
+
+
+def same_results(got: dict[str, Any], want: dict[str, Any], what: str) -> None:
+    assert got.keys() == want.keys()
+    for key, w in want.items():
+        g = got[key]
+        if isinstance(w, tuple):
+            assert isinstance(g, tuple) and len(g) == len(w)
+            for k, (a, b) in enumerate(zip(g, w)):
+                assert_bitwise(a, b, f"{what}: {key}[{k}]")
+        else:
+            assert_bitwise(g, w, f"{what}: {key}")
+
+
+@pytest.mark.parametrize(
+    ("xt", "tt", "compute"),
+    PROMOTIONS,
+    ids=[f"{a.__name__}-{b.__name__}" for a, b, _ in PROMOTIONS],
+)
+@pytest.mark.parametrize("name", BINARY)
+def test_compute_dtype(name: str, xt: Any, tt: Any, compute: DType) -> None:
+    """float64 if either is float64 or integer/bool; float32 if both are
+    float32/float16; pos_weight and sample_weight do not take part."""
+    rng = np.random.default_rng(0)
+    shape = (7, 9)
+    if np.dtype(xt).kind in "biu" or name == BCE:
+        x = rng.integers(0, 2, size=shape).astype(xt)
+        if np.dtype(xt).kind == "f":
+            x = rng.random(shape).astype(xt)
+    else:
+        x = (4 * rng.standard_normal(shape)).astype(xt)
+    t = rng.integers(0, 2, size=shape).astype(tt)
+    if np.dtype(tt).kind == "f":
+        t = rng.random(shape).astype(tt)
+    pws: list[Any] = [None]
+    if name == LOGITS:
+        pws += [np.linspace(0.5, 2.5, 9), np.linspace(0.5, 2.5, 9).astype(np.float32)]
+    for pw in pws:
+        got = every_result(name, x, t, pw)
+        pwc = None if pw is None else np.asarray(pw).astype(compute)
+        want = every_result(name, x.astype(compute), t.astype(compute), pwc)
+        same_results(got, want, f"{np.dtype(xt)}/{np.dtype(tt)} pw={pw is not None}")
+        for key, value in got.items():
+            for a in value if isinstance(value, tuple) else (value,):
+                if isinstance(a, np.ndarray):
+                    assert a.dtype == compute, f"{key}: dtype {a.dtype}, expected {compute}"
+
+
+def test_pos_weight_array_likes() -> None:
+    """pos_weight as a list, a tuple, integers, float32 or float64, any layout:
+    the values it holds, converted to the compute dtype."""
+    for dtype in FLOATS:
+        x, t = make_logits((6, 4), dtype, seed=2)
+        base = np.asarray([0.5, 2.0, 1.0, 3.0])
+        want = every_result(LOGITS, x, t, base.astype(dtype))
+        big = np.zeros(8)
+        big[::2] = base
+        ro = base.copy()
+        ro.flags.writeable = False
+        for label, pw in (
+            ("list", base.tolist()),
+            ("tuple", tuple(base.tolist())),
+            ("float32", base.astype(np.float32)),
+            ("strided", big[::2]),
+            ("reversed", base[::-1].copy()[::-1]),
+            ("byteswapped", base.astype(base.dtype.newbyteorder())),
+            ("read-only", ro),
+        ):
+            same_results(every_result(LOGITS, x, t, pw), want, f"{np.dtype(dtype)} {label}")
+        ints = every_result(LOGITS, x, t, [1, 2, 0, 3])
+        same_results(ints, every_result(LOGITS, x, t, np.asarray([1.0, 2.0, 0.0, 3.0])), "ints")
+
+
+def strided(a: Array) -> Array:
+    big = np.zeros(tuple(2 * s for s in a.shape), dtype=a.dtype)
+    view = big[tuple(slice(None, None, 2) for _ in a.shape)]
+    view[...] = a
+    return view
+
+
+LAYOUTS: dict[str, Callable[[Array], Array]] = {
+    "strided": strided,
+    "negative": lambda a: np.ascontiguousarray(a[::-1, ::-1])[::-1, ::-1],
+    "fortran": np.asfortranarray,
+    "byteswapped": lambda a: a.astype(a.dtype.newbyteorder()),
+    "transposed": lambda a: np.ascontiguousarray(a.T).T,
+}
+
+
+@pytest.mark.parametrize("which", ["input", "target", "weight", "all"])
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+@pytest.mark.parametrize("name", BINARY)
+def test_layouts(name: str, dtype: DType, layout: str, which: str) -> None:
+    """Any layout gives bitwise the result of the C-contiguous copy."""
+    shape = (9, 7)
+    x, t = make_data(name, shape, dtype, seed=4)
+    w = make_weight(shape, "each", seed=4)
+    assert w is not None
+    pw = make_pos_weight(7, seed=4) if name == LOGITS else None
+    want = every_result(name, x, t, pw, w)
+    f = LAYOUTS[layout]
+    xl = f(x) if which in ("input", "all") else x
+    tl = f(t) if which in ("target", "all") else t
+    wl = f(w) if which in ("weight", "all") else w
+    got = every_result(name, xl, tl, pw, wl)
+    same_results(got, want, f"{layout} {which}")
+
+
+def test_inputs_not_modified() -> None:
+    for name in BINARY:
+        x, t = make_data(name, 4099, np.float64, seed=1)
+        w = make_weight((4099,), "each", seed=1)
+        pw = make_pos_weight(4099, seed=1) if name == LOGITS else None
+        copies = [a.copy() for a in (x, t, w, pw) if a is not None]
+        every_result(name, x, t, pw, w)
+        for before, after in zip(copies, [a for a in (x, t, w, pw) if a is not None]):
+            assert before.tobytes() == after.tobytes()
+
+
+# -------------------------------------------------- SIMD levels, threads --
+
+
+def digest(a: Any) -> str:
+    arr = np.array(a, copy=True)
+    arr[np.isnan(arr)] = np.nan
+    return hashlib.sha256(arr.tobytes()).hexdigest()[:24]
+
+
+def hexed(v: Any) -> str:
+    assert type(v) is float
+    return "nan" if v != v else v.hex()
+
+
+SIMD_SCRIPT = r"""
+import hashlib, json, math
+import numpy as np
+import fastloss
+
+def digest(a):
+    arr = np.array(a, copy=True)
+    arr[np.isnan(arr)] = np.nan
+    return hashlib.sha256(arr.tobytes()).hexdigest()[:24]
+
+def hexed(v):
+    assert type(v) is float, type(v)
+    return "nan" if v != v else v.hex()
+
+out = {"simd": fastloss.info()["simd"], "results": {}}
+for dtype in (np.float32, np.float64):
+    for n in (1, 7, 8, 15, 16, 31, 33, 63, 65, 1000, 4099, 131075):
+        rng = np.random.default_rng(n)
+        # probabilities: uniform, near 0 and 1, exact 0/1, certain predictions
+        p = rng.random(n)
+        tiny = 10.0 ** rng.uniform(-40, -1, n)
+        p = np.where(rng.random(n) < 0.3, np.where(rng.random(n) < 0.5, tiny, 1 - tiny), p)
+        p[rng.random(n) < 0.05] = 0.0
+        p[rng.random(n) < 0.05] = 1.0
+        x = 4 * rng.standard_normal(n) * 10.0 ** rng.uniform(-2, 2, n)
+        sp = rng.permutation(n)[: max(1, n // 10)]
+        x[sp] = np.resize(np.array([np.inf, -np.inf, 50.0, -800.0, 0.0, np.nan]), sp.size)
+        kind = rng.integers(0, 3, n)
+        t = np.where(kind == 0, 0.0, np.where(kind == 1, 1.0, rng.random(n)))
+        p, x, t = p.astype(dtype), x.astype(dtype), t.astype(dtype)
+        w = rng.uniform(0.0, 2.0, n)
+        cols = 7
+        x7 = np.resize(x, n * cols).reshape(n, cols)
+        t7 = np.resize(t[::-1], n * cols).reshape(n, cols)
+        pw7 = rng.uniform(0.0, 3.0, cols)
+        calls = [
+            ("bce", fastloss.binary_cross_entropy, p, t, {}, w),
+            ("logits", fastloss.binary_cross_entropy_with_logits, x, t, {}, w),
+            ("logits pw", fastloss.binary_cross_entropy_with_logits, x7, t7,
+             {"pos_weight": pw7}, None),
+            ("logits pw1", fastloss.binary_cross_entropy_with_logits, x, t,
+             {"pos_weight": rng.uniform(0.0, 3.0, n)}, w),
+        ]
+        for label, f, a, b, kw, wt in calls:
+            name = f.__name__
+            fg = getattr(fastloss, name + "_grad")
+            fvg = getattr(fastloss, name + "_value_and_grad")
+            fgh = getattr(fastloss, name + "_grad_hess")
+            for wl, ww in (("", None), (" w", wt)):
+                if wl and ww is None:
+                    continue
+                key = f"{np.dtype(dtype).name} n={n} {label}{wl}"
+                r = {}
+                for red in ("mean", "sum"):
+                    r[red] = hexed(f(a, b, reduction=red, sample_weight=ww, **kw))
+                    r[red + " grad"] = digest(fg(a, b, reduction=red, sample_weight=ww, **kw))
+                    v, g = fvg(a, b, reduction=red, sample_weight=ww, **kw)
+                    r[red + " vg"] = hexed(v) + " " + digest(g)
+                r["none"] = digest(f(a, b, reduction="none", sample_weight=ww, **kw))
+                v, g = fvg(a, b, reduction="none", sample_weight=ww, **kw)
+                r["none vg"] = digest(v) + " " + digest(g)
+                g, h = fgh(a, b, sample_weight=ww, **kw)
+                r["grad_hess"] = digest(g) + " " + digest(h)
+                out["results"][key] = r
+print(json.dumps(out))
+"""
+
+
+def run_child(env_updates: dict[str, str | None]) -> dict[str, Any]:
+    env = dict(os.environ)
+    for key, value in env_updates.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    proc = subprocess.run(
+        [sys.executable, "-c", SIMD_SCRIPT], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, f"child failed ({env_updates}):\n{proc.stderr[-4000:]}"
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_simd_levels_agree_bitwise() -> None:
+    """Each FASTLOSS_SIMD level the machine has, in its own process, gives the
+    bits of the default level (no FMA in the kernels, fixed summation order)."""
+    available = api("info")().get("simd_available")
+    default = run_child({"FASTLOSS_SIMD": None})
+    levels = ["scalar", *(available or [default["simd"]])]
+    base = default["results"]
+    failures: list[str] = []
+    for level in dict.fromkeys(levels):
+        got = run_child({"FASTLOSS_SIMD": level})
+        if level != "scalar":
+            assert got["simd"] == level, f"FASTLOSS_SIMD={level}: info() says {got['simd']!r}"
+        assert got["results"].keys() == base.keys()
+        for key, want in base.items():
+            for item, bits in want.items():
+                if got["results"][key][item] != bits:
+                    failures.append(f"{level} vs {default['simd']}: {key} {item}")
+    assert not failures, f"{len(failures)} differences:\n" + "\n".join(failures[:30])
+
+
+N_THREADED = 3_000_003
+
+
+def snapshot(name: str, x: Array, t: Array, pw: Any, w: Any) -> dict[str, str]:
+    s: dict[str, str] = {}
+    s["sum"] = hexed(run(name, "", x, t, pw, reduction="sum", sample_weight=w))
+    v, g = run(name, "_value_and_grad", x, t, pw, reduction="mean", sample_weight=w)
+    s["value_and_grad mean"] = hexed(v) + " " + digest(g)
+    g, h = run(name, "_grad_hess", x, t, pw, reduction="mean", sample_weight=w)
+    s["grad_hess mean"] = digest(g) + " " + digest(h)
+    s["none"] = digest(run(name, "", x, t, pw, reduction="none", sample_weight=w))
+    return s
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+@pytest.mark.parametrize("name", BINARY)
+def test_thread_count_does_not_change_bits(restore_threads: int, name: str, dtype: DType) -> None:
+    shape = (N_THREADED // 3, 3)
+    x, t = make_data(name, shape, dtype, seed=31)
+    w = make_weight(shape, "rows", seed=31)
+    pw = make_pos_weight(3, seed=31) if name == LOGITS else None
+    results: dict[int, dict[str, str]] = {}
+    for threads in (1, 2, 3, 8):
+        api("set_num_threads")(threads)
+        assert api("get_num_threads")() == threads
+        results[threads] = snapshot(name, x, t, pw, None)
+        results[threads].update({k + " w": v for k, v in snapshot(name, x, t, pw, w).items()})
+    for threads in (2, 3, 8):
+        for key, bits in results[1].items():
+            assert results[threads][key] == bits, (
+                f"{name} {np.dtype(dtype).name} {key}: {threads} threads differ from 1"
+            )
+
+
+# ------------------------------------------------------------- hypothesis --
+
+PROPERTY = settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    dtype: DType
+    x: Array
+    t: Array
+    pw: Array | None
+    weight: Array | None
+    reduction: str
+
+    def kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"reduction": self.reduction, "sample_weight": self.weight}
+        if self.pw is not None:
+            kw["pos_weight"] = self.pw
+        return kw
+
+
+@st.composite
+def cases(draw: st.DrawFn, *, smooth: bool = False) -> Case:
+    """Either loss, dtype, shape (1..3-D), weights, pos_weight and reduction.
+    ``smooth``: float64, logits in [-8, 8], probabilities in [0.02, 0.98]."""
+    name = draw(st.sampled_from(BINARY))
+    dtype: DType = np.float64 if smooth else draw(st.sampled_from(FLOATS))
+    min_side = 1 if smooth else 0
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=min_side, max_side=6))
+    if name == BCE:
+        xs = st.floats(0.02, 0.98) if smooth else st.floats(0.0, 1.0, width=32)
+    elif smooth:
+        xs = st.floats(-8.0, 8.0)
+    else:
+        xs = st.floats(-1e3, 1e3, width=32) | st.sampled_from([math.inf, -math.inf, 0.0, 60.0])
+    x = draw(hnp.arrays(dtype, shape, elements=xs))
+    t = draw(hnp.arrays(dtype, shape, elements=st.floats(0.0, 1.0, width=32)))
+    pw: Array | None = None
+    if name == LOGITS and shape[-1] > 0 and draw(st.booleans()):
+        pw = draw(hnp.arrays(np.float64, (shape[-1],), elements=st.floats(0.0, 4.0)))
+    mode = draw(st.sampled_from(["none", "each", "rows"]))
+    weight: Array | None = None
+    if mode != "none":
+        wshape = shape if mode == "each" else shape[:1]
+        lo_w = 0.25 if smooth else 0.0
+        weights = st.floats(lo_w, 4.0, allow_subnormal=False)
+        weight = draw(hnp.arrays(np.float64, wshape, elements=weights))
+    reduction = draw(st.sampled_from(REDUCTIONS))
+    return Case(name, dtype, x, t, pw, weight, reduction)
+
+
+@PROPERTY
+@given(cases())
+def test_value_and_grad_is_value_and_grad(case: Case) -> None:
+    """value_and_grad is bitwise (value, grad); grad_hess's gradient is grad."""
+    kw = case.kwargs()
+    value = fn(case.name)(case.x, case.t, **kw)
+    grad = fn(case.name, "_grad")(case.x, case.t, **kw)
+    vg = fn(case.name, "_value_and_grad")(case.x, case.t, **kw)
+    assert isinstance(vg, tuple) and len(vg) == 2
+    assert_bitwise(vg[0], value, "value")
+    assert_bitwise(vg[1], grad, "grad")
+    g, h = fn(case.name, "_grad_hess")(case.x, case.t, **kw)
+    assert_bitwise(g, grad, "grad_hess grad")
+    assert h.shape == case.x.shape and h.dtype == case.dtype
+
+
+def reduced(case: Case, x: Array) -> Any:
+    return fn(case.name)(x, case.t, **case.kwargs())
+
+
+@PROPERTY
+@given(cases(smooth=True))
+def test_gradient_is_derivative_of_value(case: Case) -> None:
+    """Central differences of the (reduced) value, element by element, match
+    the gradient; those of the gradient match the second derivative."""
+    kw = case.kwargs()
+    grad = fn(case.name, "_grad")(case.x, case.t, **kw)
+    _, hess = fn(case.name, "_grad_hess")(case.x, case.t, **kw)
+    flat = case.x.reshape(-1)
+    h = 1e-6 if case.name == LOGITS else 1e-7
+    fd = np.empty(flat.size)
+    fd2 = np.empty(flat.size)
+    noise = np.empty(flat.size)
+    for i in range(flat.size):
+        up, down = flat.copy(), flat.copy()
+        up[i] += h
+        down[i] -= h
+        xu, xd = up.reshape(case.x.shape), down.reshape(case.x.shape)
+        hi, lo = reduced(case, xu), reduced(case, xd)
+        if case.reduction == "none":
+            hi, lo = hi.reshape(-1)[i], lo.reshape(-1)[i]
+        step = float(up[i] - down[i])
+        fd[i] = (hi - lo) / step
+        noise[i] = 1e-15 * (abs(hi) + abs(lo) + 1.0) / step
+        gu = fn(case.name, "_grad")(xu, case.t, **kw).reshape(-1)[i]
+        gd = fn(case.name, "_grad")(xd, case.t, **kw).reshape(-1)[i]
+        fd2[i] = (gu - gd) / step
+    g, hh = grad.reshape(-1), hess.reshape(-1)
+    tol = 1e-6 * np.abs(g) + 8 * noise + 1e-12
+    assert np.all(np.abs(fd - g) <= tol), (
+        f"{case.name} {case.reduction}: finite differences {fd} vs gradient {g}"
+    )
+    tol2 = 1e-5 * np.abs(hh) + 1e-8 * (np.abs(g).max() + 1.0) / h + 1e-12
+    assert np.all(np.abs(fd2 - hh) <= tol2), (
+        f"{case.name} {case.reduction}: finite differences {fd2} vs hessian {hh}"
+    )

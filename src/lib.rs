@@ -41,6 +41,7 @@ pub use float::Float;
 pub use kernel::{Op, Pointwise, Terms, Weights};
 pub use loss::binary::{BinaryCrossEntropy, BinaryCrossEntropyWithLogits};
 pub use loss::regression::{Huber, LogCosh, Mae, Mse, Pinball, SmoothL1};
+pub use loss::softmax::{CrossEntropy, Targets};
 pub use loss::PointwiseLoss;
 pub use reduce::{num_threads, set_num_threads, Reduction, BLOCK};
 pub use simd::Level;

@@ -16,6 +16,10 @@ __all__ = [
     "binary_cross_entropy_with_logits_grad",
     "binary_cross_entropy_with_logits_grad_hess",
     "binary_cross_entropy_with_logits_value_and_grad",
+    "cross_entropy",
+    "cross_entropy_grad",
+    "cross_entropy_grad_hess",
+    "cross_entropy_value_and_grad",
     "get_num_threads",
     "huber",
     "huber_grad",
@@ -1079,6 +1083,203 @@ def binary_cross_entropy_with_logits_grad_hess(
     target: ArrayLike,
     *,
     pos_weight: ArrayLike | None = None,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_Float, _Float]: ...
+
+# cross_entropy: class indices (any integer dtype, the input's shape without
+# `axis`) or probabilities (the input's shape); a float32 input with integer
+# or float32 targets computes in float32. With from_logits=False the input
+# holds probabilities, clamped below at the dtype's smallest normal and
+# neither validated nor renormalised.
+_F32Target = NDArray[np.integer[Any]] | _F32
+
+@overload
+def cross_entropy(
+    input: _F32,
+    target: _F32Target,
+    *,
+    axis: int = -1,
+    class_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    from_logits: bool = True,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def cross_entropy(
+    input: _F32,
+    target: _F32Target,
+    *,
+    axis: int = -1,
+    class_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    from_logits: bool = True,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _F32: ...
+@overload
+def cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    axis: int = -1,
+    class_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    from_logits: bool = True,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    axis: int = -1,
+    class_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    from_logits: bool = True,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _Float: ...
+@overload
+def cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    axis: int = -1,
+    class_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    from_logits: bool = True,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float | _Float: ...
+@overload
+def cross_entropy_grad(
+    input: _F32,
+    target: _F32Target,
+    *,
+    axis: int = -1,
+    class_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    from_logits: bool = True,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> _F32: ...
+@overload
+def cross_entropy_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    axis: int = -1,
+    class_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    from_logits: bool = True,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> _Float: ...
+@overload
+def cross_entropy_value_and_grad(
+    input: _F32,
+    target: _F32Target,
+    *,
+    axis: int = -1,
+    class_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    from_logits: bool = True,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[float, _F32]: ...
+@overload
+def cross_entropy_value_and_grad(
+    input: _F32,
+    target: _F32Target,
+    *,
+    axis: int = -1,
+    class_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    from_logits: bool = True,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def cross_entropy_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    axis: int = -1,
+    class_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    from_logits: bool = True,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float, _Float]: ...
+@overload
+def cross_entropy_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    axis: int = -1,
+    class_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    from_logits: bool = True,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[_Float, _Float]: ...
+@overload
+def cross_entropy_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    axis: int = -1,
+    class_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    from_logits: bool = True,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float | _Float, _Float]: ...
+@overload
+def cross_entropy_grad_hess(
+    input: _F32,
+    target: _F32Target,
+    *,
+    axis: int = -1,
+    class_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    from_logits: bool = True,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def cross_entropy_grad_hess(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    axis: int = -1,
+    class_weight: ArrayLike | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    from_logits: bool = True,
     reduction: str = "none",
     sample_weight: ArrayLike | None = None,
 ) -> tuple[_Float, _Float]: ...

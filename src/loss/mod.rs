@@ -3,6 +3,7 @@
 
 pub mod binary;
 pub mod regression;
+pub mod softmax;
 
 use crate::error::LossError;
 use crate::float::Float;

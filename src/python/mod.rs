@@ -6,6 +6,7 @@ pub(crate) mod args;
 mod binary;
 pub(crate) mod pointwise;
 mod regression;
+mod softmax;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -61,5 +62,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(info, m)?)?;
     regression::register(m)?;
-    binary::register(m)
+    binary::register(m)?;
+    softmax::register(m)
 }

@@ -94,3 +94,43 @@ print(
 )
 for k, e in sorted(worst.items()):
     print(f"  {k}: {e:.2e}")
+
+# cross_entropy: every combination of target kind, class_weight, ignore_index, smoothing
+import itertools  # noqa: E402
+
+N, C = 64, 7
+worst_v = worst_g = 0.0
+for probs, cw, ii, eps in itertools.product([False, True], [None, "w"], [None, 2], [0.0, 0.1]):
+    if probs and ii is not None:
+        continue
+    z = rng.standard_normal((N, C)) * 3
+    w = rng.random(C) + 0.1 if cw else None
+    if probs:
+        t = rng.random((N, C))
+        t /= t.sum(1, keepdims=True)
+    else:
+        t = rng.integers(0, C, N)
+        t[:5] = 2
+    for red in ["mean", "sum", "none"]:
+        zt = torch.tensor(z, requires_grad=True)
+        kw = dict(
+            weight=torch.tensor(w) if w is not None else None, label_smoothing=eps, reduction=red
+        )
+        if ii is not None:
+            kw["ignore_index"] = ii
+        out = F.cross_entropy(zt, torch.tensor(t), **kw)
+        out.backward(torch.ones_like(out))
+        fk = dict(class_weight=w, label_smoothing=eps, reduction=red)
+        if ii is not None:
+            fk["ignore_index"] = ii
+        v, g = fl.cross_entropy_value_and_grad(z, t, **fk)
+        tv, tg = out.detach().numpy(), zt.grad.numpy()
+        ev = np.max(np.abs(np.asarray(v) - tv) / np.maximum(np.abs(tv), 1e-300))
+        # gradient: relative to the size of its terms (A·p and a are <= max weight)
+        scale = (max(w) if w is not None else 1.0) * (1 / (N if red == "mean" else 1))
+        eg = np.max(np.abs(g - tg)) / scale
+        worst_v, worst_g = max(worst_v, ev), max(worst_g, eg)
+        assert ev <= 1e-12 and eg <= 1e-12 * 1, (probs, cw, ii, eps, red, ev, eg)
+print(
+    f"cross_entropy vs torch {torch.__version__}: worst value rel diff {worst_v:.2e}, worst grad diff / term scale {worst_g:.2e}"
+)

@@ -18,84 +18,20 @@
 
 use core::f64::consts::LN_2;
 
+mod common;
+
+use common::{exact_sum, filled, is_f64, same, ulps, Elem, Rng, SENTINEL};
 use fastloss::kernel::evaluate;
 use fastloss::loss::binary::scalar::{
     binary_cross_entropy_scalar, binary_cross_entropy_with_logits_scalar,
 };
 use fastloss::{
-    num_threads, set_num_threads, BinaryCrossEntropy, BinaryCrossEntropyWithLogits, Float, Level,
+    num_threads, set_num_threads, BinaryCrossEntropy, BinaryCrossEntropyWithLogits, Level,
     LossError, Op, PointwiseLoss, Reduction, Weights,
 };
 
 /// Every tail of an 8/16/32-lane loop, a block and a bit.
 const SIZES: [usize; 13] = [0, 1, 7, 8, 15, 16, 17, 31, 33, 63, 65, 1000, 4099];
-
-/// What output buffers hold before a call (no loss gives it on the data).
-const SENTINEL: f64 = -1234.5;
-
-// ------------------------------------------------------------ element types --
-
-trait Elem: Float {
-    const EPS: f64;
-    /// The smallest positive normal.
-    const TINY: f64;
-    fn bits(self) -> u64;
-    fn nan(self) -> bool;
-    /// A monotone integer image: neighbours differ by one, `±0` map to 0.
-    fn ord(self) -> i64;
-}
-
-impl Elem for f32 {
-    const EPS: f64 = f32::EPSILON as f64;
-    const TINY: f64 = f32::MIN_POSITIVE as f64;
-    fn bits(self) -> u64 {
-        u64::from(self.to_bits())
-    }
-    fn nan(self) -> bool {
-        self.is_nan()
-    }
-    fn ord(self) -> i64 {
-        let b = self.to_bits() as i32;
-        i64::from(if b < 0 { i32::MIN - b } else { b })
-    }
-}
-
-impl Elem for f64 {
-    const EPS: f64 = f64::EPSILON;
-    const TINY: f64 = f64::MIN_POSITIVE;
-    fn bits(self) -> u64 {
-        self.to_bits()
-    }
-    fn nan(self) -> bool {
-        self.is_nan()
-    }
-    fn ord(self) -> i64 {
-        let b = self.to_bits() as i64;
-        if b < 0 {
-            i64::MIN - b
-        } else {
-            b
-        }
-    }
-}
-
-fn is_f64<T: Elem>() -> bool {
-    T::MANTISSA_DIGITS > 24
-}
-
-/// Distance in ulps; NaN is 0 from NaN and infinitely far from the rest.
-fn ulps<T: Elem>(a: T, b: T) -> u64 {
-    match (a.nan(), b.nan()) {
-        (true, true) => 0,
-        (false, false) => (i128::from(a.ord()) - i128::from(b.ord())).unsigned_abs() as u64,
-        _ => u64::MAX,
-    }
-}
-
-/// Bitwise equal, NaN payloads aside.
-fn same<T: Elem>(a: T, b: T) -> bool {
-    a.bits() == b.bits() || (a.nan() && b.nan())
-}
 
 // ------------------------------------------------------------------- losses --
 
@@ -197,30 +133,7 @@ fn reference(kind: Kind, x: f64, t: f64, pw: f64) -> ([f64; 3], [f64; 3]) {
 
 // --------------------------------------------------------------------- data --
 
-/// SplitMix64.
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn sign(&mut self) -> f64 {
-        if self.next() & 1 == 0 {
-            1.0
-        } else {
-            -1.0
-        }
-    }
     /// `10^u`, u uniform in `[lo, hi)`.
     fn decade(&mut self, lo: f64, hi: f64) -> f64 {
         10f64.powf(lo + (hi - lo) * self.unit())
@@ -284,26 +197,6 @@ fn weights<T: Elem>(n: usize, seed: u64) -> Vec<T> {
         .collect()
 }
 
-/// Compensated (Neumaier) f64 sum; IEEE when a term is not finite.
-fn exact_sum(terms: impl IntoIterator<Item = f64>) -> f64 {
-    let (mut s, mut c, mut plain) = (0.0f64, 0.0f64, 0.0f64);
-    for t in terms {
-        plain += t;
-        let u = s + t;
-        c += if s.abs() >= t.abs() {
-            (s - u) + t
-        } else {
-            (t - u) + s
-        };
-        s = u;
-    }
-    if plain.is_finite() {
-        s + c
-    } else {
-        plain
-    }
-}
-
 // ------------------------------------------------------------------ running --
 
 /// Every output of every op with every reduction it takes, labelled; reduced
@@ -319,14 +212,13 @@ fn run_all<T: Elem>(
     w: Weights<'_, T>,
 ) -> Outputs<T> {
     let n = x.len();
-    let buf = || vec![T::from_f64(SENTINEL); n];
     let go = |red: Reduction, op: Op<'_, T>| -> T {
         eval(kind, pw, level, x, y, w, red, op).expect("valid call")
     };
     let mut out: Outputs<T> = Vec::new();
     out.push(("value mean", vec![go(Reduction::Mean, Op::Value)]));
     out.push(("value sum", vec![go(Reduction::Sum, Op::Value)]));
-    let mut v = buf();
+    let mut v = filled(n);
     go(Reduction::None, Op::ValueEach(&mut v));
     out.push(("value none", v));
     for (label, red) in [
@@ -334,7 +226,7 @@ fn run_all<T: Elem>(
         ("grad sum", Reduction::Sum),
         ("grad none", Reduction::None),
     ] {
-        let mut g = buf();
+        let mut g = filled(n);
         go(red, Op::Grad(&mut g));
         out.push((label, g));
     }
@@ -342,12 +234,12 @@ fn run_all<T: Elem>(
         ("value_grad mean", "value_grad mean grad", Reduction::Mean),
         ("value_grad sum", "value_grad sum grad", Reduction::Sum),
     ] {
-        let mut g = buf();
+        let mut g = filled(n);
         let value = go(red, Op::ValueGrad(&mut g));
         out.push((label, vec![value]));
         out.push((glabel, g));
     }
-    let (mut v, mut g) = (buf(), buf());
+    let (mut v, mut g) = (filled(n), filled(n));
     go(Reduction::None, Op::ValueEachGrad(&mut v, &mut g));
     out.push(("value_each_grad value", v));
     out.push(("value_each_grad grad", g));
@@ -364,7 +256,7 @@ fn run_all<T: Elem>(
             Reduction::None,
         ),
     ] {
-        let (mut g, mut h) = (buf(), buf());
+        let (mut g, mut h) = (filled(n), filled(n));
         go(red, Op::GradHess(&mut g, &mut h));
         out.push((gl, g));
         out.push((hl, h));
@@ -826,7 +718,7 @@ fn check_spots<T: Elem>() {
     let bce = BinaryCrossEntropy;
     let p = [T::ZERO, T::ONE, -T::ZERO, T::ZERO, T::ONE, T::HALF];
     let t = [T::ZERO, T::ONE, T::ZERO, T::ONE, T::ZERO, T::HALF];
-    let mut v = vec![T::from_f64(SENTINEL); 6];
+    let mut v = filled::<T>(6);
     bce.value_each_into(&p, &t, Weights::None, &mut v).unwrap();
     for i in 0..3 {
         assert!(
@@ -843,7 +735,7 @@ fn check_spots<T: Elem>() {
     let logits = BinaryCrossEntropyWithLogits::<T>::new(None).unwrap();
     let x = [T::ZERO; 3];
     let y = [T::ZERO, T::ONE, T::HALF];
-    let mut v = vec![T::from_f64(SENTINEL); 3];
+    let mut v = filled::<T>(3);
     logits
         .value_each_into(&x, &y, Weights::None, &mut v)
         .unwrap();
@@ -870,23 +762,22 @@ fn each_writing_op<T: Elem>(
     mut f: impl FnMut(Op<'_, T>, Reduction) -> Result<T, LossError>,
 ) -> Vec<(&'static str, Result<T, LossError>, bool)> {
     let untouched = |b: &[T]| b.iter().all(|v| v.to_f64() == SENTINEL);
-    let buf = || vec![T::from_f64(SENTINEL); n];
     let mut out = Vec::new();
     let r = f(Op::Value, Reduction::Mean);
     out.push(("Value", r, true));
-    let mut v = buf();
+    let mut v = filled(n);
     let r = f(Op::ValueEach(&mut v), Reduction::None);
     out.push(("ValueEach", r, untouched(&v)));
-    let mut g = buf();
+    let mut g = filled(n);
     let r = f(Op::Grad(&mut g), Reduction::Mean);
     out.push(("Grad", r, untouched(&g)));
-    let mut g = buf();
+    let mut g = filled(n);
     let r = f(Op::ValueGrad(&mut g), Reduction::Sum);
     out.push(("ValueGrad", r, untouched(&g)));
-    let (mut v, mut g) = (buf(), buf());
+    let (mut v, mut g) = (filled(n), filled(n));
     let r = f(Op::ValueEachGrad(&mut v, &mut g), Reduction::None);
     out.push(("ValueEachGrad", r, untouched(&v) && untouched(&g)));
-    let (mut g, mut h) = (buf(), buf());
+    let (mut g, mut h) = (filled(n), filled(n));
     let r = f(Op::GradHess(&mut g, &mut h), Reduction::Mean);
     out.push(("GradHess", r, untouched(&g) && untouched(&h)));
     out
@@ -1130,7 +1021,7 @@ fn check_shape_errors<T: Elem>() {
         );
         assert_eq!(r, Err(LossError::NoneReduction));
         let w = weights::<T>(3, 1);
-        let mut g = vec![T::from_f64(SENTINEL); 10];
+        let mut g = filled::<T>(10);
         let r = eval(
             kind,
             &[],

@@ -14,12 +14,15 @@
 //! takes ~0.4 µs an element. Sizes up to 4099 get every op with every
 //! reduction; the large one gets one call per kernel variant.
 
+mod common;
+
+use common::{exact_sum, filled, is_f64, same, ulps, Elem, Rng, SENTINEL};
 use fastloss::kernel::evaluate;
 use fastloss::loss::regression::scalar::{
     huber_scalar, log_cosh_scalar, mae_scalar, mse_scalar, pinball_scalar, smooth_l1_scalar,
 };
 use fastloss::{
-    num_threads, set_num_threads, Float, Huber, Level, LogCosh, LossError, Mae, Mse, Op, Pinball,
+    num_threads, set_num_threads, Huber, Level, LogCosh, LossError, Mae, Mse, Op, Pinball,
     Reduction, SmoothL1, Weights, BLOCK,
 };
 
@@ -44,81 +47,7 @@ const SIZES: [usize; 14] = [
 /// Sizes above this get the lighter op plans.
 const LARGE: usize = 5000;
 
-/// What output buffers hold before a call: a finite value no loss produces
-/// on the test data, so an element left unwritten fails the comparisons.
-const SENTINEL: f64 = -1234.5;
-
 // ------------------------------------------------------------ element types --
-
-/// What the tests need of an element type beyond [`Float`].
-trait Elem: Float {
-    /// Machine epsilon, as f64.
-    const EPS: f64;
-    /// The largest finite value, as f64.
-    const MAX: f64;
-    /// The bits, widened.
-    fn bits(self) -> u64;
-    fn nan(self) -> bool;
-    /// A monotone integer image: neighbours differ by one, `±0` map to 0.
-    fn ord(self) -> i64;
-}
-
-impl Elem for f32 {
-    const EPS: f64 = f32::EPSILON as f64;
-    const MAX: f64 = f32::MAX as f64;
-    fn bits(self) -> u64 {
-        self.to_bits() as u64
-    }
-    fn nan(self) -> bool {
-        self.is_nan()
-    }
-    fn ord(self) -> i64 {
-        let b = self.to_bits() as i32;
-        if b < 0 {
-            (i32::MIN - b) as i64
-        } else {
-            b as i64
-        }
-    }
-}
-
-impl Elem for f64 {
-    const EPS: f64 = f64::EPSILON;
-    const MAX: f64 = f64::MAX;
-    fn bits(self) -> u64 {
-        self.to_bits()
-    }
-    fn nan(self) -> bool {
-        self.is_nan()
-    }
-    fn ord(self) -> i64 {
-        let b = self.to_bits() as i64;
-        if b < 0 {
-            i64::MIN - b
-        } else {
-            b
-        }
-    }
-}
-
-fn is_f64<T: Elem>() -> bool {
-    T::MANTISSA_DIGITS > 24
-}
-
-/// Distance in units in the last place; NaN is at distance 0 from NaN and
-/// infinitely far from everything else.
-fn ulps<T: Elem>(a: T, b: T) -> u64 {
-    match (a.nan(), b.nan()) {
-        (true, true) => 0,
-        (false, false) => (a.ord() as i128 - b.ord() as i128).unsigned_abs() as u64,
-        _ => u64::MAX,
-    }
-}
-
-/// Bitwise equal, NaN payloads aside.
-fn same<T: Elem>(a: T, b: T) -> bool {
-    a.bits() == b.bits() || (a.nan() && b.nan())
-}
 
 fn bytes<T: Elem>(a: &[T]) -> &[u8] {
     // SAFETY: f32 and f64 have no padding, so every byte of the slice is
@@ -233,31 +162,7 @@ fn eval<T: Elem>(
 
 // --------------------------------------------------------------------- data --
 
-/// SplitMix64.
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn sign(&mut self) -> f64 {
-        if self.next() & 1 == 0 {
-            1.0
-        } else {
-            -1.0
-        }
-    }
     /// `±10^u`, u uniform in `[lo, hi)`.
     fn scaled(&mut self, lo: f64, hi: f64) -> f64 {
         self.sign() * 10f64.powf(lo + (hi - lo) * self.unit())
@@ -342,32 +247,7 @@ fn weights<T: Elem>(n: usize, seed: u64, dyadic: bool) -> Vec<T> {
         .collect()
 }
 
-/// Compensated (Neumaier) f64 sum: the exact sum, give or take an ulp; `inf`
-/// or NaN as IEEE addition says when a term is not finite.
-fn exact_sum(terms: impl IntoIterator<Item = f64>) -> f64 {
-    let (mut s, mut c, mut plain) = (0.0f64, 0.0f64, 0.0f64);
-    for t in terms {
-        plain += t;
-        let u = s + t;
-        c += if s.abs() >= t.abs() {
-            (s - u) + t
-        } else {
-            (t - u) + s
-        };
-        s = u;
-    }
-    if plain.is_finite() {
-        s + c
-    } else {
-        plain
-    }
-}
-
 // ------------------------------------------------------------------ running --
-
-fn filled<T: Elem>(n: usize) -> Vec<T> {
-    vec![T::from_f64(SENTINEL); n]
-}
 
 /// Which calls a run makes.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -15,38 +15,16 @@
 //! Cost: the library runs unoptimized under `cargo test`; sizes are kept to
 //! a few hundred thousand logits in all.
 
+mod common;
+
+use common::{filled, Elem, Rng, SENTINEL};
 use fastloss::loss::softmax::scalar::{cross_entropy_row_scalar, index_weights, prob_weights};
 use fastloss::{
     num_threads, set_num_threads, CrossEntropy, Float, Level, LossError, Op, Reduction, Targets,
     Weights,
 };
 
-/// What output buffers hold before a call: no loss produces it.
-const SENTINEL: f64 = -1234.5;
-
 // ------------------------------------------------------------- helpers --
-
-trait Elem: Float {
-    const EPS: f64;
-    const TINY: f64;
-    fn bits(self) -> u64;
-}
-
-impl Elem for f32 {
-    const EPS: f64 = f32::EPSILON as f64;
-    const TINY: f64 = f32::MIN_POSITIVE as f64;
-    fn bits(self) -> u64 {
-        self.to_bits() as u64
-    }
-}
-
-impl Elem for f64 {
-    const EPS: f64 = f64::EPSILON;
-    const TINY: f64 = f64::MIN_POSITIVE;
-    fn bits(self) -> u64 {
-        self.to_bits()
-    }
-}
 
 /// The spacing of `T` at `|v|` (normal range), as f64.
 fn spacing<T: Elem>(v: f64) -> f64 {
@@ -54,24 +32,7 @@ fn spacing<T: Elem>(v: f64) -> f64 {
     2f64.powi(v.log2().floor() as i32) * T::EPS
 }
 
-/// A small deterministic generator (splitmix64).
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
     fn vec<T: Float>(&mut self, n: usize, lo: f64, hi: f64) -> Vec<T> {
         (0..n)
             .map(|_| T::from_f64(lo + (hi - lo) * self.unit()))
@@ -83,7 +44,8 @@ fn to64<T: Float>(v: &[T]) -> Vec<f64> {
     v.iter().map(|x| x.to_f64()).collect()
 }
 
-/// Neumaier-compensated sum.
+/// Neumaier-compensated sum. (Not `common::exact_sum`: no IEEE fallback
+/// when a term is not finite.)
 fn exact_sum(v: impl IntoIterator<Item = f64>) -> f64 {
     let (mut s, mut c) = (0.0f64, 0.0f64);
     for x in v {
@@ -290,7 +252,6 @@ fn check_case<T: Elem>(case: &Case<T>, level: Level, what: &str) -> Outputs {
     let rows = case.rows();
     let c = case.classes;
     let mut out = Outputs { bits: vec![] };
-    let fresh = |len: usize| vec![T::from_f64(SENTINEL); len];
     let run = |op: Op<'_, T>, red: Reduction| {
         ce.evaluate(
             level,
@@ -305,7 +266,7 @@ fn check_case<T: Elem>(case: &Case<T>, level: Level, what: &str) -> Outputs {
     };
 
     // Values per row.
-    let mut each = fresh(rows);
+    let mut each = filled(rows);
     run(Op::ValueEach(&mut each), Reduction::None);
     for (i, got) in each.iter().enumerate() {
         let want = r.row_w[i] * r.values[i];
@@ -326,16 +287,16 @@ fn check_case<T: Elem>(case: &Case<T>, level: Level, what: &str) -> Outputs {
         let value = run(Op::Value, red);
         check_reduced::<T>(value.to_f64(), want, &r, red, &tag);
 
-        let mut g = fresh(n);
+        let mut g = filled(n);
         run(Op::Grad(&mut g), red);
         check_grad(case, &r, &g, None, &scale_of, &tag);
 
-        let mut g2 = fresh(n);
+        let mut g2 = filled(n);
         let v2 = run(Op::ValueGrad(&mut g2), red);
         assert_eq!(v2.bits(), value.bits(), "{tag}: value_and_grad value");
         assert_eq!(bits_of(&g2), bits_of(&g), "{tag}: value_and_grad grad");
 
-        let (mut g3, mut h3) = (fresh(n), fresh(n));
+        let (mut g3, mut h3) = (filled(n), filled(n));
         run(Op::GradHess(&mut g3, &mut h3), red);
         assert_eq!(bits_of(&g3), bits_of(&g), "{tag}: grad_hess grad");
         check_grad(case, &r, &g3, Some(&h3), &scale_of, &tag);
@@ -350,7 +311,7 @@ fn check_case<T: Elem>(case: &Case<T>, level: Level, what: &str) -> Outputs {
         out.bits.push((format!("{red:?} hess"), bits_of(&h3)));
     }
     // Value of each row and the gradient of their sum, in one call.
-    let (mut v4, mut g4) = (fresh(rows), fresh(n));
+    let (mut v4, mut g4) = (filled(rows), filled(n));
     run(Op::ValueEachGrad(&mut v4, &mut g4), Reduction::None);
     assert_eq!(
         bits_of(&v4),
@@ -580,7 +541,7 @@ fn make_case<T: Elem>(c: usize, variant: usize, seed: u64) -> Case<T> {
                     if opts.ignore_index.is_some() && i % 4 == 1 {
                         -100
                     } else {
-                        rng.below(c) as i64
+                        rng.below(c as u64) as i64
                     }
                 })
                 .collect(),
@@ -829,7 +790,7 @@ fn thread_count_does_not_change_bits() {
             let mut case = make_case::<f32>(c, variant, 40 + k as u64);
             let mut rng = Rng(k as u64);
             case.x = rng.vec(rows * c, -6.0, 6.0);
-            case.target = Tgt::Index((0..rows).map(|_| rng.below(c) as i64).collect());
+            case.target = Tgt::Index((0..rows).map(|_| rng.below(c as u64) as i64).collect());
             case.weight = Some(rng.vec(rows, 0.0, 2.0));
             this.push(run_all_fast(&case));
         }

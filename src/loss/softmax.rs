@@ -564,6 +564,30 @@ fn label<T: Float>(p: &Plan<'_, T>, i: usize) -> Option<(usize, f64)> {
     Some((y, p.keep * p.class_weight(y)))
 }
 
+/// A row's label and target weight (`(0, 0)` for probability targets), or
+/// `None` for an ignored row, whose gradient and hessian are zeroed here.
+#[inline(always)]
+fn row_label<T: Float, const GRAD: bool, const HESS: bool, const KIND: u8>(
+    p: &Plan<'_, T>,
+    i: usize,
+    g: &mut [T],
+    h: &mut [T],
+) -> Option<(usize, f64)> {
+    if KIND == PROBS {
+        return Some((0, 0.0));
+    }
+    let l = label(p, i);
+    if l.is_none() {
+        if GRAD {
+            g.fill(T::ZERO);
+        }
+        if HESS {
+            h.fill(T::ZERO);
+        }
+    }
+    l
+}
+
 /// One row of logits: its value (when `VAL`), its gradient and second
 /// derivative scaled by `scale` into `g`, `h`. `z` starts at the row and
 /// extends to the end of the input.
@@ -577,21 +601,8 @@ fn logits_row<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, con
     h: &mut [T],
 ) -> f64 {
     let c = p.classes;
-    let (y, a_y) = if KIND == PROBS {
-        (0, 0.0)
-    } else {
-        match label(p, i) {
-            Some(l) => l,
-            None => {
-                if GRAD {
-                    g.fill(T::ZERO);
-                }
-                if HESS {
-                    h.fill(T::ZERO);
-                }
-                return 0.0;
-            }
-        }
+    let Some((y, a_y)) = row_label::<T, GRAD, HESS, KIND>(p, i, g, h) else {
+        return 0.0;
     };
     let t = if KIND == PROBS {
         &p.probs[i * c..]
@@ -786,21 +797,8 @@ fn probs_row<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, cons
 ) -> f64 {
     let c = p.classes;
     let tiny = tiny::<T>();
-    let (y, a_y) = if KIND == PROBS {
-        (0, 0.0)
-    } else {
-        match label(p, i) {
-            Some(l) => l,
-            None => {
-                if GRAD {
-                    g.fill(T::ZERO);
-                }
-                if HESS {
-                    h.fill(T::ZERO);
-                }
-                return 0.0;
-            }
-        }
+    let Some((y, a_y)) = row_label::<T, GRAD, HESS, KIND>(p, i, g, h) else {
+        return 0.0;
     };
     let mut value = 0.0;
     if KIND == PLAIN {

@@ -46,6 +46,10 @@ pub trait Float:
     const TWO: Self;
     /// Positive infinity.
     const INFINITY: Self;
+    /// The most negative finite value.
+    const MIN: Self;
+    /// The smallest positive normal value.
+    const MIN_POSITIVE: Self;
     /// A quiet NaN.
     const NAN: Self;
     /// `ln 2` rounded to nearest.
@@ -79,6 +83,8 @@ macro_rules! impl_float {
             const HALF: Self = 0.5;
             const TWO: Self = 2.0;
             const INFINITY: Self = $t::INFINITY;
+            const MIN: Self = $t::MIN;
+            const MIN_POSITIVE: Self = $t::MIN_POSITIVE;
             const NAN: Self = $t::NAN;
             const LN_2: Self = core::$t::consts::LN_2;
             const NAME: &'static str = $name;

@@ -114,28 +114,8 @@ impl<T: Float> Default for CrossEntropy<T> {
     }
 }
 
-/// `T`'s most negative finite value: what `−inf` logits count as in the
-/// maximum and the sum.
-#[inline(always)]
-fn lowest<T: Float>() -> T {
-    if T::MANTISSA_DIGITS <= 24 {
-        T::from_f64(f32::MIN as f64)
-    } else {
-        T::from_f64(f64::MIN)
-    }
-}
-
-/// `T`'s smallest positive normal value.
-#[inline(always)]
-fn tiny<T: Float>() -> T {
-    if T::MANTISSA_DIGITS <= 24 {
-        T::from_f64(f32::MIN_POSITIVE as f64)
-    } else {
-        T::from_f64(f64::MIN_POSITIVE)
-    }
-}
-
-/// `−inf` becomes [`lowest`]; everything else, NaN included, is kept.
+/// `−inf` becomes `lowest` (`T::MIN`, what `−inf` logits count as in the
+/// maximum and the sum); everything else, NaN included, is kept.
 #[inline(always)]
 fn floor<T: Float>(x: T, lowest: T) -> T {
     if x < lowest {
@@ -230,7 +210,7 @@ fn store<T: Float>(out: &mut [T], o: usize, a: &[T; LANES], len: usize) {
 
 /// Row statistics of the online log-sum-exp.
 struct Stats<T> {
-    /// m = max z (−inf counted as [`lowest`]).
+    /// m = max z (−inf counted as `T::MIN`).
     max: T,
     /// s = Σ exp(z_c − m); NaN when the row holds NaN or +inf.
     sum: f64,
@@ -258,7 +238,7 @@ fn step_dense<T: Float>(
     spread: f64,
     valid: usize,
 ) {
-    let lowest = lowest::<T>();
+    let lowest = T::MIN;
     for l in 0..LANES {
         let z = x[l];
         let zc = floor(z, lowest);
@@ -303,7 +283,7 @@ fn step<T: Float>(
     x: &[T; LANES],
     valid: usize,
 ) {
-    let lowest = lowest::<T>();
+    let lowest = T::MIN;
     for l in 0..LANES {
         let zc = floor(x[l], lowest);
         let m0 = m[l];
@@ -355,7 +335,7 @@ fn stats<T: Float>(
     keep: f64,
     spread: f64,
 ) -> Stats<T> {
-    let lowest = lowest::<T>();
+    let lowest = T::MIN;
     let mut m = [lowest; LANES];
     let mut acc = [0.0; LANES];
     let mut wa = [0.0; LANES];
@@ -478,7 +458,7 @@ fn grad_chunk<T: Float, const SOFT: bool>(
     g: &mut [T; LANES],
     h: &mut [T; LANES],
 ) {
-    let lowest = lowest::<T>();
+    let lowest = T::MIN;
     for l in 0..LANES {
         let sub = match q.kind {
             PLAIN => T::ZERO,
@@ -659,7 +639,7 @@ fn logits_row<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, con
             };
             let sub = T::from_f64(scale * a_yy);
             g[y] = if soft {
-                q.coef * (floor(z[y], lowest::<T>()) - st.max).exp() - sub
+                q.coef * (floor(z[y], T::MIN) - st.max).exp() - sub
             } else {
                 T::ZERO - sub
             };
@@ -698,7 +678,7 @@ fn probs_chunk<T: Float>(
     h: &mut [T; LANES],
     valid: usize,
 ) {
-    let tiny = tiny::<T>();
+    let tiny = T::MIN_POSITIVE;
     for l in 0..LANES {
         let pm = if x[l] < tiny { tiny } else { x[l] };
         if d.val {
@@ -796,7 +776,7 @@ fn probs_row<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, cons
     h: &mut [T],
 ) -> f64 {
     let c = p.classes;
-    let tiny = tiny::<T>();
+    let tiny = T::MIN_POSITIVE;
     let Some((y, a_y)) = row_label::<T, GRAD, HESS, KIND>(p, i, g, h) else {
         return 0.0;
     };
@@ -858,7 +838,7 @@ const SMALL: usize = 32;
 /// lane: each group of rows is read once, transposed into registers, and
 /// processed there in two steps (the exact maximum, then `exp(z − m)`), so
 /// no rescaling is needed and `value_and_grad` takes one exp per logit.
-/// Same rules as the long rows (−inf counted as [`lowest`], +inf or NaN
+/// Same rules as the long rows (−inf counted as `T::MIN`, +inf or NaN
 /// making a row NaN, zero-weight terms skipped).
 #[inline(always)]
 fn small_rows<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, const KIND: u8>(
@@ -869,7 +849,7 @@ fn small_rows<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, con
     h: &mut [T],
 ) -> f64 {
     let c = p.classes;
-    let lowest = lowest::<T>();
+    let lowest = T::MIN;
     let dense = KIND == PROBS || (KIND == SMOOTH && VAL);
     let mut sum = 0.0;
     let mut r0 = rows.start;

@@ -58,6 +58,35 @@ pub trait Pointwise<T: Float>: Copy + Send + Sync {
 
     /// Whether [`valid_input`](Self::valid_input) needs to be called at all.
     const CHECKS_INPUT: bool = false;
+
+    /// Whether [`eval`](Self::eval)'s gradient can lose digits to
+    /// cancellation, so that [`grad_cancels`](Self::grad_cancels) must be
+    /// consulted (compiled out if not).
+    const REFINES_GRAD: bool = false;
+
+    /// Whether the gradient that [`eval`](Self::eval) returns for this
+    /// element is a difference that cancelled too far to be within the ulp
+    /// bound. Branch-free, like `eval`.
+    #[inline(always)]
+    fn grad_cancels(&self, input: T, target: T, column: T) -> bool {
+        let _ = (input, target, column);
+        false
+    }
+
+    /// The gradient where [`grad_cancels`](Self::grad_cancels) holds, in
+    /// more precision (branch-free, so that a chunk that needs it still runs
+    /// as vectors), and whether even that cancelled too far, so that
+    /// [`deep_grad`](Self::deep_grad) must answer.
+    #[inline(always)]
+    fn precise_grad(&self, input: T, target: T, column: T) -> (T, bool) {
+        (self.eval(input, target, column).grad, false)
+    }
+
+    /// The gradient where [`precise_grad`](Self::precise_grad) says it is
+    /// not enough: slow, called one element at a time.
+    fn deep_grad(&self, input: T, target: T, column: T) -> T {
+        self.eval(input, target, column).grad
+    }
 }
 
 /// Sample weights of an elementwise loss.
@@ -138,6 +167,7 @@ fn chunk<
     h: &mut [T; LANES],
 ) {
     let mut vals = [T::ZERO; LANES];
+    let mut cancels = false;
     for l in 0..LANES {
         let t = loss.eval(x[l], y[l], col[l]);
         // Weighted: w / Σw, a division because 1/Σw overflows when Σw is
@@ -154,9 +184,34 @@ fn chunk<
         }
         if G {
             g[l] = c * t.grad;
+            if L::REFINES_GRAD {
+                cancels |= loss.grad_cancels(x[l], y[l], col[l]);
+            }
         }
         if H {
             h[l] = c * t.hess;
+        }
+    }
+    // Rare (a gradient next to its zero): the whole chunk takes the slower
+    // path, and the rarest elements the slowest one.
+    if G && L::REFINES_GRAD && cancels {
+        let mut deep = [false; LANES];
+        let mut any_deep = false;
+        for l in 0..LANES {
+            let c = if W { w[l] / scale } else { scale };
+            let (precise, too_deep) = loss.precise_grad(x[l], y[l], col[l]);
+            let fix = loss.grad_cancels(x[l], y[l], col[l]);
+            g[l] = if fix { c * precise } else { g[l] };
+            deep[l] = fix && too_deep;
+            any_deep |= deep[l];
+        }
+        if any_deep {
+            for l in 0..LANES {
+                if deep[l] {
+                    let c = if W { w[l] / scale } else { scale };
+                    g[l] = c * loss.deep_grad(x[l], y[l], col[l]);
+                }
+            }
         }
     }
     if ACC {

@@ -27,7 +27,7 @@ use fastloss::loss::binary::scalar::{
 };
 use fastloss::{
     num_threads, set_num_threads, BinaryCrossEntropy, BinaryCrossEntropyWithLogits, Level,
-    LossError, Op, PointwiseLoss, Reduction, Weights,
+    LossError, Op, Pointwise, PointwiseLoss, Reduction, Weights,
 };
 
 /// Every tail of an 8/16/32-lane loop, a block and a bit.
@@ -1142,4 +1142,25 @@ fn check_threads<T: Elem>() {
 fn results_do_not_depend_on_the_thread_count() {
     check_threads::<f32>();
     check_threads::<f64>();
+}
+
+/// The slowest gradient path (double-double, for float32 gradients that
+/// cancel even in float64) agrees with the float64 one where both are good,
+/// and with the fast one where nothing cancels: within 1 ulp of f32.
+#[test]
+fn deep_gradient_agrees_with_the_precise_one() {
+    let mut rng = Rng(41);
+    let loss = BinaryCrossEntropyWithLogits::<f32>::new(None).unwrap();
+    for _ in 0..20_000 {
+        let t = rng.unit() as f32;
+        let pw = (rng.unit() * 8.0 - 4.0).exp() as f32;
+        let zero = (f64::from(pw) * f64::from(t) / (1.0 - f64::from(t))).ln();
+        let x = (zero + (rng.unit() - 0.5) * 6.0) as f32;
+        let deep = loss.deep_grad(x, t, pw);
+        let (precise, _) = loss.precise_grad(x, t, pw);
+        assert!(
+            ulps(deep, precise) <= 1,
+            "x={x:e} t={t:e} pw={pw:e}: deep {deep:e}, precise {precise:e}"
+        );
+    }
 }

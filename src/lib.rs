@@ -25,6 +25,8 @@
 //! Conventions (see the README): `sign(0) = 0` for MAE; shapes must match
 //! exactly (no broadcasting); a weighted mean is Σ w·ℓ / Σ w.
 
+#![warn(missing_docs)]
+
 mod error;
 mod float;
 pub mod kernel;

@@ -30,7 +30,8 @@ from numpy.typing import NDArray
 import fastloss
 
 F64 = NDArray[np.float64]
-ValueAndGrad = Callable[[F64, F64], "tuple[float, F64]"]
+Floats = NDArray[np.floating[Any]]
+ValueAndGrad = Callable[[F64, F64], tuple[float, Floats]]
 
 SEED = 6
 # The losses of the fits, with the parameters the tables and figures state.
@@ -94,9 +95,9 @@ def adam(
 class Curve:
     title: str
     formula: str
-    x: F64
-    value: F64
-    grad: F64
+    x: Floats
+    value: Floats
+    grad: Floats
     xlabel: str = "error d = input - target"
 
 

@@ -33,9 +33,9 @@ class _GradHess(Protocol):
 
 
 # Losses whose second derivative is zero, or vanishes away from d = 0: a Newton step -G/H
-# is unbounded there, so their hessian is floored at 1 by default (LightGBM's and
-# scikit-learn's choice for L1, Huber and quantile regression). The others keep their exact
-# hessian, floored at XGBoost's 1e-16 so that a saturated leaf cannot divide by zero.
+# is unbounded there, so their hessian is floored at 1 by default (LightGBM's choice for L1,
+# Huber and quantile regression, scikit-learn's for its non-smooth losses). The others keep
+# their exact hessian, floored at XGBoost's 1e-16 so that a saturated leaf cannot divide by 0.
 _FLAT_HESSIAN = ("mae", "pinball", "huber", "smooth_l1", "log_cosh")
 _SMOOTH_HESSIAN = ("mse", "binary_cross_entropy", "binary_cross_entropy_with_logits")
 GRADIENT_BOOSTING_LOSSES: tuple[str, ...] = (*_FLAT_HESSIAN, *_SMOOTH_HESSIAN, "cross_entropy")
@@ -146,7 +146,7 @@ def xgboost_objective(name: str, *, min_hessian: float | None = None, **params: 
     - ``hess`` is the exact second derivative, floored at ``min_hessian`` (times the weight).
       The default floor is 1.0 for ``mae``, ``pinball``, ``huber``, ``smooth_l1`` and
       ``log_cosh``, whose second derivative is zero or vanishes away from d = 0 (LightGBM
-      and scikit-learn use 1 for L1, Huber and quantile); 1e-16 otherwise.
+      uses 1 for L1, Huber and quantile); 1e-16 otherwise.
     - Scales are those of fastloss's formulas: ``mse`` gives 2d and 2, twice
       ``reg:squarederror``'s (same trees with ``reg_lambda=0``, ``min_child_weight=0``);
       ``cross_entropy``'s hessian is the exact p(1-p), half of ``multi:softprob``'s 2p(1-p)

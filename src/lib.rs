@@ -1,9 +1,20 @@
 //! # fastloss
 //!
-//! Training and evaluation losses — MAE, MSE, Smooth L1, Huber, Log-Cosh and
-//! pinball — with their gradients and second derivatives, computed in one
-//! pass over memory by SIMD kernels chosen at run time, summed in a fixed
-//! order (bitwise identical for any thread count), on `f32` or `f64` slices.
+//! Training and evaluation losses — MAE, MSE, Smooth L1, Huber, Log-Cosh,
+//! pinball (quantile), binary cross-entropy (on probabilities and on logits)
+//! and softmax cross-entropy — with their gradients and second derivatives,
+//! computed in one pass over memory by SIMD kernels chosen at run time,
+//! summed in a fixed order (bitwise identical for any thread count), on `f32`
+//! or `f64` slices. The default features pull in no Python: the bindings are
+//! behind the `python` feature.
+//!
+//! Every elementwise loss ([`Mae`], [`Mse`], [`SmoothL1`], [`Huber`],
+//! [`LogCosh`], [`Pinball`], [`BinaryCrossEntropy`],
+//! [`BinaryCrossEntropyWithLogits`]) implements [`Pointwise`] and so gets the
+//! methods of [`PointwiseLoss`]: `value`, `value_each_into`, `grad_into`,
+//! `value_and_grad_into` and `grad_hess_into`. [`CrossEntropy`] has the same
+//! five, over rows of logits, with [`Targets`] holding class indices or
+//! probabilities.
 //!
 //! ```
 //! use fastloss::{Huber, PointwiseLoss, Reduction, Weights};
@@ -22,8 +33,45 @@
 //! # Ok::<(), fastloss::LossError>(())
 //! ```
 //!
+//! Gradients and second derivatives for a gradient-boosting step, with sample
+//! weights, and a softmax cross-entropy over rows of 3 classes:
+//!
+//! ```
+//! use fastloss::{CrossEntropy, LogCosh, PointwiseLoss, Reduction, Targets, Weights};
+//!
+//! let pred = [0.0_f32, 1.0, -2.0];
+//! let label = [0.5_f32, 1.0, 0.0];
+//! let weight = [1.0_f32, 2.0, 0.5];
+//! let (mut g, mut h) = ([0.0_f32; 3], [0.0_f32; 3]);
+//! LogCosh.grad_hess_into(&pred, &label, Reduction::Sum, Weights::Each(&weight), &mut g, &mut h)?;
+//! assert_eq!(g[1], 0.0); // tanh(0), weighted
+//! assert_eq!(h[1], 2.0); // 1 − tanh²(0), times the weight 2
+//!
+//! let logits = [2.0_f64, 0.0, 0.0, /* row 2 */ 0.0, 0.0, 0.0];
+//! let ce = CrossEntropy::<f64>::new().with_label_smoothing(0.1)?;
+//! let mut grad = [0.0; 6];
+//! let loss = ce.value_and_grad_into(
+//!     &logits,
+//!     Targets::Index(&[0, 2]),
+//!     3,
+//!     Reduction::Mean,
+//!     Weights::None,
+//!     &mut grad,
+//! )?;
+//! assert!(loss > 0.0);
+//! // Each row's gradient sums to zero: softmax minus a distribution.
+//! assert!((grad[0] + grad[1] + grad[2]).abs() < 1e-15);
+//! # Ok::<(), fastloss::LossError>(())
+//! ```
+//!
+//! A complete program (a line fitted through outliers under MSE and Huber) is
+//! `examples/robust_line.rs`: `cargo run --release --example robust_line`.
+//!
 //! Conventions (see the README): `sign(0) = 0` for MAE; shapes must match
-//! exactly (no broadcasting); a weighted mean is Σ w·ℓ / Σ w.
+//! exactly (no broadcasting); a weighted mean is Σ w·ℓ / Σ w. Errors are
+//! [`LossError`] values naming the argument and the offending value.
+
+#![warn(missing_docs)]
 
 mod dd;
 mod error;

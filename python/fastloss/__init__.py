@@ -1,9 +1,12 @@
 """fastloss: fast, exact losses with gradients and second derivatives.
 
 Every loss comes in four forms: ``NAME`` (the value), ``NAME_grad``, ``NAME_value_and_grad``
-(one pass over memory) and ``NAME_grad_hess``. See the README for formulas and semantics.
+(one pass over memory) and ``NAME_grad_hess``. ``xgboost_objective`` and
+``lightgbm_objective`` turn any of them into a gradient-boosting custom objective. See the
+README for formulas and semantics.
 """
 
+from fastloss._gbdt import lightgbm_objective, xgboost_objective
 from fastloss._native import (
     __version__,
     binary_cross_entropy,
@@ -67,6 +70,7 @@ __all__ = [
     "huber_grad_hess",
     "huber_value_and_grad",
     "info",
+    "lightgbm_objective",
     "log_cosh",
     "log_cosh_grad",
     "log_cosh_grad_hess",
@@ -88,4 +92,5 @@ __all__ = [
     "smooth_l1_grad",
     "smooth_l1_grad_hess",
     "smooth_l1_value_and_grad",
+    "xgboost_objective",
 ]

@@ -1,6 +1,7 @@
-"""Command line of fastloss: ``python -m fastloss {info,bench} ...``.
+"""Command line of fastloss: ``python -m fastloss {info,demo,bench} ...``.
 
 - ``python -m fastloss info``: version, SIMD level in use and available, threads.
+- ``python -m fastloss demo [--out DIR]``: the losses at work, as tables and PNG figures.
 - ``python -m fastloss bench [options]``: the side-by-side benchmark (the same code as
   ``benches/compare.py``; ``python -m fastloss bench --help`` lists the options).
 """
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 import fastloss
-from fastloss import _bench
+from fastloss import _bench, _demo
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -36,6 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="version, SIMD level in use and available, threads")
     info.set_defaults(func=_info)
 
+    demo = sub.add_parser(
+        "demo",
+        help="the losses at work: curves, a line through outliers, median vs mean",
+        description=(
+            "Tables of the losses at work, and PNG figures with matplotlib "
+            "(pip install 'fastloss[demo]'): the loss curves, a line fitted through "
+            "outliers, and constants fitted between median and mean."
+        ),
+    )
+    _demo.add_arguments(demo)
+    demo.set_defaults(func=_demo.run)
+
     bench = sub.add_parser(
         "bench",
         help="time fastloss against NumPy, PyTorch and JAX/optax",
@@ -43,7 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _bench.add_arguments(bench)
     bench.set_defaults(func=_bench.run)
-    # Further subcommands (e.g. a future ``demo``) are one more ``sub.add_parser`` here.
     return parser
 
 

@@ -1,0 +1,171 @@
+"""Custom objectives for XGBoost and LightGBM, computed by fastloss's ``*_grad_hess`` kernels.
+
+``xgboost_objective(name, **params)`` returns ``obj(preds, dtrain) -> (grad, hess)`` for
+``xgboost.train(..., obj=obj)``; ``lightgbm_objective(name, **params)`` returns
+``fobj(preds, train_data) -> (grad, hess)`` for ``params["objective"] = fobj`` in
+``lightgbm.train``. Neither library is imported here: the callables only use
+``get_label()`` and ``get_weight()`` of the DMatrix / Dataset they are given.
+
+Both libraries take per-sample derivatives of the *summed* loss, with the sample weights
+multiplied in (they leave weighting to a custom objective): that is ``NAME_grad_hess`` with
+``reduction="none"`` and ``sample_weight`` = the dataset's weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fastloss import _native
+
+__all__ = ["GRADIENT_BOOSTING_LOSSES", "lightgbm_objective", "xgboost_objective"]
+
+GradHess = tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]
+Objective = Callable[[NDArray[Any], Any], GradHess]
+
+
+class _GradHess(Protocol):
+    def __call__(self, input: NDArray[Any], target: NDArray[Any], **kwargs: Any) -> GradHess: ...
+
+
+# Losses whose second derivative is zero, or vanishes away from d = 0: a Newton step -G/H
+# is unbounded there, so their hessian is floored at 1 by default (LightGBM's choice for L1,
+# Huber and quantile regression, scikit-learn's for its non-smooth losses). The others keep
+# their exact hessian, floored at XGBoost's 1e-16 so that a saturated leaf cannot divide by 0.
+_FLAT_HESSIAN = ("mae", "pinball", "huber", "smooth_l1", "log_cosh")
+_SMOOTH_HESSIAN = ("mse", "binary_cross_entropy", "binary_cross_entropy_with_logits")
+GRADIENT_BOOSTING_LOSSES: tuple[str, ...] = (*_FLAT_HESSIAN, *_SMOOTH_HESSIAN, "cross_entropy")
+
+# Set by the objective itself, from the dataset: a caller passing them is a mistake.
+_RESERVED = ("reduction", "sample_weight", "out", "axis", "from_logits")
+
+
+def _grad_hess_of(name: str) -> _GradHess:
+    if not isinstance(name, str) or name not in GRADIENT_BOOSTING_LOSSES:
+        raise ValueError(
+            f"name: unknown loss {name!r}; expected one of {', '.join(GRADIENT_BOOSTING_LOSSES)}"
+        )
+    fn: _GradHess = getattr(_native, f"{name}_grad_hess")
+    return fn
+
+
+def _check_min_hessian(name: str, min_hessian: float | None) -> float:
+    if min_hessian is None:
+        return 1.0 if name in _FLAT_HESSIAN else 1e-16
+    if isinstance(min_hessian, bool) or not isinstance(min_hessian, (int, float)):
+        raise TypeError(f"min_hessian: expected a float, got {type(min_hessian).__name__}")
+    if not (math.isfinite(min_hessian) and min_hessian >= 0.0):
+        raise ValueError(f"min_hessian: must be finite and >= 0, got {min_hessian!r}")
+    return float(min_hessian)
+
+
+def _make_objective(
+    name: str, min_hessian: float | None, params: dict[str, Any], library: str
+) -> Objective:
+    grad_hess = _grad_hess_of(name)
+    floor = _check_min_hessian(name, min_hessian)
+    for key in _RESERVED:
+        if key in params:
+            raise TypeError(
+                f"{library}_objective: {key}={params[key]!r} is not a parameter here: the "
+                "objective sets it from the dataset (raw scores, per-sample weights)"
+            )
+    multiclass = name == "cross_entropy"
+    # Bad parameters (unknown names, delta <= 0, q outside (0, 1) ...) fail now, with the
+    # kernel's own message, rather than inside the first boosting round.
+    if multiclass:
+        grad_hess(np.zeros((1, 2)), np.zeros(1, dtype=np.int64), **params)
+    else:
+        probe = np.full(1, 0.5)
+        grad_hess(probe, probe, **params)
+
+    def objective(preds: NDArray[Any], dataset: Any) -> GradHess:
+        scores = np.asarray(preds)
+        label = np.asarray(dataset.get_label())
+        weight = dataset.get_weight()
+        weight = None if weight is None or np.size(weight) == 0 else np.asarray(weight)
+        if multiclass:
+            target = _class_indices(label, scores, library)
+        else:
+            if label.size != scores.size:
+                raise ValueError(
+                    f"preds: shape {scores.shape} does not match the {label.size} labels; "
+                    f"for several classes use {library}_objective('cross_entropy')"
+                )
+            target = label.reshape(scores.shape)
+        grad, hess = grad_hess(scores, target, reduction="none", sample_weight=weight, **params)
+        if floor > 0.0:
+            # w·max(h, floor) = max(w·h, w·floor) for w >= 0: a zero weight stays zero.
+            low = floor if weight is None else floor * weight.reshape(-1, *[1] * (hess.ndim - 1))
+            hess = np.maximum(hess, np.asarray(low, dtype=hess.dtype))
+        return grad, hess
+
+    objective.__name__ = f"fastloss_{name}"
+    objective.__qualname__ = objective.__name__
+    objective.__doc__ = f"{library} custom objective: fastloss.{name}_grad_hess, {params or ''}"
+    return objective
+
+
+def _class_indices(label: NDArray[Any], scores: NDArray[Any], library: str) -> NDArray[np.int64]:
+    if scores.ndim != 2 or scores.shape[1] < 2:
+        raise ValueError(
+            f"preds: cross_entropy needs raw scores of shape (n, K) with K >= 2, got "
+            f"{scores.shape}; set num_class in the {library} parameters"
+        )
+    if label.shape != (scores.shape[0],):
+        raise ValueError(
+            f"label: expected {scores.shape[0]} class indices, got shape {label.shape}"
+        )
+    index = label.astype(np.int64)
+    bad = np.flatnonzero(index != label)
+    if bad.size:
+        raise ValueError(
+            f"label: class indices must be integers, got {label[bad[0]]!r} at index {bad[0]}"
+        )
+    return index
+
+
+def xgboost_objective(name: str, *, min_hessian: float | None = None, **params: Any) -> Objective:
+    """An XGBoost custom objective ``obj(preds, dtrain) -> (grad, hess)`` for loss ``name``.
+
+    Use it as ``xgboost.train(params, dtrain, obj=xgboost_objective("huber", delta=1.0))``.
+    ``name`` is any fastloss loss (``mae``, ``mse``, ``smooth_l1``, ``huber``, ``log_cosh``,
+    ``pinball``, ``binary_cross_entropy``, ``binary_cross_entropy_with_logits``,
+    ``cross_entropy``); ``params`` are its parameters (``delta=``, ``q=``, ``pos_weight=``,
+    ``class_weight=``, ``label_smoothing=`` ...), checked now.
+
+    - ``preds`` are raw scores: ``(n,)`` for one output, ``(n, K)`` for ``cross_entropy``
+      (set ``num_class=K``; labels are class indices 0..K-1). ``grad`` and ``hess`` have the
+      shape of ``preds``.
+    - The DMatrix's weights (``dtrain.get_weight()``) multiply both, as in XGBoost's
+      built-in objectives.
+    - ``hess`` is the exact second derivative, floored at ``min_hessian`` (times the weight).
+      The default floor is 1.0 for ``mae``, ``pinball``, ``huber``, ``smooth_l1`` and
+      ``log_cosh``, whose second derivative is zero or vanishes away from d = 0 (LightGBM
+      uses 1 for L1, Huber and quantile); 1e-16 otherwise.
+    - Scales are those of fastloss's formulas: ``mse`` gives 2d and 2, twice
+      ``reg:squarederror``'s (same trees with ``reg_lambda=0``, ``min_child_weight=0``);
+      ``cross_entropy``'s hessian is the exact p(1-p), half of ``multi:softprob``'s 2p(1-p)
+      (same trees at half the learning rate).
+    - ``binary_cross_entropy`` reads the raw scores as probabilities and raises
+      ``ValueError`` if one leaves [0, 1]; ``binary_cross_entropy_with_logits`` is the
+      usual choice (it matches ``binary:logistic``).
+    """
+    return _make_objective(name, min_hessian, params, "xgboost")
+
+
+def lightgbm_objective(name: str, *, min_hessian: float | None = None, **params: Any) -> Objective:
+    """A LightGBM (>= 4) custom objective ``fobj(preds, train_data) -> (grad, hess)``.
+
+    Use it as ``lightgbm.train({"objective": lightgbm_objective("huber", delta=1.0), ...},
+    train_set)``; predictions are raw scores. Everything else is as in
+    :func:`xgboost_objective`: the same losses and parameters, ``(n, K)`` scores for
+    ``cross_entropy`` (set ``num_class=K``), the Dataset's weights applied, the same
+    ``min_hessian`` floor. With the default floor, ``huber`` gives LightGBM's built-in
+    ``objective="huber"`` exactly (gradient clamp(d, -δ, δ), hessian 1).
+    """
+    return _make_objective(name, min_hessian, params, "lightgbm")

@@ -1,0 +1,249 @@
+"""xgboost_objective / lightgbm_objective: real models, trained against the built-in objectives.
+
+With λ = 0 and no minimum hessian per child, a tree's splits depend on the ratio G²/H and its
+leaves on -G/H, so an objective whose gradient and hessian are a constant multiple of a
+built-in's grows the same trees with the same leaves: fastloss's ``mse`` (2d, 2) against
+``reg:squarederror`` (d, 1). Where only the hessian is scaled (XGBoost's multi:softprob uses
+2p(1-p), LightGBM's multiclass K/(K-1)·p(1-p)), the learning rate compensates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fastloss
+import lightgbm as lgb
+import numpy as np
+import pytest
+import xgboost as xgb
+from fastloss._gbdt import GRADIENT_BOOSTING_LOSSES
+from numpy.typing import NDArray
+
+N = 400
+K = 4
+ROUNDS = 8
+
+
+def _data() -> dict[str, NDArray[Any]]:
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(N, 4))
+    signal = 2.0 * x[:, 0] + np.sin(2.0 * x[:, 1])
+    return {
+        "x": x,
+        "y": (signal + rng.normal(0.0, 0.3, N)).astype(np.float32),
+        "binary": (signal + rng.normal(0.0, 1.0, N) > 0).astype(np.float32),
+        "classes": np.digitize(signal + 0.5 * x[:, 2], [-1.5, 0.0, 1.5]).astype(np.float32),
+        "weight": rng.uniform(0.2, 2.0, N).astype(np.float32),
+    }
+
+
+DATA = _data()
+WEIGHTS = pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+XGB = {"reg_lambda": 0.0, "min_child_weight": 0.0, "max_depth": 3, "tree_method": "exact"}
+LGB = {
+    "verbose": -1,
+    "num_leaves": 8,
+    "min_data_in_leaf": 5,
+    "min_sum_hessian_in_leaf": 0.0,
+    "lambda_l2": 0.0,
+    "boost_from_average": False,
+    "deterministic": True,
+    "num_threads": 1,
+}
+
+
+def _weight(weighted: bool) -> NDArray[np.float32] | None:
+    return DATA["weight"] if weighted else None
+
+
+def _xgb_margins(
+    label: str, weighted: bool, params: dict[str, Any], obj: Any = None
+) -> NDArray[np.float32]:
+    dtrain = xgb.DMatrix(DATA["x"], label=DATA[label], weight=_weight(weighted))
+    booster = xgb.train({**XGB, **params}, dtrain, ROUNDS, obj=obj)
+    margins: NDArray[np.float32] = booster.predict(dtrain, output_margin=True)
+    return margins
+
+
+def _lgb_scores(label: str, weighted: bool, params: dict[str, Any]) -> NDArray[np.float64]:
+    train = lgb.Dataset(DATA["x"], label=DATA[label], weight=_weight(weighted))
+    booster = lgb.train({**LGB, **params}, train, ROUNDS)
+    scores: NDArray[np.float64] = np.asarray(booster.predict(DATA["x"], raw_score=True))
+    return scores
+
+
+# -- XGBoost against its built-in objectives ---------------------------------------------------
+
+
+@WEIGHTS
+def test_xgboost_mse_is_reg_squarederror(weighted: bool) -> None:
+    params = {"eta": 0.3, "base_score": 0.0}
+    builtin = _xgb_margins("y", weighted, {**params, "objective": "reg:squarederror"})
+    ours = _xgb_margins("y", weighted, params, fastloss.xgboost_objective("mse"))
+    assert np.abs(builtin).max() > 1.0  # a model that learned something
+    np.testing.assert_allclose(ours, builtin, rtol=0, atol=1e-6)
+
+
+@WEIGHTS
+def test_xgboost_bce_with_logits_is_binary_logistic(weighted: bool) -> None:
+    # base_score is a probability for binary:logistic (0.5: margin 0), a margin for ours.
+    builtin = _xgb_margins(
+        "binary", weighted, {"eta": 0.3, "objective": "binary:logistic", "base_score": 0.5}
+    )
+    obj = fastloss.xgboost_objective("binary_cross_entropy_with_logits")
+    ours = _xgb_margins("binary", weighted, {"eta": 0.3, "base_score": 0.0}, obj)
+    assert np.abs(builtin).max() > 1.0
+    np.testing.assert_allclose(ours, builtin, rtol=0, atol=1e-5)
+
+
+@WEIGHTS
+def test_xgboost_cross_entropy_is_multi_softprob(weighted: bool) -> None:
+    # multi:softprob's hessian is 2p(1-p), fastloss's the exact p(1-p): the same trees at
+    # half the learning rate.
+    params = {"num_class": K, "base_score": 0.0}
+    builtin = _xgb_margins(
+        "classes", weighted, {**params, "eta": 0.3, "objective": "multi:softprob"}
+    )
+    obj = fastloss.xgboost_objective("cross_entropy")
+    ours = _xgb_margins("classes", weighted, {**params, "eta": 0.15}, obj)
+    assert ours.shape == builtin.shape == (N, K)
+    assert np.mean(builtin.argmax(axis=1) == DATA["classes"]) > 0.8
+    np.testing.assert_allclose(ours, builtin, rtol=0, atol=1e-5)
+
+
+def test_xgboost_objective_shapes_and_weights() -> None:
+    """The callable alone, on a DMatrix: shapes, dtype, weights and the hessian floor."""
+    w = DATA["weight"].copy()
+    w[:3] = 0.0
+    dtrain = xgb.DMatrix(DATA["x"], label=DATA["classes"], weight=w)
+    preds = np.random.default_rng(1).normal(size=(N, K)).astype(np.float32)
+    grad, hess = fastloss.xgboost_objective("cross_entropy")(preds, dtrain)
+    assert grad.shape == hess.shape == (N, K) and grad.dtype == np.float32
+    g1, h1 = fastloss.cross_entropy_grad_hess(preds, DATA["classes"].astype(np.int64))
+    np.testing.assert_allclose(grad, g1 * w[:, None], rtol=1e-6)
+    np.testing.assert_allclose(hess, np.maximum(h1, 1e-16) * w[:, None], rtol=1e-6)
+    assert not grad[:3].any() and not hess[:3].any()
+
+    dtrain = xgb.DMatrix(DATA["x"], label=DATA["y"], weight=w)
+    pred = np.zeros(N, dtype=np.float32)
+    grad, hess = fastloss.xgboost_objective("mae")(pred, dtrain)
+    np.testing.assert_array_equal(grad, np.sign(-DATA["y"]) * w)
+    # MAE's second derivative is 0: floored at 1 (times the weight) by default.
+    np.testing.assert_array_equal(hess, w)
+    _, hess = fastloss.xgboost_objective("mae", min_hessian=0.25)(pred, dtrain)
+    np.testing.assert_array_equal(hess, 0.25 * w)
+    _, hess = fastloss.xgboost_objective("huber", delta=100.0, min_hessian=0.0)(pred, dtrain)
+    np.testing.assert_array_equal(hess, w)  # every |d| < 100: the exact hessian 1
+
+
+@pytest.mark.parametrize("name", GRADIENT_BOOSTING_LOSSES)
+def test_every_loss_trains_an_xgboost_model(name: str) -> None:
+    label = {"cross_entropy": "classes"}.get(name, "binary" if "binary" in name else "y")
+    params: dict[str, Any] = {"num_class": K} if name == "cross_entropy" else {}
+    # The probabilities of binary_cross_entropy start at 0.5 and take small steps.
+    start, eta = (0.5, 0.05) if name == "binary_cross_entropy" else (0.0, 0.3)
+    params.update(eta=eta, base_score=start)
+    dtrain = xgb.DMatrix(DATA["x"], label=DATA[label], weight=DATA["weight"])
+    booster = xgb.train({**XGB, **params}, dtrain, ROUNDS, obj=fastloss.xgboost_objective(name))
+    pred = booster.predict(dtrain, output_margin=True)
+    loss = getattr(fastloss, name)
+    target: NDArray[Any] = DATA[label]
+    if name == "cross_entropy":
+        target = target.astype(np.int64)
+        before = loss(np.zeros_like(pred), target, sample_weight=DATA["weight"])
+    else:
+        before = loss(np.full_like(pred, start), target, sample_weight=DATA["weight"])
+    after = loss(pred, target, sample_weight=DATA["weight"])
+    assert after < 0.8 * before, (name, before, after)
+
+
+# -- LightGBM ------------------------------------------------------------------------------------
+
+
+@WEIGHTS
+def test_lightgbm_huber_trains_and_is_the_builtin_huber(weighted: bool) -> None:
+    # LightGBM's huber: gradient clamp(d, -δ, δ), hessian 1 = fastloss's with the default floor.
+    ours = _lgb_scores(
+        "y",
+        weighted,
+        {"learning_rate": 0.3, "objective": fastloss.lightgbm_objective("huber", delta=1.0)},
+    )
+    builtin = _lgb_scores("y", weighted, {"learning_rate": 0.3, "objective": "huber", "alpha": 1.0})
+    y = DATA["y"]
+    assert fastloss.huber(ours, y) < 0.5 * fastloss.huber(np.zeros_like(y), y)
+    np.testing.assert_allclose(ours, builtin, rtol=0, atol=1e-9)
+
+
+@WEIGHTS
+def test_lightgbm_mse_is_regression(weighted: bool) -> None:
+    ours = _lgb_scores(
+        "y", weighted, {"learning_rate": 0.3, "objective": fastloss.lightgbm_objective("mse")}
+    )
+    builtin = _lgb_scores("y", weighted, {"learning_rate": 0.3, "objective": "regression"})
+    np.testing.assert_allclose(ours, builtin, rtol=0, atol=1e-6)
+
+
+@WEIGHTS
+def test_lightgbm_bce_with_logits_is_binary(weighted: bool) -> None:
+    obj = fastloss.lightgbm_objective("binary_cross_entropy_with_logits")
+    ours = _lgb_scores("binary", weighted, {"learning_rate": 0.3, "objective": obj})
+    builtin = _lgb_scores("binary", weighted, {"learning_rate": 0.3, "objective": "binary"})
+    assert np.abs(builtin).max() > 1.0
+    np.testing.assert_allclose(ours, builtin, rtol=0, atol=1e-5)
+
+
+@WEIGHTS
+def test_lightgbm_cross_entropy_is_multiclass(weighted: bool) -> None:
+    # LightGBM's multiclass hessian is K/(K-1)·p(1-p): the same trees at (K-1)/K of the rate.
+    params = {"num_class": K}
+    builtin = _lgb_scores(
+        "classes", weighted, {**params, "learning_rate": 0.4, "objective": "multiclass"}
+    )
+    obj = fastloss.lightgbm_objective("cross_entropy")
+    ours = _lgb_scores("classes", weighted, {**params, "learning_rate": 0.3, "objective": obj})
+    assert ours.shape == builtin.shape == (N, K)
+    assert np.mean(builtin.argmax(axis=1) == DATA["classes"]) > 0.8
+    np.testing.assert_allclose(ours, builtin, rtol=0, atol=1e-5)
+
+
+# -- bad input -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [fastloss.xgboost_objective, fastloss.lightgbm_objective])
+def test_bad_arguments_are_named(make: Any) -> None:
+    with pytest.raises(ValueError, match="name: unknown loss 'hubber'"):
+        make("hubber")
+    with pytest.raises(ValueError, match="delta"):
+        make("huber", delta=-1.0)
+    with pytest.raises(ValueError, match="q"):
+        make("pinball", q=1.5)
+    with pytest.raises(TypeError, match="delt"):
+        make("huber", delt=1.0)
+    with pytest.raises(TypeError, match="sample_weight"):
+        make("mse", sample_weight=np.ones(3))
+    with pytest.raises(TypeError, match="reduction"):
+        make("mse", reduction="mean")
+    with pytest.raises(ValueError, match=r"min_hessian: must be finite and >= 0, got -1\.0"):
+        make("mae", min_hessian=-1.0)
+    with pytest.raises(TypeError, match="min_hessian"):
+        make("mae", min_hessian="1")
+
+
+def test_bad_shapes_and_labels_are_named() -> None:
+    ce = fastloss.xgboost_objective("cross_entropy")
+    dtrain = xgb.DMatrix(DATA["x"], label=DATA["y"])
+    with pytest.raises(
+        ValueError, match=r"preds: cross_entropy needs raw scores of shape \(n, K\)"
+    ):
+        ce(np.zeros(N, dtype=np.float32), dtrain)
+    with pytest.raises(ValueError, match="label: class indices must be integers"):
+        ce(np.zeros((N, K), dtype=np.float32), dtrain)
+    dtrain = xgb.DMatrix(DATA["x"], label=DATA["classes"])
+    with pytest.raises(ValueError, match="label"):  # the kernel names the class out of range
+        ce(np.zeros((N, 2), dtype=np.float32), dtrain)
+    with pytest.raises(ValueError, match=r"preds: shape \(400, 4\) does not match the 400 labels"):
+        fastloss.xgboost_objective("mse")(np.zeros((N, K), dtype=np.float32), dtrain)
+    bce = fastloss.xgboost_objective("binary_cross_entropy")
+    dtrain = xgb.DMatrix(DATA["x"], label=DATA["binary"])
+    with pytest.raises(ValueError, match="input"):  # raw scores outside [0, 1]
+        bce(np.full(N, 1.5, dtype=np.float32), dtrain)

@@ -75,6 +75,7 @@
 
 mod dd;
 mod error;
+mod fixed;
 mod float;
 pub mod kernel;
 pub mod loss;

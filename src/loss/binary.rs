@@ -1,10 +1,10 @@
 //! The binary cross-entropies: per-element math only (the loops are in
 //! [`crate::kernel`]). `x` is the input, `t` the target in [0, 1].
 
-use crate::dd;
 use crate::error::{require, LossError};
 use crate::float::Float;
 use crate::kernel::{Pointwise, Terms};
+use crate::{dd, fixed};
 
 /// Binary cross-entropy on probabilities (PyTorch's `binary_cross_entropy`):
 /// `−[t·log p + (1−t)·log(1−p)]`, each log clamped at ≥ −100; gradient
@@ -103,9 +103,7 @@ impl<T: Float> Pointwise<T> for BinaryCrossEntropyWithLogits<'_, T> {
         }
     }
 
-    /// `f32` only: for `f64` the fast formula stands (see the README on
-    /// accuracy).
-    const REFINES_GRAD: bool = T::MANTISSA_DIGITS <= 24;
+    const REFINES_GRAD: bool = true;
 
     #[inline(always)]
     fn grad_cancels(&self, x: T, t: T, pw: T) -> bool {
@@ -117,39 +115,93 @@ impl<T: Float> Pointwise<T> for BinaryCrossEntropyWithLogits<'_, T> {
         d + d + d < m + m
     }
 
-    /// The same formula in `f64`, where `1 − t` and `pw·t` are exact for
-    /// `f32` inputs: good to 1 ulp of `f32` until the difference cancels to
-    /// 2^-24 of its terms.
+    /// `f32`: the same formula in `f64`, where `1 − t` and `pw·t` are exact,
+    /// good to 1 ulp of `f32` until the difference cancels to 2^-24 of its
+    /// terms. `f64`: `1 − t` and `pw·t` exactly and `e^(−|x|)` to 2^-76 in
+    /// double-double, good until 2^-20.
     #[inline(always)]
     fn precise_grad(&self, x: T, t: T, pw: T) -> (T, bool) {
         let (x, t, pw) = (x.to_f64(), t.to_f64(), pw.to_f64());
-        let e = crate::math::exp_f64(-x.abs());
-        let (p, q) = grad_terms(x, t, pw, e);
-        let d = p - q;
-        let m = if p > q { p } else { q };
-        let g = d / (1.0 + e);
-        (T::from_f64(g), d.abs() < m * (1.0 / 16_777_216.0))
-    }
-
-    /// `sig(|x|)·(p − q)` with `p − q` in double-double: `1 − t` and
-    /// `pw·t` exactly, `e^(−|x|)` to about 2^-104, scaled by powers of two so
-    /// that nothing under- or overflows where the difference cancels.
-    fn deep_grad(&self, x: T, t: T, pw: T) -> T {
-        let (x, t, pw) = (x.to_f64(), t.to_f64(), pw.to_f64());
+        if T::MANTISSA_DIGITS <= 24 {
+            let e = crate::math::exp_f64(-x.abs());
+            let (p, q) = grad_terms(x, t, pw, e);
+            let d = p - q;
+            let m = if p > q { p } else { q };
+            let g = d / (1.0 + e);
+            return (T::from_f64(g), d.abs() < m * (1.0 / 16_777_216.0));
+        }
         let a = dd::one_minus(t);
         let b = dd::two_prod(pw, t);
-        // e^(−|x|) = 2^k·m.
         let (m, k) = dd::exp(-x.abs());
-        let r = 1.0 / (1.0 + dd::ldexp(m, k).hi);
-        if x >= 0.0 {
-            // (1 − t) − pw·t·e
-            let d = dd::add(a, dd::neg(dd::mul(dd::ldexp(b, k), m)));
-            T::from_f64(r * d.hi)
+        let e = dd::ldexp(m, k).hi;
+        let r = 1.0 / (1.0 + e);
+        // x ≥ 0: (1 − t) − pw·t·e;  x < 0: 2^k·((1 − t)·m − pw·t·2^−k).
+        let q_pos = dd::mul(dd::ldexp(b, k), m);
+        let d_pos = dd::add(a, dd::neg(q_pos));
+        let p_neg = dd::mul(a, m);
+        let b_neg = dd::ldexp(b, -k);
+        let d_neg = dd::add(p_neg, dd::neg(b_neg));
+        let g_pos = r * d_pos.hi;
+        let g_neg = dd::ldexp(dd::Dd::new(r * d_neg.hi), k).hi;
+        let pos = x >= 0.0;
+        let (d, big) = if pos {
+            (d_pos.hi, if a.hi > q_pos.hi { a.hi } else { q_pos.hi })
         } else {
-            // 2^k·((1 − t)·m − pw·t·2^−k)
-            let d = dd::add(dd::mul(a, m), dd::neg(dd::ldexp(b, -k)));
-            T::from_f64(dd::ldexp(dd::Dd::new(r * d.hi), k).hi)
+            (
+                d_neg.hi,
+                if p_neg.hi > b_neg.hi {
+                    p_neg.hi
+                } else {
+                    b_neg.hi
+                },
+            )
+        };
+        let g = if pos { g_pos } else { g_neg };
+        (T::from_f64(g), d.abs() < big * (1.0 / 1_048_576.0))
+    }
+
+    /// `sig(|x|)·(p − q)` with `p − q` in 126-bit fixed point, both terms
+    /// scaled by a power of two into [0, 1/2) (`1 − t` and `pw·t` exact,
+    /// `e^(−|x|)` to 2^-120).
+    fn deep_grad(&self, input: T, target: T, column: T) -> T {
+        let (x, t, pw) = (input.to_f64(), target.to_f64(), column.to_f64());
+        let a = dd::one_minus(t);
+        let b = dd::two_prod(pw, t);
+        if a.hi == 0.0 || b.hi == 0.0 || !x.is_finite() {
+            // One term only: nothing cancels.
+            return self.eval(input, target, column).grad;
         }
+        if x.abs() < 1.0 / 1_048_576.0 {
+            // e^(−|x|) = 1 + em1 with em1 tiny: (1 − t) − pw·t − pw·t·em1
+            // (x ≥ 0) or (1 − t) − pw·t + (1 − t)·em1, whose parts keep
+            // their relative precision where fixed point would not.
+            let em1 = dd::expm1_tiny(-x.abs());
+            let diff = dd::add(a, dd::neg(b));
+            let d = if x >= 0.0 {
+                dd::add(diff, dd::neg(dd::mul(b, em1)))
+            } else {
+                dd::add(diff, dd::mul(a, em1))
+            };
+            return T::from_f64(d.hi / (2.0 + em1.hi));
+        }
+        // e^(−|x|) = 2^k·m; 2^s·max(p, q) ∈ [1/4, 1/2).
+        let (m, k) = fixed::exp(-x.abs());
+        let e = dd::ldexp(dd::Dd::new(fixed::to_f64(m)), k).hi;
+        let (p, q) = grad_terms(x, t, pw, e);
+        let big = if p > q { p } else { q };
+        let s = 1021.0 - ((big.to_bits() >> 52) & 0x7ff) as f64;
+        let fix = |v: dd::Dd, j: f64| {
+            let v = dd::ldexp(v, j);
+            fixed::from_f64(v.hi) + fixed::from_f64(v.lo)
+        };
+        // x ≥ 0: 2^s·((1 − t) − pw·t·2^k·m);  x < 0: 2^s·((1 − t)·2^k·m − pw·t).
+        let d = if x >= 0.0 {
+            fix(a, s) - fixed::mul(fix(b, k + s), m)
+        } else {
+            fixed::mul(fix(a, k + s), m) - fix(b, s)
+        };
+        let d = dd::ldexp(dd::Dd::new(fixed::to_f64(d)), -s).hi;
+        T::from_f64(d / (1.0 + e))
     }
 }
 

@@ -80,8 +80,8 @@ def main() -> None:
         xn, tn, wn = (np.array(a) if not a.flags.aligned else a for a in gathered)
         print(f"gathered into this process in {time.perf_counter() - start:.2f} s")
     finally:
-        client.close()
-        cluster.close()  # type: ignore[no-untyped-call]
+        client.close()  # type: ignore[no-untyped-call]
+        cluster.close()
 
     start = time.perf_counter()
     in_memory = getattr(fastloss, args.loss)(xn, tn, sample_weight=wn)

@@ -363,3 +363,24 @@ def test_checks_on_data_name_the_block() -> None:
     y[3] = 9
     with pytest.raises(ValueError, match=r"label 9.*rows 0\.\.6"):
         one(fd.cross_entropy(da.zeros((20, 3), chunks=(6, 3)), y))
+
+
+def test_unaligned_blocks() -> None:
+    """Blocks at odd addresses (as distributed's messages can deliver them) are copied to
+    aligned memory before the kernel borrows them."""
+    x, t = data("mse", (N,), np.float64, seed=19)
+    w = weights(N, seed=20)
+
+    def unaligned(a: Arr) -> Arr:
+        odd = np.frombuffer(bytearray(a.nbytes + 1), dtype=a.dtype, offset=1, count=a.size)
+        odd[:] = a
+        assert not odd.flags.aligned
+        return odd
+
+    got = compute(
+        fd.mse(da.from_array(unaligned(x), chunks=CHUNK), t, sample_weight=unaligned(w)),
+        fd.mse_grad(unaligned(x), t),
+        scheduler="sync",
+    )
+    check(got[0], fastloss.mse(x, t, sample_weight=w), np.float64)
+    check(got[1], fastloss.mse_grad(x, t), np.float64)

@@ -57,9 +57,8 @@ class Layout:
     loss: Loss
     #: The compute dtype (what the in-memory call computes and returns arrays in).
     dtype: np.dtype[Any]
-    #: Loss elements (per-row losses for cross-entropy) in all, and per weight.
+    #: Loss elements (per-row losses for cross-entropy) in all: the unweighted denominator.
     count: int
-    per_weight: int
     #: Cross-entropy: targets are class indices.
     index: bool
 
@@ -247,10 +246,9 @@ def prepare(
     dtype = _probe(loss, reduction, arrays, cut=True)
     rows = _row_chunks(arrays)
     count = int(np.prod(rows_shape))
-    per_weight = 1 if w is None or w.shape == rows_shape else count // max(rows_shape[0], 1)
     starts = np.cumsum((0, *rows[:-1]), dtype=np.int64)
     return Prepared(
-        layout=Layout(loss, dtype, count, per_weight, index),
+        layout=Layout(loss, dtype, count, index),
         x=_aligned(x, rows),
         t=_aligned(t, rows),
         w=None if w is None else _aligned(w, rows),

@@ -365,22 +365,22 @@ def test_checks_on_data_name_the_block() -> None:
         one(fd.cross_entropy(da.zeros((20, 3), chunks=(6, 3)), y))
 
 
+def unaligned(a: Arr) -> Arr:
+    """A copy of `a` at an odd address."""
+    odd = np.frombuffer(bytearray(a.nbytes + 1), dtype=a.dtype, offset=1, count=a.size)
+    odd[:] = a.ravel()
+    assert not odd.flags.aligned
+    return odd.reshape(a.shape)
+
+
 def test_unaligned_blocks() -> None:
     """Blocks at odd addresses (as distributed's messages can deliver them) are copied to
     aligned memory before the kernel borrows them."""
     x, t = data("mse", (N,), np.float64, seed=19)
     w = weights(N, seed=20)
-
-    def unaligned(a: Arr) -> Arr:
-        odd = np.frombuffer(bytearray(a.nbytes + 1), dtype=a.dtype, offset=1, count=a.size)
-        odd[:] = a
-        assert not odd.flags.aligned
-        return odd
-
+    dx, dw = (da.from_array(a, chunks=CHUNK).map_blocks(unaligned) for a in (x, w))
     got = compute(
-        fd.mse(da.from_array(unaligned(x), chunks=CHUNK), t, sample_weight=unaligned(w)),
-        fd.mse_grad(unaligned(x), t),
-        scheduler="sync",
+        fd.mse(dx, t, sample_weight=dw), fd.mse_grad(dx, t, sample_weight=dw), scheduler="sync"
     )
     check(got[0], fastloss.mse(x, t, sample_weight=w), np.float64)
-    check(got[1], fastloss.mse_grad(x, t), np.float64)
+    check(got[1], fastloss.mse_grad(x, t, sample_weight=w), np.float64)

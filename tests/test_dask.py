@@ -8,6 +8,7 @@ the scheduler; errors; and that ``import fastloss`` leaves dask alone.
 
 from __future__ import annotations
 
+import inspect
 import math
 import subprocess
 import sys
@@ -130,6 +131,21 @@ def test_import_fastloss_does_not_import_dask() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_same_functions_and_parameters() -> None:
+    """Every loss function of fastloss, with its parameter names, kinds and order (no out=)."""
+    names = [
+        n for n in fastloss.__all__ if any(n.startswith(loss) for loss in [*POINTWISE, "cross"])
+    ]
+    assert sorted(fd.__all__) == sorted(names) and len(names) == 36
+    for name in names:
+        mine = inspect.signature(fn(fd, name)).parameters
+        theirs = inspect.signature(fn(fastloss, name)).parameters
+        assert [(p.name, p.kind) for p in mine.values()] == [
+            (p.name, p.kind) for p in theirs.values() if p.name != "out"
+        ], name
+        assert mine["reduction"].default == theirs["reduction"].default, name
+
+
 # ---------------------------------------------------------------- elementwise losses --
 
 
@@ -191,6 +207,9 @@ def test_numpy_mixed_in_and_rechunked() -> None:
     dt = da.from_array(t, chunks=4000)
     check(one(fd.mse(dx, dt, sample_weight=w)), fastloss.mse(x, t, sample_weight=w), np.float64)
     check(one(fd.mse(x, dt)), fastloss.mse(x, t), np.float64)
+    x2, t2 = x[:10_000].reshape(100, 100), t[:10_000].reshape(100, 100)
+    both_axes = da.from_array(x2, chunks=(30, 40))  # cut to whole rows
+    check(one(fd.mse(both_axes, t2)), fastloss.mse(x2, t2), np.float64)
     only_numpy = fd.mse_grad(x, t, sample_weight=w)
     check(one(only_numpy), fastloss.mse_grad(x, t, sample_weight=w), np.float64)
 
@@ -293,9 +312,9 @@ def test_result_does_not_depend_on_the_scheduler() -> None:
     x, t = data("log_cosh", (N,), np.float64, seed=16)
     w = weights(N, seed=17)
     lazy = [
-        fd.log_cosh(da.from_array(x, chunks=97), t, sample_weight=w),
+        fd.log_cosh(da.from_array(x, chunks=613), t, sample_weight=w),
         fd.cross_entropy(
-            da.from_array(logits((N, C), np.float64), chunks=(97, C)),
+            da.from_array(logits((N, C), np.float64), chunks=(613, C)),
             labels(N),
             ignore_index=-100,
             class_weight=np.arange(1.0, C + 1),

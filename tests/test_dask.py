@@ -271,9 +271,16 @@ def test_cross_entropy_class_axis(axis: int) -> None:
     }
     chunks = tuple(500 if d == N else -1 for d in z.shape)
     dz = da.from_array(z, chunks=chunks)
-    v, g = compute(fd.cross_entropy(dz, y, **opts), fd.cross_entropy_grad(dz, y, **opts))
+    v, g, gg, hh = compute(
+        fd.cross_entropy(dz, y, **opts),
+        fd.cross_entropy_grad(dz, y, **opts),
+        *fd.cross_entropy_grad_hess(dz, y, reduction="mean", **opts),
+    )
     check(v, fastloss.cross_entropy(z, y, **opts), np.float64)
     check(g, fastloss.cross_entropy_grad(z, y, **opts), np.float64, rowwise=True)
+    want_g, want_h = fastloss.cross_entropy_grad_hess(z, y, reduction="mean", **opts)
+    check(gg, want_g, np.float64, rowwise=True)
+    check(hh, want_h, np.float64, rowwise=True)
 
 
 @pytest.mark.parametrize("from_logits", [True, False])

@@ -15,7 +15,7 @@ to unpickle their arguments.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any, Callable
 
 import dask
 import dask.array as da
@@ -28,8 +28,9 @@ import fastloss
 #: Blocks combined per node of the reduction tree: a pairwise tree, fixed by the block count.
 SPLIT_EVERY = 2
 
-Input = Union[Array, Any]
-"""A dask array, or anything NumPy turns into an array."""
+#: A dask array, or anything NumPy turns into an array (dask arrays are not typed enough to say
+#: more here; the public signatures in fastloss.dask say it).
+Input = Any
 
 _Float = NDArray[np.floating[Any]]
 

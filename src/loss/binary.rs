@@ -26,8 +26,7 @@ impl<T: Float> Pointwise<T> for BinaryCrossEntropy {
     fn eval(&self, p: T, t: T, _: T) -> Terms<T> {
         let floor = T::from_f64(-100.0);
         let eps = T::from_f64(1e-12);
-        let log_p = p.ln();
-        let log_q = (-p).ln_1p();
+        let (log_p, log_q) = log_p_and_q(p);
         let log_p = if log_p > floor { log_p } else { floor };
         let log_q = if log_q > floor { log_q } else { floor };
         let q = T::ONE - p;
@@ -205,6 +204,51 @@ impl<T: Float> Pointwise<T> for BinaryCrossEntropyWithLogits<'_, T> {
     }
 }
 
+/// `−ln(1 − u)/u` on `[0, 1/2]` for `f32`: a Chebyshev fit of degree 10,
+/// 2^-28.5 relative with the coefficients rounded.
+const LOG1M_HALF_F32: [f64; 11] = [
+    1.0,
+    0.499_999_761_581_420_9,
+    0.333_351_343_870_162_96,
+    0.249_448_746_442_794_8,
+    0.208_572_626_113_891_6,
+    0.089_877_322_316_169_74,
+    0.564_341_485_500_335_7,
+    -1.323_357_939_720_153_8,
+    3.177_077_770_233_154_3,
+    -3.617_401_838_302_612_3,
+    2.157_331_228_256_225_6,
+];
+
+/// `(ln p, ln(1 − p))` for `p ∈ [0, 1]`. With `u = min(p, 1 − p)` (exact),
+/// one is `ln u` and the other `ln(1 − u)`; for `f32` the latter is
+/// `−u·P(u)`, a polynomial (no division), for `f64` the general `log1p`.
+#[inline(always)]
+fn log_p_and_q<T: Float>(p: T) -> (T, T) {
+    if T::MANTISSA_DIGITS > 24 {
+        return (p.ln(), (-p).ln_1p());
+    }
+    let low = p <= T::HALF;
+    let u = if low { p } else { T::ONE - p };
+    let log_u = u.ln();
+    let log_1mu = -u * horner(u, &LOG1M_HALF_F32);
+    if low {
+        (log_u, log_1mu)
+    } else {
+        (log_1mu, log_u)
+    }
+}
+
+/// Horner's rule over all of `coeffs`.
+#[inline(always)]
+fn horner<T: Float>(x: T, coeffs: &[f64]) -> T {
+    let mut p = T::from_f64(coeffs[coeffs.len() - 1]);
+    for &c in coeffs[..coeffs.len() - 1].iter().rev() {
+        p = p * x + T::from_f64(c);
+    }
+    p
+}
+
 /// `ln(1 + e)/e` on `[0, 1]` for `f32`: a Chebyshev fit of degree 10,
 /// 2^-28.8 relative with the coefficients rounded.
 const LOG1P_UNIT_F32: [f64; 11] = [
@@ -228,12 +272,7 @@ fn softplus_tail<T: Float>(e: T) -> T {
     if T::MANTISSA_DIGITS > 24 {
         return e.ln_1p();
     }
-    let c = LOG1P_UNIT_F32;
-    let mut p = T::from_f64(c[c.len() - 1]);
-    for &k in c[..c.len() - 1].iter().rev() {
-        p = p * e + T::from_f64(k);
-    }
-    e * p
+    e * horner(e, &LOG1P_UNIT_F32)
 }
 
 /// The gradient `(1−t)·sig(x) − pw·t·sig(−x)` is `sig(|x|)·(p − q)`, with

@@ -4,6 +4,7 @@
 use crate::error::{require, LossError};
 use crate::float::Float;
 use crate::kernel::{Pointwise, Terms};
+use crate::math::horner;
 use crate::{dd, fixed};
 
 /// Binary cross-entropy on probabilities (PyTorch's `binary_cross_entropy`):
@@ -237,16 +238,6 @@ fn log_p_and_q<T: Float>(p: T) -> (T, T) {
     } else {
         (log_1mu, log_u)
     }
-}
-
-/// Horner's rule over all of `coeffs`.
-#[inline(always)]
-fn horner<T: Float>(x: T, coeffs: &[f64]) -> T {
-    let mut p = T::from_f64(coeffs[coeffs.len() - 1]);
-    for &c in coeffs[..coeffs.len() - 1].iter().rev() {
-        p = p * x + T::from_f64(c);
-    }
-    p
 }
 
 /// `ln(1 + e)/e` on `[0, 1]` for `f32`: a Chebyshev fit of degree 10,

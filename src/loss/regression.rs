@@ -8,6 +8,7 @@
 use crate::error::{require, LossError};
 use crate::float::Float;
 use crate::kernel::{Pointwise, Terms};
+use crate::math::horner;
 
 /// `sign(d)` with `sign(±0) = ±0` and NaN kept.
 #[inline(always)]
@@ -240,16 +241,6 @@ const SINH: [f64; 9] = [
     1.0 / 121645100408832000.0,
 ];
 
-/// Horner's rule over the first `terms` coefficients.
-#[inline(always)]
-fn poly<T: Float>(s: T, coeffs: &[f64], terms: usize) -> T {
-    let mut p = T::from_f64(coeffs[terms - 1]);
-    for &c in coeffs[..terms - 1].iter().rev() {
-        p = p * s + T::from_f64(c);
-    }
-    p
-}
-
 impl<T: Float> Pointwise<T> for LogCosh {
     const HEAVY: bool = true;
 
@@ -275,15 +266,15 @@ impl<T: Float> Pointwise<T> for LogCosh {
         let ln2_hi = T::from_f64(0.693_145_751_953_125);
         let ln2_lo = T::from_f64(1.428_606_820_309_417_3e-6);
         let value = if small {
-            s * poly(s, log_cosh, log_cosh.len())
+            s * horner(s, log_cosh)
         } else {
-            (a - ln2_hi) - ln2_lo + e * poly(e, log1p, log1p.len())
+            (a - ln2_hi) - ln2_lo + e * horner(e, log1p)
         };
         // The derivatives: c = cosh d − 1 and sinh |d| from series (small),
         // e = e^(−2|d|) (large); cosh d = 1 + c, or e^|d|(1 + e)/2: one
         // denominator.
-        let c = T::HALF * s + s * s * poly(s, &COSH_M1[1..], n_cosh - 1);
-        let sh = a + a * s * poly(s, &SINH, n_sinh);
+        let c = T::HALF * s + s * s * horner(s, &COSH_M1[1..n_cosh]);
+        let sh = a + a * s * horner(s, &SINH[..n_sinh]);
         let arg = if small { c } else { e };
         let den = T::ONE + arg;
         let tanh_abs = if small { sh } else { T::ONE - e } / den;

@@ -183,7 +183,7 @@ macro_rules! pointwise_pyfunctions {
             sample_weight: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
             use $crate::python::pointwise::Kind;
-            call(Kind::Value, input, target, $($p,)* reduction, sample_weight, None)
+            $crate::python::guard(|| call(Kind::Value, input, target, $($p,)* reduction, sample_weight, None))
         }
 
         #[pyfunction]
@@ -197,7 +197,7 @@ macro_rules! pointwise_pyfunctions {
             out: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
             use $crate::python::pointwise::Kind;
-            call(Kind::Grad, input, target, $($p,)* reduction, sample_weight, out)
+            $crate::python::guard(|| call(Kind::Grad, input, target, $($p,)* reduction, sample_weight, out))
         }
 
         #[pyfunction]
@@ -211,7 +211,7 @@ macro_rules! pointwise_pyfunctions {
             out: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
             use $crate::python::pointwise::Kind;
-            call(Kind::ValueAndGrad, input, target, $($p,)* reduction, sample_weight, out)
+            $crate::python::guard(|| call(Kind::ValueAndGrad, input, target, $($p,)* reduction, sample_weight, out))
         }
 
         #[pyfunction]
@@ -224,7 +224,7 @@ macro_rules! pointwise_pyfunctions {
             sample_weight: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
             use $crate::python::pointwise::Kind;
-            call(Kind::GradHess, input, target, $($p,)* reduction, sample_weight, None)
+            $crate::python::guard(|| call(Kind::GradHess, input, target, $($p,)* reduction, sample_weight, None))
         }
 
         pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

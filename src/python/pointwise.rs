@@ -135,6 +135,7 @@ impl<'py> Call<'py> {
                 .map(|a| unsafe { a.as_slice_mut() }.expect("contiguous"));
             let b = second
                 .as_ref()
+                // SAFETY: as above.
                 .map(|b| unsafe { b.as_slice_mut() }.expect("contiguous"));
             let op = match (kind, a, b) {
                 (Kind::Value, None, _) => Op::Value,

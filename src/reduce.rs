@@ -216,6 +216,90 @@ mod tests {
         }
     }
 
+    /// The leaves of a walk over `len` items in leaves of `block`, without
+    /// touching memory: (leaf count, end of the last leaf, whether each
+    /// leaf starts on a block boundary where the previous one ended, is not
+    /// empty and not longer than `block`). Checks that the leaf lengths add
+    /// up to `len`.
+    fn plan(len: usize, block: usize, grain: usize) -> (usize, usize, bool) {
+        let leaves = Mutex::new(Vec::with_capacity(len / block + 1));
+        let total = walk(0..len, block, grain, (), &|r: Range<usize>, ()| {
+            leaves.lock().unwrap().push((r.start, r.end));
+            r.len() as f64
+        });
+        let mut leaves = leaves.into_inner().unwrap();
+        leaves.sort_unstable();
+        let mut next = 0;
+        let mut ok = true;
+        for &(start, end) in &leaves {
+            ok &= start == next && start % block == 0 && end > start && end - start <= block;
+            next = end;
+        }
+        assert_eq!(
+            total, len as f64,
+            "leaf lengths sum to len (exact in f64 below 2^53)"
+        );
+        (leaves.len(), next, ok)
+    }
+
+    #[test]
+    fn every_leaf_of_a_range_past_u32() {
+        // The whole plan of 2^32 + 4097 items (a million leaves): each leaf
+        // in place, none past the end; nothing of that size is allocated.
+        let len = (1usize << 32) + BLOCK + 1;
+        let (count, end, ok) = plan(len, BLOCK, usize::MAX);
+        assert!(ok);
+        assert_eq!(end, len);
+        assert_eq!(count, len.div_ceil(BLOCK));
+        // Row blocks of cross-entropy (ROW_BLOCK / C rows a leaf: 1170
+        // rows at C = 3, 2^32 + 1 rows).
+        let rows = (1usize << 32) + 1;
+        let (count, end, ok) = plan(rows, 4096 / 3, usize::MAX);
+        assert!(ok && end == rows && count == rows.div_ceil(4096 / 3));
+    }
+
+    #[test]
+    fn threaded_plan_past_u32_is_the_same_tree() {
+        // The same range on three threads: the same leaves, the same sum.
+        let len = (1usize << 32) + 3 * BLOCK + 7;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let one = plan(len, BLOCK, usize::MAX);
+        let three = pool.install(|| plan(len, BLOCK, 1 << 20));
+        assert_eq!(one, three);
+    }
+
+    #[test]
+    fn split_points_near_usize_max() {
+        // split_point never overflows: len.div_ceil(block) / 2 * block < len.
+        for block in [1, 7, BLOCK, 1 << 20] {
+            for len in [
+                usize::MAX,
+                usize::MAX - 1,
+                usize::MAX / 2 + 1,
+                (1 << 32) + 1,
+            ] {
+                let at = split_point(len, block);
+                assert!(at > 0 && at < len, "len {len} block {block}: at {at}");
+                assert_eq!(at % block, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn output_split_keeps_items_per_element() {
+        // A buffer of 3 values per item splits at 3·at; an empty one stays
+        // empty on both sides (an output that was not requested).
+        let mut buf = [0u8; 30];
+        let (lo, hi) = (&mut buf[..]).split(4, 10);
+        assert_eq!((lo.len(), hi.len()), (12, 18));
+        let empty: &mut [u8] = &mut [];
+        let (lo, hi) = empty.split(1 << 40, usize::MAX);
+        assert!(lo.is_empty() && hi.is_empty());
+    }
+
     #[test]
     fn tree_is_thread_count_independent() {
         let n = 40 * BLOCK + 17;

@@ -292,7 +292,8 @@ def assert_elementwise(
 
 def assert_reduced(got: Any, ref: float, dtype: DType, *, what: str = "") -> None:
     """A reduced value: a Python float, float32-representable for float32,
-    relative error ≤ 1e-12 (float64) or ≤ 1e-6 (float32) from the exact one."""
+    relative error ≤ 1e-12 (float64) or ≤ 1e-6 (float32) from the exact one,
+    plus the smallest subnormal (a subnormal result has fewer digits)."""
     assert type(got) is float, f"{what}: {type(got).__name__} is not a Python float"
     if math.isnan(ref) or math.isinf(ref):
         assert got == ref or (math.isnan(got) and math.isnan(ref)), (
@@ -302,7 +303,8 @@ def assert_reduced(got: Any, ref: float, dtype: DType, *, what: str = "") -> Non
     if dtype == np.float32 and math.isfinite(got):
         assert float(np.float32(got)) == got, f"{what}: {got!r} is not a float32 value"
     rtol = 1e-12 if dtype == np.float64 else 1e-6
-    assert abs(got - ref) <= rtol * abs(ref), (
+    sub = float(np.finfo(dtype).smallest_subnormal)
+    assert abs(got - ref) <= rtol * abs(ref) + sub, (
         f"{what}: got {got!r}, expected {ref!r} (relative error "
         f"{abs(got - ref) / abs(ref) if ref else math.inf:.3g}, allowed {rtol})"
     )

@@ -85,13 +85,16 @@ impl<T: Float> Pointwise<T> for SmoothL1<T> {
         // With β = 0 the quadratic branch is never taken (|d| < 0 is false),
         // so its 0/0 is computed but never selected.
         let quad = a < self.beta;
+        // 0.5·d·(d/β), not 0.5·d²/β: d² overflows for |d| < β when β is
+        // large (2.5e19 in float32) although the value, below 0.5·|d|, does not.
+        let r = d / self.beta;
         Terms {
             value: if quad {
-                T::HALF * d * d / self.beta
+                T::HALF * d * r
             } else {
                 a - self.half_beta
             },
-            grad: if quad { d / self.beta } else { sign(d) },
+            grad: if quad { r } else { sign(d) },
             hess: if quad { self.inv_beta } else { T::ZERO },
         }
     }

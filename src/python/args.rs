@@ -98,10 +98,13 @@ pub(crate) fn typed<'py, T: Float + Element>(
         return Ok(arr.cast::<PyArrayDyn<T>>()?.clone());
     }
     promotes_to(arr, name)?;
-    static ASCONTIGUOUS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    // `require(..., "CA")`, not `ascontiguousarray`: that one returns a
+    // contiguous array of the right dtype as it is, unaligned or not.
+    static REQUIRE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let kwargs = PyDict::new(py);
     kwargs.set_item("dtype", numpy::dtype::<T>(py))?;
-    let copy = numpy_fn(py, &ASCONTIGUOUS, "ascontiguousarray")?.call((arr,), Some(&kwargs))?;
+    kwargs.set_item("requirements", "CA")?;
+    let copy = numpy_fn(py, &REQUIRE, "require")?.call((arr,), Some(&kwargs))?;
     Ok(copy.cast_into::<PyArrayDyn<T>>()?)
 }
 

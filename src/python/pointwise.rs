@@ -135,6 +135,7 @@ impl<'py> Call<'py> {
                 .map(|a| unsafe { a.as_slice_mut() }.expect("contiguous"));
             let b = second
                 .as_ref()
+                // SAFETY: as above.
                 .map(|b| unsafe { b.as_slice_mut() }.expect("contiguous"));
             let op = match (kind, a, b) {
                 (Kind::Value, None, _) => Op::Value,
@@ -183,7 +184,7 @@ macro_rules! pointwise_pyfunctions {
             sample_weight: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
             use $crate::python::pointwise::Kind;
-            call(Kind::Value, input, target, $($p,)* reduction, sample_weight, None)
+            $crate::python::guard(|| call(Kind::Value, input, target, $($p,)* reduction, sample_weight, None))
         }
 
         #[pyfunction]
@@ -197,7 +198,7 @@ macro_rules! pointwise_pyfunctions {
             out: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
             use $crate::python::pointwise::Kind;
-            call(Kind::Grad, input, target, $($p,)* reduction, sample_weight, out)
+            $crate::python::guard(|| call(Kind::Grad, input, target, $($p,)* reduction, sample_weight, out))
         }
 
         #[pyfunction]
@@ -211,7 +212,7 @@ macro_rules! pointwise_pyfunctions {
             out: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
             use $crate::python::pointwise::Kind;
-            call(Kind::ValueAndGrad, input, target, $($p,)* reduction, sample_weight, out)
+            $crate::python::guard(|| call(Kind::ValueAndGrad, input, target, $($p,)* reduction, sample_weight, out))
         }
 
         #[pyfunction]
@@ -224,7 +225,7 @@ macro_rules! pointwise_pyfunctions {
             sample_weight: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
             use $crate::python::pointwise::Kind;
-            call(Kind::GradHess, input, target, $($p,)* reduction, sample_weight, None)
+            $crate::python::guard(|| call(Kind::GradHess, input, target, $($p,)* reduction, sample_weight, None))
         }
 
         pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

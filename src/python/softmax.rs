@@ -364,9 +364,11 @@ impl<'py> Call<'py> {
                 .map(|a| unsafe { a.as_slice_mut() }.expect("contiguous"));
             let g = first
                 .as_ref()
+                // SAFETY: as above.
                 .map(|a| unsafe { a.as_slice_mut() }.expect("contiguous"));
             let h = second
                 .as_ref()
+                // SAFETY: as above.
                 .map(|a| unsafe { a.as_slice_mut() }.expect("contiguous"));
             let op = match (kind, v, g, h) {
                 (Kind::Value, None, _, _) => Op::Value,

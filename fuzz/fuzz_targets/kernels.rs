@@ -1,0 +1,626 @@
+//! Coverage-guided fuzzing of the kernels: arbitrary bytes become a loss (any
+//! of the nine families), a dtype, an operation, a reduction, weights and
+//! values (small dyadic numbers, special values such as ±inf, NaN, ±0,
+//! subnormals, the extremes of both types, and raw bit patterns), and are run
+//! at every SIMD level this machine has. It checks that
+//!
+//! * every level returns the same result, bit for bit (the kernels use no
+//!   fused multiply-add and fixed lanes: see `fastloss::simd`), the same
+//!   error when there is one, and writes the same bits;
+//! * an error leaves every output buffer untouched;
+//! * the results agree with the crate's scalar `f64` references
+//!   (`scalar::*_scalar`, the formulas of SPEC §2) within a few units of the
+//!   compute type's precision, elementwise and for the reduced sum.
+//!
+//! A failed check panics, which libFuzzer reports as a crash with the input.
+
+#![no_main]
+
+use fastloss::kernel::evaluate;
+use fastloss::loss::binary::scalar::{
+    binary_cross_entropy_scalar, binary_cross_entropy_with_logits_scalar,
+};
+use fastloss::loss::regression::scalar::{
+    huber_scalar, log_cosh_scalar, mae_scalar, mse_scalar, pinball_scalar, smooth_l1_scalar,
+};
+use fastloss::loss::softmax::scalar::{cross_entropy_row_scalar, index_weights, prob_weights};
+use fastloss::{
+    BinaryCrossEntropy, BinaryCrossEntropyWithLogits, CrossEntropy, Float, Huber, Level, LogCosh,
+    Mae, Mse, Op, Pinball, Pointwise, Reduction, SmoothL1, Targets, Weights, BLOCK,
+};
+use libfuzzer_sys::fuzz_target;
+
+/// What output buffers hold before a call.
+const SENTINEL: f64 = -1234.5;
+/// Most elements a case runs on (enough for several reduction blocks).
+const MAX_LEN: usize = 3 * BLOCK + 77;
+
+/// Values a tag byte can name directly.
+const SPECIALS: [f64; 32] = [
+    0.0,
+    -0.0,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    f64::NAN,
+    1e308,
+    -1e308,
+    f64::MAX,
+    f64::MIN_POSITIVE,
+    5e-324,
+    -5e-324,
+    3.4028234663852886e38,
+    1e-45,
+    1e-40,
+    1e30,
+    -1e30,
+    1e-30,
+    0.5,
+    1.0,
+    1e-7,
+    0.99999994,
+    1e4,
+    -1e4,
+    88.7,
+    -88.7,
+    709.8,
+    -745.2,
+    20.0,
+    -20.0,
+    1e-12,
+    1.0 - 1e-12,
+    2.5e19,
+];
+
+/// The element types, with what the checks need beyond [`Float`].
+trait Elem: Float {
+    const EPS: f64;
+    const TINY: f64;
+    const MAX: f64;
+    /// A value from raw bits of this width.
+    fn raw(bytes: &mut Bytes<'_>) -> f64;
+}
+
+impl Elem for f32 {
+    const EPS: f64 = f32::EPSILON as f64;
+    const TINY: f64 = f32::MIN_POSITIVE as f64;
+    const MAX: f64 = f32::MAX as f64;
+    fn raw(b: &mut Bytes<'_>) -> f64 {
+        f64::from(f32::from_bits(u32::from_le_bytes([
+            b.byte(),
+            b.byte(),
+            b.byte(),
+            b.byte(),
+        ])))
+    }
+}
+
+impl Elem for f64 {
+    const EPS: f64 = f64::EPSILON;
+    const TINY: f64 = f64::MIN_POSITIVE;
+    const MAX: f64 = f64::MAX;
+    fn raw(b: &mut Bytes<'_>) -> f64 {
+        let mut a = [0u8; 8];
+        for v in &mut a {
+            *v = b.byte();
+        }
+        f64::from_bits(u64::from_le_bytes(a))
+    }
+}
+
+/// The fuzzer's bytes, read front to back (zeros once they run out).
+struct Bytes<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl Bytes<'_> {
+    fn byte(&mut self) -> u8 {
+        let b = self.data.get(self.pos).copied().unwrap_or(0);
+        self.pos += 1;
+        b
+    }
+
+    fn left(&self) -> bool {
+        self.pos < self.data.len()
+    }
+
+    fn value<T: Elem>(&mut self) -> f64 {
+        match self.byte() {
+            t @ 0..=159 => (f64::from(t) - 80.0) / 8.0,
+            t @ 160..=191 => SPECIALS[usize::from(t - 160)],
+            _ => T::raw(self),
+        }
+    }
+}
+
+/// NaN-insensitive bit equality.
+fn same<T: Float>(a: T, b: T) -> bool {
+    let (a, b) = (a.to_f64(), b.to_f64());
+    (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits()
+}
+
+fn same_all<T: Float>(a: &[T], b: &[T]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| same(x, y))
+}
+
+/// `got` (in `T`) is `want` (exact, in f64) to `k` units of `T`'s epsilon
+/// relative to `scale` (at least `|want|`), plus `k` smallest normals; an
+/// infinity only where `want` is near `T`'s overflow threshold, NaN only
+/// where `want` is NaN.
+fn close<T: Elem>(got: T, want: f64, scale: f64, k: f64) -> bool {
+    let g = got.to_f64();
+    let w = T::from_f64(want).to_f64();
+    if g.is_nan() || w.is_nan() {
+        return g.is_nan() && w.is_nan();
+    }
+    if g.is_infinite() || w.is_infinite() {
+        return g == w || (want.abs() > T::MAX / 16.0 && g.is_infinite() == (g.abs() > 1.0));
+    }
+    let scale = scale.max(want.abs());
+    (g - want).abs() <= k * T::EPS * scale + k * T::TINY
+}
+
+/// What one call at one level gives.
+#[derive(Debug)]
+struct Outcome<T> {
+    result: Result<T, String>,
+    bufs: [Vec<T>; 3],
+}
+
+/// The operation number `k` over fresh buffers; `per_value` is the length of
+/// the value buffer (elements, or rows for cross-entropy).
+fn op_of<T: Float>(k: u8, bufs: &mut [Vec<T>; 3]) -> Op<'_, T> {
+    let [v, g, h] = bufs;
+    match k % 6 {
+        0 => Op::Value,
+        1 => Op::ValueEach(v),
+        2 => Op::Grad(g),
+        3 => Op::ValueGrad(g),
+        4 => Op::ValueEachGrad(v, g),
+        _ => Op::GradHess(g, h),
+    }
+}
+
+/// Runs `call` at every level and checks that they agree and that errors
+/// write nothing. Returns the Baseline outcome.
+fn every_level<T: Float>(
+    lens: [usize; 3],
+    call: impl Fn(Level, &mut [Vec<T>; 3]) -> Result<T, String>,
+) -> Outcome<T> {
+    let mut first: Option<Outcome<T>> = None;
+    for level in Level::available() {
+        let mut bufs = lens.map(|n| vec![T::from_f64(SENTINEL); n]);
+        let result = call(level, &mut bufs);
+        if result.is_err() {
+            for b in &bufs {
+                assert!(
+                    b.iter().all(|&v| same(v, T::from_f64(SENTINEL))),
+                    "{level:?}: an error ({result:?}) wrote into an output"
+                );
+            }
+        }
+        let out = Outcome { result, bufs };
+        match &first {
+            None => first = Some(out),
+            Some(base) => {
+                match (&base.result, &out.result) {
+                    (Ok(a), Ok(b)) => assert!(same(*a, *b), "{level:?}: value {b} vs {a}"),
+                    (Err(a), Err(b)) => assert_eq!(a, b, "{level:?}: errors differ"),
+                    (a, b) => panic!("{level:?}: {b:?} vs Baseline {a:?}"),
+                }
+                for (i, (a, b)) in base.bufs.iter().zip(&out.bufs).enumerate() {
+                    assert!(
+                        same_all(a, b),
+                        "{level:?}: output {i} differs from Baseline"
+                    );
+                }
+            }
+        }
+    }
+    first.expect("at least the baseline level")
+}
+
+/// The header of a case: which loss and how it is called.
+struct Case {
+    family: u8,
+    flags: u8,
+    param: u8,
+    extra: u8,
+    repeat: u8,
+}
+
+fn reduction(flags: u8) -> Reduction {
+    match (flags >> 4) % 3 {
+        0 => Reduction::Mean,
+        1 => Reduction::Sum,
+        _ => Reduction::None,
+    }
+}
+
+/// Values cycled to `len` elements.
+fn tile(v: &[f64], len: usize) -> Vec<f64> {
+    if v.is_empty() {
+        return Vec::new();
+    }
+    (0..len).map(|i| v[i % v.len()]).collect()
+}
+
+fn to_t<T: Float>(v: &[f64]) -> Vec<T> {
+    v.iter().map(|&x| T::from_f64(x)).collect()
+}
+
+/// A probability-like image of any value: finite values folded into [0, 1].
+fn unit(v: f64) -> f64 {
+    if v.is_finite() {
+        let a = v.abs();
+        if a <= 1.0 {
+            a
+        } else {
+            a.fract()
+        }
+    } else {
+        v
+    }
+}
+
+/// The elementwise families (all but cross-entropy).
+fn elementwise<T: Elem>(case: &Case, bytes: &mut Bytes<'_>) {
+    let mut raw = Vec::new();
+    while bytes.left() && raw.len() < 3 * 1024 {
+        raw.push(bytes.value::<T>());
+    }
+    let n0 = raw.len() / 3;
+    let len = (n0 * (1 + usize::from(case.repeat % 8) * 700)).min(MAX_LEN);
+    let bounded = case.extra & 1 != 0;
+    let x: Vec<T> = to_t(&tile(&raw[..n0], len));
+    let mut yv = tile(&raw[n0..2 * n0], len);
+    let wv = tile(&raw[2 * n0..3 * n0], len);
+    let fam = case.family;
+    if fam >= 6 {
+        // Targets of the binary losses: probabilities (not validated).
+        yv.iter_mut().for_each(|v| *v = unit(*v));
+    }
+    let x: Vec<T> = if fam == 6 && bounded {
+        x.iter().map(|&v| T::from_f64(unit(v.to_f64()))).collect()
+    } else {
+        x
+    };
+    let y: Vec<T> = to_t(&yv);
+    let wmode = (case.flags >> 6) % 4;
+    let w: Vec<T> = match wmode {
+        0 => Vec::new(),
+        // Non-negative weights, or any (invalid ones must be rejected).
+        1 if bounded => wv.iter().map(|v| T::from_f64(v.abs())).collect(),
+        1 => to_t(&wv),
+        _ => {
+            let k = 1 + usize::from(case.extra >> 1) % len.max(1);
+            wv.iter().take(k).map(|v| T::from_f64(v.abs())).collect()
+        }
+    };
+    let weights = match (wmode, w.is_empty()) {
+        (0, _) => Weights::None,
+        (1, _) => Weights::Each(&w),
+        _ => Weights::Rows(&w),
+    };
+    let red = reduction(case.flags);
+    let op = (case.flags >> 1) % 8;
+    let lens = [len, len, len];
+    const PARAMS: [f64; 12] = [
+        1.0, 0.5, 2.0, 0.25, 0.1, 0.9, 1e-3, 3.0, 0.0, 1e-30, 1e30, 0.999,
+    ];
+    let p = PARAMS[usize::from(case.param) % PARAMS.len()];
+    let pw_raw: Vec<f64> = (0..usize::from(case.param % 4))
+        .map(|i| raw.get(i).copied().unwrap_or(1.0).abs())
+        .collect();
+    let pw: Vec<T> = to_t(&pw_raw);
+    macro_rules! go {
+        ($loss:expr, $ref:expr) => {{
+            let loss = match $loss {
+                Ok(l) => l,
+                Err(_) => return,
+            };
+            let o = every_level::<T>(lens, |level, bufs| {
+                evaluate(level, &loss, &x, &y, weights, red, op_of(op, bufs))
+                    .map_err(|e| format!("{e:?}"))
+            });
+            check_elementwise::<T, _>(&o, op, red, &x, &y, weights, &loss, $ref);
+        }};
+    }
+    match fam {
+        0 => go!(Ok::<_, ()>(Mae), |d: f64, _: f64, _: f64| (
+            mae_scalar(d),
+            0.0
+        )),
+        1 => go!(Ok::<_, ()>(Mse), |d: f64, _: f64, _: f64| (
+            mse_scalar(d),
+            0.0
+        )),
+        2 => {
+            let b = T::from_f64(p).to_f64();
+            go!(SmoothL1::<T>::new(p), move |d: f64, _: f64, _: f64| (
+                smooth_l1_scalar(d, b),
+                0.0
+            ))
+        }
+        3 => {
+            let dl = T::from_f64(p).to_f64();
+            go!(Huber::<T>::new(p), move |d: f64, _: f64, _: f64| (
+                huber_scalar(d, dl),
+                0.0
+            ))
+        }
+        4 => go!(Ok::<_, ()>(LogCosh), |d: f64, _: f64, _: f64| (
+            log_cosh_scalar(d),
+            0.0
+        )),
+        5 => {
+            // Pinball keeps q − 1 and 0.5 − q to f64 accuracy: the
+            // reference takes q unrounded.
+            let q = p;
+            go!(Pinball::<T>::new(p), move |d: f64, _: f64, _: f64| (
+                pinball_scalar(d, q),
+                0.0
+            ))
+        }
+        6 => go!(Ok::<_, ()>(BinaryCrossEntropy), |_: f64, p: f64, t: f64| (
+            binary_cross_entropy_scalar(p, t),
+            0.0
+        )),
+        // The reference needs the column's pos_weight: `check_elementwise`
+        // evaluates it when the closure flags the loss as this one.
+        _ => go!(
+            BinaryCrossEntropyWithLogits::new((!pw.is_empty()).then_some(&pw[..])),
+            |_: f64, _: f64, _: f64| ((0.0, 0.0, 0.0), 1.0)
+        ),
+    }
+}
+
+/// Baseline against the scalar reference: elementwise outputs when they are
+/// unscaled (`Sum`, `None`), the reduced sum.
+#[allow(clippy::too_many_arguments)]
+fn check_elementwise<T: Elem, L: Pointwise<T>>(
+    o: &Outcome<T>,
+    op: u8,
+    red: Reduction,
+    x: &[T],
+    y: &[T],
+    weights: Weights<'_, T>,
+    loss: &L,
+    reference: impl Fn(f64, f64, f64) -> ((f64, f64, f64), f64),
+) {
+    let Ok(value) = o.result else { return };
+    if red == Reduction::Mean {
+        return;
+    }
+    let n = x.len();
+    let weight = |i: usize| match weights {
+        Weights::None => 1.0,
+        Weights::Each(w) => w[i].to_f64(),
+        Weights::Rows(w) => w[i / (n / w.len())].to_f64(),
+    };
+    let columns = loss.columns();
+    // Σ w·ℓ, compensated (Neumaier): the reference must beat the kernel's
+    // own blocked sum.
+    let (mut sum, mut comp, mut scale) = (0.0f64, 0.0f64, 0.0f64);
+    for i in 0..n {
+        let (xi, yi) = (x[i].to_f64(), y[i].to_f64());
+        let d = (x[i] - y[i]).to_f64();
+        let ((mut v, mut g, mut h), logits) = reference(d, xi, yi);
+        let mut gscale = 0.0;
+        if logits != 0.0 {
+            let pw = columns.map_or(1.0, |c| c[i % c.len()].to_f64());
+            (v, g, h) = binary_cross_entropy_with_logits_scalar(xi, yi, pw);
+            // The gradient is a difference of two terms: its error is
+            // measured against the larger.
+            let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
+            gscale = ((1.0 - yi) * sig(xi)).abs().max((pw * yi * sig(-xi)).abs());
+        }
+        if d.is_nan() && logits == 0.0 {
+            // NaN propagates through value and gradient (SPEC §4).
+            (v, g) = (f64::NAN, f64::NAN);
+        }
+        let w = weight(i);
+        // The loss is computed in T, then weighted: a term that overflows T
+        // times a zero weight is NaN, as IEEE says.
+        let in_t = |v: f64| T::from_f64(v).to_f64();
+        let (wv, wg, wh) = (w * in_t(v), w * in_t(g), w * in_t(h));
+        let t = sum + wv;
+        comp += if sum.abs() >= wv.abs() {
+            (sum - t) + wv
+        } else {
+            (wv - t) + sum
+        };
+        sum = t;
+        scale += wv.abs();
+        let what = |k: &str, got: T, want: f64| {
+            format!("element {i}: {k} {got} vs reference {want} (x={xi:e}, y={yi:e}, w={w:e})")
+        };
+        let k = 16.0;
+        let [vb, gb, hb] = &o.bufs;
+        let wants_v = matches!(op % 6, 1 | 4);
+        let wants_g = matches!(op % 6, 2..=5);
+        let wants_h = op % 6 == 5;
+        if wants_v {
+            assert!(close(vb[i], wv, 0.0, k), "{}", what("value", vb[i], wv));
+        }
+        if wants_g {
+            assert!(
+                close(gb[i], wg, w * gscale, k),
+                "{}",
+                what("grad", gb[i], wg)
+            );
+        }
+        if wants_h {
+            assert!(
+                close(hb[i], wh, 0.0, 4.0 * k),
+                "{}",
+                what("hess", hb[i], wh)
+            );
+        }
+    }
+    if sum.is_finite() {
+        sum += comp;
+    }
+    if red == Reduction::Sum && matches!(op % 6, 0 | 3) {
+        let ok = if sum.is_finite() {
+            close(value, sum, scale, 16.0 + 2.0 * (n.max(1) as f64).log2())
+        } else {
+            close(value, sum, 0.0, 0.0) || value.to_f64().is_infinite()
+        };
+        assert!(ok, "sum {value} vs reference {sum} (n = {n})");
+    }
+}
+
+/// Cross-entropy: rows of `C` logits, index or probability targets, every
+/// option.
+fn cross_entropy<T: Elem>(case: &Case, bytes: &mut Bytes<'_>) {
+    let c = if case.param >= 240 {
+        33 + usize::from(case.param - 240) * 5
+    } else {
+        1 + usize::from(case.param) % 16
+    };
+    let probs = case.extra & 1 != 0;
+    let logits = case.extra & 2 == 0;
+    let eps = [0.0, 0.1, 0.5, 1.0][usize::from(case.extra >> 2) % 4];
+    let ignore = (case.extra & 16 != 0).then_some(-1i64);
+    let weighted = case.extra & 32 != 0;
+    let mut raw = Vec::new();
+    while bytes.left() && raw.len() < 2 * 1024 {
+        raw.push(bytes.value::<T>());
+    }
+    let rows0 = raw.len() / (2 * c);
+    let rows = (rows0 * (1 + usize::from(case.repeat % 8) * 300)).min(MAX_LEN / c);
+    let n = rows * c;
+    let x: Vec<T> = to_t(&tile(&raw[..rows0 * c], n));
+    let tv = tile(&raw[rows0 * c..2 * rows0 * c], n);
+    let labels: Vec<i64> = tv
+        .iter()
+        .step_by(c.max(1))
+        .map(|v| {
+            let v = if v.is_finite() { v.abs() as i64 } else { 0 };
+            v % (c as i64 + 2) - 1
+        })
+        .collect();
+    let p: Vec<T> = tv.iter().map(|&v| T::from_f64(unit(v))).collect();
+    let target = if probs {
+        Targets::Probs(&p)
+    } else {
+        Targets::Index(&labels)
+    };
+    let cw: Vec<T> = (0..c)
+        .map(|k| T::from_f64(raw.get(k).map_or(1.0, |v| v.abs())))
+        .collect();
+    let sw: Vec<T> = labels
+        .iter()
+        .map(|&l| T::from_f64(0.25 * (l + 1) as f64))
+        .collect();
+    let wmode = (case.flags >> 6) % 3;
+    let weights = match wmode {
+        0 => Weights::None,
+        1 => Weights::Each(&sw),
+        _ => Weights::Rows(&sw[..rows.min(1)]),
+    };
+    let mut loss = CrossEntropy::<T>::new().with_from_logits(logits);
+    match loss.with_label_smoothing(eps) {
+        Ok(l) => loss = l,
+        Err(_) => return,
+    }
+    if weighted {
+        match loss.with_class_weight(&cw) {
+            Ok(l) => loss = l,
+            Err(_) => return,
+        }
+    }
+    if let Some(i) = ignore {
+        loss = loss.with_ignore_index(i);
+    }
+    let red = reduction(case.flags);
+    let op = (case.flags >> 1) % 8;
+    let o = every_level::<T>([rows, n, n], |level, bufs| {
+        loss.evaluate(level, &x, target, c, weights, red, op_of(op, bufs))
+            .map_err(|e| format!("{e:?}"))
+    });
+    // The reference, per row, for unscaled outputs of finite logits.
+    if o.result.is_err() || red == Reduction::Mean || wmode != 0 {
+        return;
+    }
+    let cw64: Vec<f64> = cw.iter().map(|v| v.to_f64()).collect();
+    let cwr = weighted.then_some(&cw64[..]);
+    for r in 0..rows {
+        let z: Vec<f64> = x[r * c..(r + 1) * c].iter().map(|v| v.to_f64()).collect();
+        if !z.iter().all(|v| v.is_finite()) {
+            continue;
+        }
+        let a = if probs {
+            let t: Vec<f64> = p[r * c..(r + 1) * c].iter().map(|v| v.to_f64()).collect();
+            prob_weights(&t, cwr, eps)
+        } else {
+            index_weights(c, labels[r], cwr, ignore, eps)
+        };
+        if !a.iter().all(|v| v.is_finite()) {
+            // Infinite target weights: the kernel's and the textbook's
+            // formulas are different IEEE expressions (inf·0 in one only).
+            continue;
+        }
+        let (v, g, h) = cross_entropy_row_scalar(&z, &a, logits, T::TINY);
+        let big_a: f64 = a.iter().map(|v| v.abs()).sum();
+        let m = z.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let what = |k: &str| format!("row {r} (C = {c}): {k} (z = {z:?}, a = {a:?})");
+        let [vb, gb, hb] = &o.bufs;
+        if matches!(op % 6, 1 | 4) {
+            let scale = if logits {
+                big_a * (2.0 * m + 1.0 + (c as f64).ln())
+            } else {
+                a.iter()
+                    .zip(&z)
+                    .map(|(a, p)| a.abs() * (p.max(T::TINY).ln().abs() + 1.0))
+                    .sum()
+            };
+            assert!(
+                close(vb[r], v, scale, 32.0),
+                "{} {} vs {v}",
+                what("value"),
+                vb[r]
+            );
+        }
+        if logits && matches!(op % 6, 2..=5) {
+            for k in 0..c {
+                let i = r * c + k;
+                assert!(
+                    close(gb[i], g[k], big_a + a[k].abs(), 32.0),
+                    "{} {} vs {}",
+                    what("grad"),
+                    gb[i],
+                    g[k]
+                );
+                if op % 6 == 5 {
+                    assert!(
+                        close(hb[i], h[k], big_a, 64.0),
+                        "{} {} vs {}",
+                        what("hess"),
+                        hb[i],
+                        h[k]
+                    );
+                }
+            }
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut bytes = Bytes { data, pos: 0 };
+    let case = Case {
+        family: bytes.byte() % 9,
+        flags: bytes.byte(),
+        param: bytes.byte(),
+        extra: bytes.byte(),
+        repeat: bytes.byte(),
+    };
+    let f64_ = case.flags & 1 != 0;
+    match (case.family, f64_) {
+        (8, false) => cross_entropy::<f32>(&case, &mut bytes),
+        (8, true) => cross_entropy::<f64>(&case, &mut bytes),
+        (_, false) => elementwise::<f32>(&case, &mut bytes),
+        (_, true) => elementwise::<f64>(&case, &mut bytes),
+    }
+});

@@ -1,0 +1,560 @@
+"""Hostile input (issue 5): every one of the 36 functions, called with empty,
+0-d and 0-length-axis arrays; ±inf, NaN, ±1e308, subnormals and signed
+zeros; bool and integer arrays, byte-swapped, non-aligned (a view at byte
+offset 1 of a uint8 buffer), huge, zero and negative strides, read-only
+arrays, 1 to 6 dimensions; bad parameters and ``out=`` arrays of every wrong
+kind. Each call must either
+
+* return what the same call on clean copies returns (C-contiguous, aligned,
+  native arrays of the compute dtype: SPEC §4), bit for bit, with the SPEC's
+  result types and shapes, and leave its inputs unchanged; or
+* raise ``ValueError`` or ``TypeError`` (and then the clean call raises the
+  same type);
+
+never crash, hang, or raise anything else. The sweep of each loss runs in a
+child process (``python tests/test_hostile.py NAME``) so that a crash fails
+its test instead of killing pytest. A Rust panic surfaces as
+``RuntimeError`` (tested through the extension's test hook).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fastloss
+from reference import Array, api, canonical_nan
+
+NAMES = (
+    "mae",
+    "mse",
+    "smooth_l1",
+    "huber",
+    "log_cosh",
+    "pinball",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+)
+SUFFIXES = ("", "_grad", "_value_and_grad", "_grad_hess")
+OUT_SUFFIXES = ("_grad", "_value_and_grad")
+
+SPECIALS = [
+    0.0,
+    -0.0,
+    math.inf,
+    -math.inf,
+    math.nan,
+    1e308,
+    -1e308,
+    5e-324,
+    -5e-324,
+    1e-310,
+    1e-45,
+    -1e-40,
+    3.4e38,
+    1.0,
+    -2.5,
+    0.5,
+    88.5,
+    -710.0,
+]
+UNIT = [0.0, -0.0, 1.0, 0.5, 5e-324, 1e-45, 1e-310, 1.0 - 2.0**-24, 1.0 - 2.0**-53, 0.25]
+SHAPES: list[tuple[int, ...]] = [
+    (),
+    (0,),
+    (1,),
+    (7,),
+    (0, 3),
+    (3, 0),
+    (2, 3),
+    (3, 1, 2),
+    (1, 2, 1, 3),
+    (2, 1, 2, 1, 2),
+    (1, 2, 1, 2, 1, 2),
+    (2, 0, 1, 2, 1, 1),
+]
+DTYPES: list[Any] = [
+    np.float64,
+    np.float32,
+    np.float16,
+    np.int64,
+    np.int32,
+    np.uint8,
+    np.int8,
+    np.bool_,
+]
+PARAMS: dict[str, tuple[str, list[Any]]] = {
+    "smooth_l1": ("beta", [1.0, 0.0, 1e30, -1.0, math.nan, math.inf, 1e-50, 5e-324]),
+    "huber": ("delta", [1.0, 1e-3, 1e30, 0.0, -0.0, -1.0, math.nan, math.inf, 1e-50]),
+    "pinball": ("q", [0.5, 0.999, 1e-9, 0.0, 1.0, -0.5, math.nan, 1e-50, 1.0 - 1e-12]),
+}
+
+
+# ------------------------------------------------------------- layouts --
+
+
+def unaligned(a: Array) -> Array:
+    """The same values in a view at byte offset 1 of a uint8 buffer (writable)."""
+    if a.dtype.itemsize == 1:
+        return a
+    buf = np.zeros(a.nbytes + 1, dtype=np.uint8)
+    view = buf[1:].view(a.dtype).reshape(a.shape)
+    view[...] = a
+    assert a.size <= 1 or not view.flags.aligned
+    return view
+
+
+def huge_stride(a: Array) -> Array:
+    """A view with a 1 MiB stride on the last axis and 2**40-byte strides on
+    the axes of length 1 (only their index 0 is ever read)."""
+    if a.ndim == 0:
+        return a
+    big = np.zeros((*a.shape, (1 << 20) // a.itemsize), dtype=a.dtype)
+    big[..., 0] = a
+    view = big[..., 0]
+    strides = tuple(1 << 40 if n == 1 else s for n, s in zip(view.shape, view.strides))
+    return np.lib.stride_tricks.as_strided(view, shape=view.shape, strides=strides, writeable=False)
+
+
+def readonly(a: Array) -> Array:
+    b = np.array(a, copy=True)
+    b.flags.writeable = False
+    return b
+
+
+def byteswapped(a: Array) -> Array:
+    return a.astype(a.dtype.newbyteorder("S"))
+
+
+def reversed_(a: Array) -> Array:
+    if a.ndim == 0:
+        return a
+    return np.ascontiguousarray(a[::-1])[::-1]
+
+
+def strided(a: Array) -> Array:
+    if a.ndim == 0:
+        return a
+    big = np.zeros((a.shape[0] * 3, *a.shape[1:]), dtype=a.dtype)
+    big[::3] = a
+    return big[::3]
+
+
+def fortran(a: Array) -> Array:
+    return np.asfortranarray(a) if a.ndim else a
+
+
+def broadcast(a: Array) -> Array:
+    """Zero strides: the first element everywhere (values change, so the
+    clean copy is taken of this array, not of ``a``)."""
+    if a.size == 0:
+        return a
+    return np.broadcast_to(a.reshape(-1)[:1].reshape((1,) * a.ndim), a.shape)
+
+
+LAYOUTS: dict[str, Callable[[Array], Array]] = {
+    "contiguous": lambda a: a,
+    "unaligned": unaligned,
+    "huge_stride": huge_stride,
+    "readonly": readonly,
+    "byteswapped": byteswapped,
+    "reversed": reversed_,
+    "strided": strided,
+    "fortran": fortran,
+    "broadcast": broadcast,
+}
+
+
+# -------------------------------------------------------------- helpers --
+
+
+def compute_dtype(*arrays: Array) -> Any:
+    """SPEC §4: float32 when every array is a float of at most 4 bytes."""
+    if all(a.dtype.kind == "f" and a.dtype.itemsize <= 4 for a in arrays):
+        return np.float32
+    return np.float64
+
+
+def clean(a: Array, dtype: Any) -> Array:
+    """A C-contiguous, aligned, native, writable copy in ``dtype``."""
+    return np.array(a, dtype=dtype, order="C", copy=True)
+
+
+def outcome(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """The result, or the exception (anything but ValueError/TypeError is
+    returned too, and judged by the caller)."""
+    try:
+        return func(*args, **kwargs)
+    except BaseException as e:  # PanicException is a BaseException
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        return e
+
+
+def bits(v: Any) -> Any:
+    """A comparable image of a result: exception type, float bits, array bytes."""
+    if isinstance(v, BaseException):
+        return ("raises", type(v).__name__)
+    if isinstance(v, tuple):
+        return tuple(bits(x) for x in v)
+    if isinstance(v, float):
+        return ("float", "nan" if math.isnan(v) else v.hex())
+    if isinstance(v, np.ndarray):
+        data = canonical_nan(v) if v.dtype.kind == "f" else np.array(v, copy=True)
+        return ("array", str(v.dtype), v.shape, data.tobytes())
+    return ("other", type(v).__name__)
+
+
+def describe(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) < 300 else text[:300] + "..."
+
+
+def check_types(
+    name: str, suffix: str, got: Any, shape: tuple[int, ...], kw: dict[str, Any]
+) -> str:
+    """'' when a successful result has the SPEC's types and shapes."""
+    red = kw.get("reduction", "none" if suffix == "_grad_hess" else "mean")
+    rows_shape = shape
+    if name == "cross_entropy":
+        axis = kw.get("axis", -1)
+        rows_shape = tuple(d for i, d in enumerate(shape) if i != axis % max(len(shape), 1))
+
+    def value_ok(v: Any) -> bool:
+        if red == "none":
+            return isinstance(v, np.ndarray) and v.shape == rows_shape
+        return type(v) is float
+
+    def array_ok(v: Any) -> bool:
+        return isinstance(v, np.ndarray) and v.shape == shape
+
+    if suffix == "":
+        ok = value_ok(got)
+    elif suffix == "_grad":
+        ok = array_ok(got)
+    elif suffix == "_value_and_grad":
+        ok = isinstance(got, tuple) and len(got) == 2 and value_ok(got[0]) and array_ok(got[1])
+    else:
+        ok = isinstance(got, tuple) and len(got) == 2 and all(array_ok(g) for g in got)
+    return "" if ok else f"result types/shapes wrong: {describe(got)}"
+
+
+# ---------------------------------------------------------------- cases --
+
+
+def values_for(name: str, shape: tuple[int, ...], rng: np.random.Generator, kind: str) -> Array:
+    n = math.prod(shape)
+    pool = UNIT if kind == "unit" else SPECIALS
+    if kind == "random":
+        v = rng.standard_normal(n) * 10.0 ** rng.integers(-5, 6, n)
+    else:
+        v = np.array([pool[int(i)] for i in rng.integers(0, len(pool), n)], dtype=np.float64)
+    return v.reshape(shape)
+
+
+def cases(name: str, count: int, seed: int) -> Iterator[tuple[Array, Array, dict[str, Any]]]:
+    """(input, target, keyword arguments) drawn at random from the hostile sets."""
+    rng = np.random.default_rng(seed)
+    layouts = list(LAYOUTS)
+    for k in range(count):
+        shape = SHAPES[k % len(SHAPES)]
+        kinds = ["specials", "random", "unit"]
+        xkind = kinds[int(rng.integers(0, 3))]
+        ykind = "unit" if name.startswith("binary") and rng.random() < 0.7 else kinds[k % 3]
+        with np.errstate(all="ignore"):
+            x = values_for(name, shape, rng, xkind).astype(DTYPES[int(rng.integers(0, 3))])
+            ydt = DTYPES[int(rng.integers(0, len(DTYPES)))]
+            y = values_for(name, shape, rng, ykind)
+            y = y.astype(ydt) if ydt != np.bool_ else (y > 0.3)
+            if rng.random() < 0.15:
+                xdt = DTYPES[int(rng.integers(3, len(DTYPES)))]
+                x = x.astype(xdt) if xdt != np.bool_ else (x > 0.3)
+        kw: dict[str, Any] = {"reduction": ["mean", "sum", "none"][int(rng.integers(0, 3))]}
+        if name in PARAMS and rng.random() < 0.5:
+            key, choices = PARAMS[name]
+            kw[key] = choices[int(rng.integers(0, len(choices)))]
+        if name == "cross_entropy":
+            x, y, kw = cross_entropy_case(x, rng, kw)
+        elif name == "binary_cross_entropy_with_logits" and rng.random() < 0.4 and x.ndim > 0:
+            pw = np.abs(values_for(name, (x.shape[-1],), rng, "specials"))
+            kw["pos_weight"] = LAYOUTS[layouts[int(rng.integers(0, len(layouts)))]](pw)
+        wmode = int(rng.integers(0, 4))
+        if wmode and x.ndim > 0:
+            rows = kw.get("_rows_shape", x.shape)
+            wshape = rows if wmode == 1 else rows[:1]
+            pool = "unit" if rng.random() < 0.7 else "specials"
+            w = np.abs(values_for(name, wshape, rng, pool)) if wmode < 3 else -np.ones(wshape)
+            kw["sample_weight"] = LAYOUTS[layouts[int(rng.integers(0, len(layouts)))]](w)
+        kw.pop("_rows_shape", None)
+        x = LAYOUTS[layouts[int(rng.integers(0, len(layouts)))]](x)
+        y = LAYOUTS[layouts[int(rng.integers(0, len(layouts)))]](y)
+        yield x, y, kw
+
+
+def cross_entropy_case(
+    x: Array, rng: np.random.Generator, kw: dict[str, Any]
+) -> tuple[Array, Array, dict[str, Any]]:
+    """Class indices (any integer dtype, out-of-range ones too) or
+    probabilities, a random axis (out of range sometimes) and options."""
+    ndim = x.ndim
+    axis = int(rng.integers(-ndim - 1, ndim + 1)) if ndim else 0
+    if ndim and rng.random() < 0.8:
+        axis = int(rng.integers(-ndim, ndim))
+    kw["axis"] = axis
+    ok_axis = ndim > 0 and -ndim <= axis < ndim
+    c = x.shape[axis] if ok_axis else 1
+    rows_shape = tuple(d for i, d in enumerate(x.shape) if not ok_axis or i != axis % ndim)
+    if rng.random() < 0.5:
+        y: Array = rng.integers(-2, c + 2, rows_shape).astype(
+            [np.int64, np.int32, np.uint8, np.int16][int(rng.integers(0, 4))]
+        )
+        if rng.random() < 0.3:
+            kw["ignore_index"] = int(rng.choice([-1, -2, c, 10**12]))
+        kw["_rows_shape"] = rows_shape
+    else:
+        y = np.abs(values_for("cross_entropy", x.shape, rng, "unit")).astype(x.dtype)
+    if rng.random() < 0.3:
+        kw["label_smoothing"] = float(rng.choice([0.1, 1.0, -0.1, 1.5, math.nan]))
+    if rng.random() < 0.3:
+        kw["from_logits"] = False
+    if rng.random() < 0.3:
+        kw["class_weight"] = np.abs(values_for("cross_entropy", (max(c, 1),), rng, "unit"))
+    return x, y, kw
+
+
+def clean_kwargs(kw: dict[str, Any], dtype: Any) -> dict[str, Any]:
+    out = {}
+    for k, v in kw.items():
+        if isinstance(v, np.ndarray):
+            v = clean(v, dtype)
+        out[k] = v
+    return out
+
+
+def sweep(name: str, count: int = 500, seed: int = 5) -> list[str]:
+    """Runs every function of ``name`` over the hostile cases; the failures."""
+    failures: list[str] = []
+    for k, (x, y, kw) in enumerate(cases(name, count, seed)):
+        # Class indices (and bool targets, a TypeError) keep their dtype.
+        index_target = name == "cross_entropy" and y.dtype.kind in "iub"
+        dt = compute_dtype(x) if index_target else compute_dtype(x, y)
+        cx = clean(x, dt)
+        cy = clean(y, y.dtype.newbyteorder("=")) if index_target else clean(y, dt)
+        ckw = clean_kwargs(kw, dt)
+        before = [bits(a) for a in (x, y, *kw.values()) if isinstance(a, np.ndarray)]
+        for suffix in SUFFIXES:
+            func = api(name + suffix)
+            what = f"{name}{suffix} case {k} shape {x.shape} {x.dtype}/{y.dtype} {sorted(kw)}"
+            got = outcome(func, x, y, **kw)
+            want = outcome(func, cx, cy, **ckw)
+            if isinstance(got, BaseException) and not isinstance(got, (ValueError, TypeError)):
+                failures.append(f"{what}: raised {type(got).__name__}: {got}")
+                continue
+            if bits(got) != bits(want):
+                failures.append(f"{what}: {describe(got)} but clean copies give {describe(want)}")
+                continue
+            if isinstance(got, BaseException):
+                continue
+            bad = check_types(name, suffix, got, x.shape, kw)
+            if bad:
+                failures.append(f"{what}: {bad}")
+            if suffix in OUT_SUFFIXES:
+                failures += check_out(func, cx, cy, ckw, got, dt, what)
+        after = [bits(a) for a in (x, y, *kw.values()) if isinstance(a, np.ndarray)]
+        if before != after:
+            failures.append(f"{name} case {k}: an input was modified")
+    return failures
+
+
+def bad_outs(shape: tuple[int, ...], dt: Any, x: Array) -> list[tuple[str, Any]]:
+    """Every kind of wrong ``out=``."""
+    other = np.float32 if dt == np.float64 else np.float64
+    outs: list[tuple[str, Any]] = [
+        ("wrong dtype", np.zeros(shape, dtype=other)),
+        ("integer", np.zeros(shape, dtype=np.int64)),
+        ("wrong shape", np.zeros((*shape, 2), dtype=dt)),
+        ("list", np.zeros(shape, dtype=dt).tolist()),
+        ("byteswapped", np.zeros(shape, dtype=np.dtype(dt).newbyteorder("S"))),
+    ]
+    if x.size and x.dtype == dt:
+        outs.append(("aliases input", x))
+    if math.prod(shape) > 1:
+        outs.append(("fortran/strided", np.zeros((*shape, 2), dtype=dt)[..., 0]))
+        outs.append(("unaligned", unaligned(np.zeros(shape, dtype=dt))))
+    ro = np.zeros(shape, dtype=dt)
+    ro.flags.writeable = False
+    outs.append(("read-only", ro))
+    return outs
+
+
+def check_out(
+    func: Callable[..., Any], x: Array, y: Array, kw: dict[str, Any], want: Any, dt: Any, what: str
+) -> list[str]:
+    failures = []
+    out = np.full(x.shape, -7.0, dtype=dt)
+    got = outcome(func, x, y, out=out, **kw)
+    grad = got[1] if isinstance(got, tuple) else got
+    if bits(got) != bits(want) or grad is not out:
+        failures.append(f"{what}: out= gives {describe(got)}, not {describe(want)} in out")
+    for label, bad in bad_outs(x.shape, dt, x):
+        keep = bits(np.asarray(bad))
+        r = outcome(func, x, y, out=bad, **kw)
+        if not isinstance(r, (ValueError, TypeError)):
+            failures.append(f"{what}: out={label} gives {describe(r)}, not ValueError/TypeError")
+        if label != "aliases input" and bits(np.asarray(bad)) != keep:
+            failures.append(f"{what}: rejected out={label} was written")
+    return failures
+
+
+# ---------------------------------------------------------------- tests --
+
+
+def run_sweep(name: str) -> list[str]:
+    """The sweep of one loss in a child process: a crash or hang fails here."""
+    proc = subprocess.run(
+        [sys.executable, __file__, name], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, (
+        f"the sweep of {name} died with exit status {proc.returncode}:\n{proc.stderr[-4000:]}"
+    )
+    result: list[str] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_hostile_sweep(name: str) -> None:
+    failures = run_sweep(name)
+    assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures[:20])
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_special_values_propagate(name: str, suffix: str) -> None:
+    """±inf, NaN, ±1e308, subnormals, ±0 in float64 and float32, 1..6-D: the
+    elementwise results of a loss at those values equal those at the same
+    values one at a time (no cross-talk between lanes, blocks or rows), and
+    NaN input gives NaN value."""
+    func = api(name + suffix)
+    binary = name.startswith("binary_cross_entropy")
+    for dt in (np.float64, np.float32):
+        with np.errstate(all="ignore"):
+            xs = np.array(UNIT if name == "binary_cross_entropy" else SPECIALS, dt)
+            ys = np.array(UNIT if binary or name == "cross_entropy" else SPECIALS, dt)
+        # Every (input, target) pair.
+        x, y = np.repeat(xs, len(ys)), np.tile(ys, len(xs))
+        if name == "cross_entropy":
+            # Rows of two logits, probability targets of the same shape.
+            x, y = x.reshape(-1, 2), y.reshape(-1, 2)
+        whole = outcome(func, x, y, reduction="none")
+        assert not isinstance(whole, BaseException), f"{name}{suffix}: {whole!r}"
+        parts = whole if isinstance(whole, tuple) else (whole,)
+        for i in range(x.shape[0]):
+            one = outcome(func, x[i : i + 1], y[i : i + 1], reduction="none")
+            got = tuple(np.asarray(p)[i : i + 1] for p in parts)
+            want = one if isinstance(one, tuple) else (one,)
+            assert bits(got) == bits(want), (
+                f"{name}{suffix} {np.dtype(dt).name} at x={x[i]}, y={y[i]}: "
+                f"{describe(got)} alone gives {describe(want)}"
+            )
+        if name == "cross_entropy":
+            continue
+        # The same elements as 2..6-D arrays: the same bits.
+        for ndim in range(2, 7):
+            shape = (1,) * (ndim - 2) + (len(xs), len(ys))
+            r = func(x.reshape(shape), y.reshape(shape), reduction="none")
+            got = tuple(a.reshape(-1) for a in (r if isinstance(r, tuple) else (r,)))
+            assert bits(got) == bits(parts), f"{name}{suffix} {ndim}-D"
+    if suffix in ("", "_value_and_grad") and name != "binary_cross_entropy":
+        x1 = np.array([math.nan, 1.0]) if name != "cross_entropy" else np.array([[math.nan, 1.0]])
+        y1 = np.array([0.5, 0.5]) if name != "cross_entropy" else np.array([0])
+        v = func(x1, y1)
+        v = v[0] if isinstance(v, tuple) else v
+        assert math.isnan(v), f"{name}{suffix}: NaN input gives {v}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_empty_and_zero_d(name: str) -> None:
+    """SPEC §3: empty input: "sum" 0.0, "none" empty, "mean" nan; 0-d works
+    for the elementwise losses and is a ValueError for cross-entropy."""
+    f = api(name)
+    for shape in [(0,), (0, 3), (3, 0), (2, 0, 4)]:
+        x = np.zeros(shape)
+        if name == "cross_entropy":
+            y: Array = np.zeros(shape[:-1], dtype=np.int64)
+            rows = shape[:-1]
+            if shape[-1] == 0 and math.prod(rows) > 0:
+                with pytest.raises(ValueError, match="class"):
+                    f(x, y)
+                continue
+        else:
+            y = np.zeros(shape)
+            rows = shape
+        if math.prod(rows) == 0:
+            assert math.isnan(f(x, y))
+            assert f(x, y, reduction="sum") == 0.0
+            assert f(x, y, reduction="none").shape == rows
+    zero_d = np.float64(0.25)
+    if name == "cross_entropy":
+        with pytest.raises(ValueError, match="0-d"):
+            f(np.array(0.5), np.array(0))
+    else:
+        v = f(zero_d, np.float64(0.5))
+        assert type(v) is float and math.isfinite(v)
+        assert f(zero_d, np.float64(0.5), reduction="none").shape == ()
+
+
+def test_smooth_l1_large_beta_float32_does_not_overflow() -> None:
+    """Found by the kernel fuzzer: 0.5·d²/β overflowed float32 in d² for
+    |d| < β when β > ~2.6e19; the value is below 0.5·|d|."""
+    x = np.array([1e20, -3e25, 2.0], dtype=np.float32)
+    y = np.zeros(3, dtype=np.float32)
+    beta = 1e30
+    got = fastloss.smooth_l1(x, y, beta=beta, reduction="none")
+    d = x.astype(np.float64)
+    b = float(np.float32(beta))
+    want = 0.5 * d * d / b
+    assert np.all(np.isfinite(got)), got
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    total = fastloss.smooth_l1(x, y, beta=beta, reduction="sum")
+    assert math.isclose(total, float(np.sum(want)), rel_tol=1e-6)
+
+
+# --------------------------------------------------------------- panics --
+
+
+def test_panic_in_kernel_is_runtime_error() -> None:
+    """A Rust panic inside a kernel (forced by the test hook, in a worker
+    thread of the pool with the GIL released) reaches Python as a
+    RuntimeError, which ``except Exception`` catches; the module keeps
+    working afterwards, the pool included."""
+    native: Any = fastloss._native
+    old = fastloss.get_num_threads()
+    try:
+        for threads in (1, 3):
+            fastloss.set_num_threads(threads)
+            for n in (1, 4096 * 5 + 3, 1 << 17):
+                with pytest.raises(RuntimeError, match="forced panic"):
+                    native._panic_in_kernel(n)
+                try:
+                    native._panic_in_kernel(n)
+                except Exception as e:  # the point: a plain except Exception catches it
+                    assert "internal error" in str(e)
+            x = np.linspace(-3, 3, 1 << 17)
+            assert fastloss.mse(x, np.zeros_like(x)) == pytest.approx(float(np.mean(x * x)))
+    finally:
+        fastloss.set_num_threads(old)
+
+
+if __name__ == "__main__":
+    print(json.dumps(sweep(sys.argv[1])))

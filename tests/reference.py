@@ -119,11 +119,14 @@ def elementwise(name: str, d: Array, param: float | None = None) -> tuple[F64, F
             grad = np.clip(d, -p, p)
             return value, grad, np.where(quad, 1.0, 0.0)
         if name == "log_cosh":
-            # cosh d - 1 = 2 sinh²(d/2) keeps the small-|d| digits; the large
-            # branch never overflows.
+            # cosh d - 1 = 2 sinh²(d/2) keeps the small-|d| digits; below 1e-7
+            # log cosh d = (d/2)·d to 1e-14 relative, rounded once (sinh(d/2)²
+            # would round twice into the subnormals); the large branch never
+            # overflows.
             e = np.exp(-2.0 * a)
             small = a < 1.0
-            value = np.where(small, np.log1p(2.0 * np.sinh(0.5 * d) ** 2), a - LN2 + np.log1p(e))
+            tiny = np.where(a < 1e-7, (0.5 * d) * d, np.log1p(2.0 * np.sinh(0.5 * d) ** 2))
+            value = np.where(small, tiny, a - LN2 + np.log1p(e))
             return value, np.tanh(d), 4.0 * e / (1.0 + e) ** 2
         if name == "pinball":
             r = -d

@@ -269,7 +269,8 @@ impl<T: Float> Pointwise<T> for LogCosh {
         let ln2_hi = T::from_f64(0.693_145_751_953_125);
         let ln2_lo = T::from_f64(1.428_606_820_309_417_3e-6);
         let value = if small {
-            s * horner(s, log_cosh)
+            // |d|·(|d|·P): one rounding into the subnormals, not two (d², then ·P).
+            a * (a * horner(s, log_cosh))
         } else {
             (a - ln2_hi) - ln2_lo + e * horner(e, log1p)
         };

@@ -110,6 +110,13 @@ pub(crate) fn expm1_tiny(z: f64) -> Dd {
     mul(Dd::new(z), p)
 }
 
+/// The three parts of ln 2 (138 bits) for the extra-precise exps here and in
+/// [`crate::fixed`]: `k·LN2_HI` is exact for the `k` they meet, `k·LN2_MID`
+/// is exact as a [`two_prod`], `k·LN2_LO` is beyond their precision.
+pub(crate) const LN2_HI: f64 = crate::math::LN2_HI_F64; // 32 significant bits
+pub(crate) const LN2_MID: f64 = crate::math::LN2_LO_F64;
+pub(crate) const LN2_LO: f64 = 1.161_222_722_936_253_2e-26; // ln 2 − HI − MID
+
 /// 1.5 · 2^52: adding it rounds an `f64` below 2^51 in magnitude to an
 /// integer, which then sits in the low bits.
 const MAGIC: f64 = 6_755_399_441_055_744.0;
@@ -144,9 +151,6 @@ pub(crate) fn ldexp(a: Dd, k: f64) -> Dd {
 /// unrolls and a lane loop around it vectorizes.
 #[inline(always)]
 pub(crate) fn exp(y: f64) -> (Dd, f64) {
-    const LN2_HI: f64 = 0.693_147_180_369_123_8; // 32 significant bits
-    const LN2_MID: f64 = 1.908_214_929_270_587_7e-10;
-    const LN2_LO: f64 = 1.161_222_722_936_253_2e-26; // ln 2 − HI − MID
     let y = if y < -1400.0 { -1400.0 } else { y };
     let k = (y * core::f64::consts::LOG2_E + MAGIC) - MAGIC;
     let r = y - k * LN2_HI;

@@ -47,9 +47,7 @@ pub(crate) fn mul(a: i128, b: i128) -> i128 {
 /// with `k` are exact or beyond 2^-126, summed in fixed point; then the
 /// Taylor series of `e^r` (|r| ≤ 0.35) to degree 27.
 pub(crate) fn exp(y: f64) -> (i128, f64) {
-    const LN2_HI: f64 = 0.693_147_180_369_123_8; // 32 significant bits
-    const LN2_MID: f64 = 1.908_214_929_270_587_7e-10;
-    const LN2_LO: f64 = 1.161_222_722_936_253_2e-26; // ln 2 − HI − MID
+    use crate::dd::{LN2_HI, LN2_LO, LN2_MID};
     let y = y.max(-1400.0);
     let k = (y * core::f64::consts::LOG2_E).round();
     let mid = crate::dd::two_prod(k, LN2_MID);

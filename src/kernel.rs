@@ -167,7 +167,8 @@ fn chunk<
     h: &mut [T; LANES],
 ) {
     let mut vals = [T::ZERO; LANES];
-    let mut cancels = false;
+    let mut cancels = [false; LANES];
+    let mut any_cancels = false;
     for l in 0..LANES {
         let t = loss.eval(x[l], y[l], col[l]);
         // Weighted: w / Σw, a division because 1/Σw overflows when Σw is
@@ -185,7 +186,8 @@ fn chunk<
         if G {
             g[l] = c * t.grad;
             if L::REFINES_GRAD {
-                cancels |= loss.grad_cancels(x[l], y[l], col[l]);
+                cancels[l] = loss.grad_cancels(x[l], y[l], col[l]);
+                any_cancels |= cancels[l];
             }
         }
         if H {
@@ -194,15 +196,14 @@ fn chunk<
     }
     // Rare (a gradient next to its zero): the whole chunk takes the slower
     // path, and the rarest elements the slowest one.
-    if G && L::REFINES_GRAD && cancels {
+    if G && L::REFINES_GRAD && any_cancels {
         let mut deep = [false; LANES];
         let mut any_deep = false;
         for l in 0..LANES {
             let c = if W { w[l] / scale } else { scale };
             let (precise, too_deep) = loss.precise_grad(x[l], y[l], col[l]);
-            let fix = loss.grad_cancels(x[l], y[l], col[l]);
-            g[l] = if fix { c * precise } else { g[l] };
-            deep[l] = fix && too_deep;
+            g[l] = if cancels[l] { c * precise } else { g[l] };
+            deep[l] = cancels[l] && too_deep;
             any_deep |= deep[l];
         }
         if any_deep {

@@ -98,9 +98,9 @@ pub const SIGMOID_F64_MAX_ULP: f64 = 2.0;
 
 /// High part of `ln 2` for the `f64` functions (fdlibm): 32 significant
 /// bits, so `k·LN2_HI_F64` is exact for `|k| < 2^21`.
-const LN2_HI_F64: f64 = 0.693_147_180_369_123_8; // 0x3fe62e42fee00000
+pub(crate) const LN2_HI_F64: f64 = 0.693_147_180_369_123_8; // 0x3fe62e42fee00000
 /// `ln 2 - LN2_HI_F64`, rounded.
-const LN2_LO_F64: f64 = 1.908_214_929_270_587_7e-10; // 0x3dea39ef35793c76
+pub(crate) const LN2_LO_F64: f64 = 1.908_214_929_270_587_7e-10; // 0x3dea39ef35793c76
 
 /// `1.5 · 2^23`: adding it to a float of magnitude below `2^22` rounds that
 /// float to an integer `k`, which then sits in the low mantissa bits.

@@ -293,7 +293,16 @@ pub mod scalar {
 
     /// [`super::BinaryCrossEntropyWithLogits`] with `pos_weight = pw`.
     pub fn binary_cross_entropy_with_logits_scalar(x: f64, t: f64, pw: f64) -> (f64, f64, f64) {
-        let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
+        // Never through e^z for z > 0, which overflows first: σ(−709.8) is
+        // 5e-309, not 1/(1 + inf) = 0.
+        let sig = |z: f64| {
+            if z >= 0.0 {
+                1.0 / (1.0 + (-z).exp())
+            } else {
+                let e = z.exp();
+                e / (1.0 + e)
+            }
+        };
         // softplus(−x) = max(−x, 0) + log1p(e^(−|x|))
         let soft = (-x.abs()).exp().ln_1p(); // softplus(−|x|)
         let c = (1.0 - t) + pw * t;

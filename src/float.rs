@@ -69,6 +69,10 @@ pub trait Float:
     fn is_finite(self) -> bool;
     /// `e^self`, at most a few ulp from exact (see [`crate::math`]).
     fn exp(self) -> Self;
+    /// `e^self` for `self ≤ 0` as a term of a sum of at least 1: `exp`'s
+    /// value except that terms below the smallest normal may come out as
+    /// any value below it (see [`crate::math::exp_term_f32`]).
+    fn exp_term(self) -> Self;
     /// `ln(1 + self)`, at most a few ulp from exact (see [`crate::math`]).
     fn ln_1p(self) -> Self;
     /// `ln(self)`, at most a few ulp from exact (see [`crate::math`]).
@@ -76,7 +80,7 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ident, $name:literal, $exp:path, $log1p:path, $ln:path) => {
+    ($t:ident, $name:literal, $exp:path, $exp_term:path, $log1p:path, $ln:path) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -111,6 +115,10 @@ macro_rules! impl_float {
                 $exp(self)
             }
             #[inline(always)]
+            fn exp_term(self) -> Self {
+                $exp_term(self)
+            }
+            #[inline(always)]
             fn ln_1p(self) -> Self {
                 $log1p(self)
             }
@@ -122,5 +130,19 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, "float32", math::exp_f32, math::log1p_f32, math::ln_f32);
-impl_float!(f64, "float64", math::exp_f64, math::log1p_f64, math::ln_f64);
+impl_float!(
+    f32,
+    "float32",
+    math::exp_f32,
+    math::exp_term_f32,
+    math::log1p_f32,
+    math::ln_f32
+);
+impl_float!(
+    f64,
+    "float64",
+    math::exp_f64,
+    math::exp_f64,
+    math::log1p_f64,
+    math::ln_f64
+);

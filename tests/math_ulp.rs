@@ -919,3 +919,46 @@ fn random_f64_release() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// exp_term_f32: the softmax denominator's exp
+// ---------------------------------------------------------------------------
+
+/// `exp_term_f32` is `exp_f32` bit for bit on [−87, 0] (a strided sample of
+/// every bit pattern there, both ends included), a positive value below
+/// 2^-125 further down (−inf included), and NaN for NaN.
+#[test]
+fn exp_term_f32_matches_exp_f32() {
+    let (lo, hi) = ((-0.0f32).to_bits(), (-87.0f32).to_bits());
+    let mut bits = lo;
+    while bits <= hi {
+        let x = f32::from_bits(bits);
+        assert_eq!(
+            exp_term_f32(x).to_bits(),
+            exp_f32(x).to_bits(),
+            "exp_term_f32({x:e})"
+        );
+        bits += if hi - bits > 997 {
+            997
+        } else {
+            (hi - bits).max(1)
+        };
+    }
+    for x in [
+        -87.000_01f32,
+        -88.0,
+        -103.9,
+        -150.0,
+        -1e30,
+        f32::MIN,
+        f32::NEG_INFINITY,
+    ] {
+        let e = exp_term_f32(x);
+        assert!(
+            e > 0.0 && e <= 2f32.powi(-125),
+            "exp_term_f32({x:e}) = {e:e}"
+        );
+    }
+    assert!(exp_term_f32(f32::NAN).is_nan());
+    assert!(exp_term_f32(-f32::NAN).is_nan());
+}

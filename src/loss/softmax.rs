@@ -208,7 +208,7 @@ fn store<T: Float>(out: &mut [T], o: usize, a: &[T; LANES], len: usize) {
     }
 }
 
-/// Row statistics of the online log-sum-exp.
+/// Row statistics of pass 1.
 struct Stats<T> {
     /// m = max z (−inf counted as `T::MIN`).
     max: T,
@@ -220,112 +220,147 @@ struct Stats<T> {
     weight: f64,
 }
 
-/// The dense part of one chunk: Σ a·(m − z) relative to the lane's running
-/// maximum and Σ a, for `a = w·(keep·t + spread)` (`t = 0` unless `probs`).
-/// A new maximum adds (Σ a so far)·(rise): every term is ≥ 0, nothing
-/// cancels. Needs the maxima before the chunk.
+/// Virtual lanes of pass 1's sums (four chunks of [`LANES`] side by side, so
+/// that the adds of one chunk do not wait for the previous one's).
+const WIDE: usize = 4 * LANES;
+
+/// Rounds of [`WIDE`] logits whose terms a lane keeps in a plain `T` sum
+/// before they join its compensated `f64` one.
+const BLOCK_ROUNDS: usize = 4;
+
+/// The row maximum `m` of `z[..n]` (−inf counted as `lowest`, NaN skipped):
+/// exact, whatever the order.
+#[inline(always)]
+fn row_max<T: Float>(z: &[T], n: usize) -> T {
+    let lowest = T::MIN;
+    let mut m = [lowest; WIDE];
+    let rounds = n / WIDE;
+    for k in 0..rounds {
+        let xs: &[T; WIDE] = z[k * WIDE..(k + 1) * WIDE].try_into().unwrap();
+        for l in 0..WIDE {
+            let zc = floor(xs[l], lowest);
+            m[l] = if zc > m[l] { zc } else { m[l] };
+        }
+    }
+    let mut max = lowest;
+    for &x in &z[rounds * WIDE..n] {
+        let zc = floor(x, lowest);
+        max = if zc > max { zc } else { max };
+    }
+    for l in 0..WIDE {
+        max = if m[l] > max { m[l] } else { max };
+    }
+    max
+}
+
+/// One round of pass 1: `exp(z − m)` added to `s`. Only the first `valid`
+/// lanes change. With `STORE` the terms are also written to `e` (for the
+/// gradient, which then needs no exp of its own: they are `exp`'s, exact
+/// down to the subnormals); without, they are [`Float::exp_term`]'s.
+#[inline(always)]
+fn sum_round<T: Float, const STORE: bool>(
+    max: T,
+    x: &[T; WIDE],
+    s: &mut [T; WIDE],
+    e: &mut [T; WIDE],
+    valid: usize,
+) {
+    let lowest = T::MIN;
+    for l in 0..WIDE {
+        let d = floor(x[l], lowest) - max;
+        let t = if STORE { d.exp() } else { d.exp_term() };
+        if STORE {
+            e[l] = t;
+        }
+        if l < valid {
+            s[l] = s[l] + t;
+        }
+    }
+}
+
+/// The dense part of one round: `a·(m − z)` added to `acc` and
+/// `a = w·(keep·t + spread)` to `wa` (`t = 0` unless `probs`), every term
+/// ≥ 0. Only the first `valid` lanes change.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn step_dense<T: Float>(
-    m: &[T; LANES],
-    acc: &mut [f64; LANES],
-    wa: &mut [f64; LANES],
-    x: &[T; LANES],
-    w: &[T; LANES],
-    t: &[T; LANES],
+fn dense_round<T: Float>(
+    max: T,
+    x: &[T; WIDE],
+    w: &[T; WIDE],
+    t: &[T; WIDE],
+    acc: &mut [f64; WIDE],
+    wa: &mut [f64; WIDE],
     probs: bool,
     keep: f64,
     spread: f64,
     valid: usize,
 ) {
-    let lowest = T::MIN;
-    for l in 0..LANES {
-        let z = x[l];
-        let zc = floor(z, lowest);
-        let m0 = m[l];
-        let up = zc >= m0;
-        let m1 = if up { zc } else { m0 };
+    let m = max.to_f64();
+    for l in 0..WIDE {
         let a = w[l].to_f64()
             * if probs {
                 keep * t[l].to_f64() + spread
             } else {
                 spread
             };
-        let rise = if up && wa[l] != 0.0 {
-            wa[l] * (zc.to_f64() - m0.to_f64())
-        } else {
-            0.0
-        };
         let own = if a != 0.0 {
-            a * (m1.to_f64() - z.to_f64())
+            a * (m - x[l].to_f64())
         } else {
             0.0
         };
         if l < valid {
-            acc[l] = acc[l] + rise + own;
+            acc[l] += own;
             wa[l] += a;
         }
     }
 }
 
-/// Chunks of a row whose sums are kept in a plain T sum before they join
-/// the compensated one: a plain sum holds at most this many terms per lane.
-const BLOCK_CHUNKS: usize = 4;
-
-/// The online log-sum-exp of one chunk, in T only (so that it runs at T's
-/// full vector width): `s` sums the block's terms, `sc` multiplies its
-/// rescalings. Only the first `valid` lanes change.
+/// Adds a block's plain sums `s` to the compensated sums (Neumaier):
+/// `total + comp` is the lane's sum to about one rounding of `f64` plus the
+/// block's own roundings, however long the row.
 #[inline(always)]
-fn step<T: Float>(
-    m: &mut [T; LANES],
-    s: &mut [T; LANES],
-    sc: &mut [T; LANES],
-    x: &[T; LANES],
-    valid: usize,
-) {
-    let lowest = T::MIN;
-    for l in 0..LANES {
-        let zc = floor(x[l], lowest);
-        let m0 = m[l];
-        let up = zc >= m0;
-        // One exp per logit: exp(m0 − zc) rescales s for a new maximum,
-        // exp(zc − m0) is the term of any other logit. s·mul + add is then
-        // s·e + 1 or s·1 + e = s + e (an exact product): no branch.
-        let e = (-(zc - m0).abs()).exp();
-        let mul = if up { e } else { T::ONE };
-        let add = if up { T::ONE } else { e };
-        if l < valid {
-            s[l] = s[l] * mul + add;
-            sc[l] = sc[l] * mul;
-            m[l] = if up { zc } else { m0 };
+fn flush<T: Float>(total: &mut [f64; WIDE], comp: &mut [f64; WIDE], s: &[T; WIDE]) {
+    for l in 0..WIDE {
+        let (a, b) = (total[l], s[l].to_f64());
+        let t = a + b;
+        comp[l] += if a >= b { (a - t) + b } else { (b - t) + a };
+        total[l] = t;
+    }
+}
+
+/// Sums `WIDE` lanes: four chunks lane by lane, then [`fold`].
+#[inline(always)]
+fn fold_wide(a: &[f64; WIDE]) -> f64 {
+    let mut lanes = [0.0; LANES];
+    for (j, part) in a.chunks_exact(LANES).enumerate() {
+        for l in 0..LANES {
+            lanes[l] = if j == 0 { part[l] } else { lanes[l] + part[l] };
         }
     }
+    fold(lanes)
 }
 
-/// Adds a block's sums `s` (rescaled by `sc`) to the compensated sums
-/// (Neumaier): `total + comp` is the lane's Σ exp(z − m) to about one
-/// rounding plus the block's own, however long the row.
+/// `z[o..o + WIDE]`, or its first `len` elements padded with zeros.
 #[inline(always)]
-fn flush<T: Float>(total: &mut [T; LANES], comp: &mut [T; LANES], s: &[T; LANES], sc: &[T; LANES]) {
-    for l in 0..LANES {
-        let p = total[l] * sc[l];
-        let t = p + s[l];
-        let lost = if p >= s[l] {
-            (p - t) + s[l]
-        } else {
-            (s[l] - t) + p
-        };
-        total[l] = t;
-        comp[l] = comp[l] * sc[l] + lost;
+fn round_of<T: Float>(z: &[T], o: usize, len: usize) -> [T; WIDE] {
+    if len == WIDE {
+        z[o..o + WIDE].try_into().unwrap()
+    } else {
+        let mut a = [T::ZERO; WIDE];
+        a[..len].copy_from_slice(&z[o..o + len]);
+        a
     }
 }
 
-/// Pass 1 over a row of `n > SMALL` logits: m, s and, when `dense`, Σ a_c·(m − z_c)
-/// and Σ a_c for `a_c = w_c·(keep·t_c + spread)` (`t = 0` unless `probs`).
-/// `z`, `w` and `t` start at the row and may extend past it.
+/// Pass 1 over a row of `n > SMALL` logits, in two sweeps (the row is in L1
+/// for the second): the exact maximum m, then s = Σ exp(z_c − m) (terms in
+/// (0, 1], plain sums in `T` within a block of rounds, compensated `f64`
+/// sums across blocks) and, when `dense`, Σ a_c·(m − z_c) and Σ a_c.
+/// `z`, `w` and `t` start at the row and may extend past it. With `STORE`
+/// the terms exp(z_c − m) go to `e[..n]`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn stats<T: Float>(
+fn stats<T: Float, const STORE: bool>(
     z: &[T],
     n: usize,
     w: &[T],
@@ -334,99 +369,74 @@ fn stats<T: Float>(
     probs: bool,
     keep: f64,
     spread: f64,
+    e: &mut [T],
 ) -> Stats<T> {
-    let lowest = T::MIN;
-    let mut m = [lowest; LANES];
-    let mut acc = [0.0; LANES];
-    let mut wa = [0.0; LANES];
-    let zero = [T::ZERO; LANES];
-    let chunks = n / LANES;
-    let (o, len) = (chunks * LANES, n - chunks * LANES);
-    let mut total = [T::ZERO; LANES];
-    let mut comp = [T::ZERO; LANES];
+    let max = row_max(z, n);
+    let zero = [T::ZERO; WIDE];
+    let mut acc = [0.0; WIDE];
+    let mut wa = [0.0; WIDE];
+    let mut total = [0.0; WIDE];
+    let mut comp = [0.0; WIDE];
+    let rounds = n.div_ceil(WIDE);
     let mut k = 0;
-    loop {
-        // A block of chunks (the tail joins the last one) in a plain sum.
-        let end = (k + BLOCK_CHUNKS).min(chunks);
-        let mut s = [T::ZERO; LANES];
-        let mut sc = [T::ONE; LANES];
+    while k < rounds {
+        // A block of rounds in a plain sum; the last round may be partial.
+        let end = (k + BLOCK_ROUNDS).min(rounds);
+        let mut s = [T::ZERO; WIDE];
         for k in k..end {
-            let r = k * LANES..(k + 1) * LANES;
-            let arr = |s: &[T]| -> [T; LANES] { s[r.clone()].try_into().unwrap() };
-            let xs = arr(z);
+            let o = k * WIDE;
+            let len = (n - o).min(WIDE);
+            if len == WIDE {
+                let x = z[o..o + WIDE].try_into().unwrap();
+                if STORE {
+                    let eo = (&mut e[o..o + WIDE]).try_into().unwrap();
+                    sum_round::<T, true>(max, x, &mut s, eo, WIDE);
+                } else {
+                    sum_round::<T, false>(max, x, &mut s, &mut [T::ZERO; WIDE], WIDE);
+                }
+            } else {
+                let mut eo = [T::ZERO; WIDE];
+                sum_round::<T, STORE>(max, &round_of(z, o, len), &mut s, &mut eo, len);
+                if STORE {
+                    e[o..o + len].copy_from_slice(&eo[..len]);
+                }
+            }
             if dense {
-                let ts = if probs { arr(t) } else { zero };
-                step_dense(
-                    &m,
+                let ts = if probs { round_of(t, o, len) } else { zero };
+                dense_round(
+                    max,
+                    &round_of(z, o, len),
+                    &round_of(w, o, len),
+                    &ts,
                     &mut acc,
                     &mut wa,
-                    &xs,
-                    &arr(w),
-                    &ts,
                     probs,
                     keep,
                     spread,
-                    LANES,
+                    len,
                 );
             }
-            step(&mut m, &mut s, &mut sc, &xs, LANES);
         }
-        if end == chunks && len > 0 {
-            let xs = window(z, o, len, T::ZERO);
-            if dense {
-                let ws = window(w, o, len, T::ZERO);
-                let ts = if probs {
-                    window(t, o, len, T::ZERO)
-                } else {
-                    zero
-                };
-                step_dense(
-                    &m, &mut acc, &mut wa, &xs, &ws, &ts, probs, keep, spread, len,
-                );
-            }
-            step(&mut m, &mut s, &mut sc, &xs, len);
-        }
-        flush(&mut total, &mut comp, &s, &sc);
-        if end == chunks {
-            break;
-        }
+        flush(&mut total, &mut comp, &s);
         k = end;
-    }
-    // Merge the lanes: the row maximum (exact in any order), then every
-    // lane's sum rescaled to it, by a fixed tree. (Loops over lane indices,
-    // not `array::from_fn`: a closure that is not inlined would run at the
-    // baseline level.)
-    let mut max = lowest;
-    for l in 0..LANES {
-        max = if m[l] > max { m[l] } else { max };
-    }
-    let mut sc = [0.0; LANES];
-    for l in 0..LANES {
-        sc[l] = (total[l].to_f64() + comp[l].to_f64()) * (m[l] - max).exp().to_f64();
     }
     let sum = if max == T::INFINITY {
         f64::NAN
     } else {
-        fold(sc)
-    };
-    let (dense_sum, weight) = if dense {
-        let mut d = [0.0; LANES];
-        for l in 0..LANES {
-            d[l] = acc[l]
-                + if wa[l] != 0.0 {
-                    wa[l] * (max.to_f64() - m[l].to_f64())
-                } else {
-                    0.0
-                };
+        for l in 0..WIDE {
+            total[l] += comp[l];
         }
-        (fold(d), fold(wa))
+        fold_wide(&total)
+    };
+    let (dense, weight) = if dense {
+        (fold_wide(&acc), fold_wide(&wa))
     } else {
         (0.0, 0.0)
     };
     Stats {
         max,
         sum,
-        dense: dense_sum,
+        dense,
         weight,
     }
 }
@@ -436,7 +446,6 @@ fn stats<T: Float>(
 struct Pass2<T> {
     kind: u8,
     hess: bool,
-    max: T,
     coef: T,
     ks: T,
     keep: T,
@@ -447,18 +456,17 @@ struct Pass2<T> {
 
 /// One chunk of pass 2: `g = coef·exp(z − m) − sub_c` (or `0 − sub_c`
 /// without `SOFT`, when A = 0) and `h = ca·q·(1 − q)` with
-/// `q = exp(z − m)·inv`. `sub_c` is 0 (PLAIN), `ks·w_c` (SMOOTH) or
+/// `q = exp(z − m)·inv`, where `g` holds exp(z − m) on entry (pass 1 left
+/// it there). `sub_c` is 0 (PLAIN), `ks·w_c` (SMOOTH) or
 /// `ks·w_c·(keep·t_c + spread)` (PROBS).
 #[inline(always)]
 fn grad_chunk<T: Float, const SOFT: bool>(
     q: &Pass2<T>,
-    x: &[T; LANES],
     w: &[T; LANES],
     t: &[T; LANES],
     g: &mut [T; LANES],
     h: &mut [T; LANES],
 ) {
-    let lowest = T::MIN;
     for l in 0..LANES {
         let sub = match q.kind {
             PLAIN => T::ZERO,
@@ -466,7 +474,7 @@ fn grad_chunk<T: Float, const SOFT: bool>(
             _ => q.ks * w[l] * (q.keep * t[l] + q.spread),
         };
         if SOFT {
-            let e = (floor(x[l], lowest) - q.max).exp();
+            let e = g[l];
             g[l] = q.coef * e - sub;
             if q.hess {
                 let p = e * q.inv;
@@ -481,13 +489,11 @@ fn grad_chunk<T: Float, const SOFT: bool>(
     }
 }
 
-/// Pass 2 over a row of `n` logits (see [`grad_chunk`]); `z`, `w`, `t`
-/// start at the row and may extend past it.
-#[allow(clippy::too_many_arguments)]
+/// Pass 2 over a row of `n` logits (see [`grad_chunk`]): `g[..n]` holds
+/// the row's exp(z − m); `w`, `t` start at the row and may extend past it.
 #[inline(always)]
 fn write_grad<T: Float, const SOFT: bool>(
     q: &Pass2<T>,
-    z: &[T],
     n: usize,
     w: &[T],
     t: &[T],
@@ -508,7 +514,7 @@ fn write_grad<T: Float, const SOFT: bool>(
         } else {
             &mut sh
         };
-        grad_chunk::<T, SOFT>(q, &arr(z), &ws, &ts, gs, hs);
+        grad_chunk::<T, SOFT>(q, &ws, &ts, gs, hs);
     }
     let (o, len) = (chunks * LANES, n - chunks * LANES);
     if len > 0 {
@@ -522,8 +528,8 @@ fn write_grad<T: Float, const SOFT: bool>(
         } else {
             zero
         };
-        let mut sg = [T::ZERO; LANES];
-        grad_chunk::<T, SOFT>(q, &window(z, o, len, T::ZERO), &ws, &ts, &mut sg, &mut sh);
+        let mut sg = window(g, o, len, T::ZERO);
+        grad_chunk::<T, SOFT>(q, &ws, &ts, &mut sg, &mut sh);
         store(g, o, &sg, len);
         if q.hess {
             store(h, o, &sh, len);
@@ -592,7 +598,7 @@ fn logits_row<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, con
     // Index targets know Σ a in closed form; the smoothing terms of their
     // value still need the dense accumulation.
     let dense = KIND == PROBS || (KIND == SMOOTH && VAL);
-    let st = stats(z, c, p.cw, t, dense, KIND == PROBS, p.keep, p.spread);
+    let st = stats::<T, GRAD>(z, c, p.cw, t, dense, KIND == PROBS, p.keep, p.spread, g);
     let a_total = if KIND == PROBS {
         st.weight
     } else {
@@ -612,7 +618,6 @@ fn logits_row<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, con
         let q = Pass2 {
             kind: KIND,
             hess: HESS,
-            max: st.max,
             coef: T::from_f64(scale * a_total / st.sum),
             ks: T::from_f64(if KIND == SMOOTH {
                 scale * p.spread
@@ -627,9 +632,9 @@ fn logits_row<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, con
         // Without A every A·… term is skipped: what is left is −a_c.
         let soft = a_total != 0.0;
         if soft {
-            write_grad::<T, true>(&q, z, c, p.cw, t, g, h);
+            write_grad::<T, true>(&q, c, p.cw, t, g, h);
         } else {
-            write_grad::<T, false>(&q, z, c, p.cw, t, g, h);
+            write_grad::<T, false>(&q, c, p.cw, t, g, h);
         }
         if KIND != PROBS {
             let a_yy = if KIND == SMOOTH {

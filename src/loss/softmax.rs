@@ -234,19 +234,23 @@ const BLOCK_ROUNDS: usize = 4;
 fn row_max<T: Float>(z: &[T], n: usize) -> T {
     let lowest = T::MIN;
     let mut m = [lowest; WIDE];
-    let rounds = n / WIDE;
-    for k in 0..rounds {
-        let xs: &[T; WIDE] = z[k * WIDE..(k + 1) * WIDE].try_into().unwrap();
+    let mut step = |xs: &[T; WIDE], valid: usize| {
         for l in 0..WIDE {
             let zc = floor(xs[l], lowest);
-            m[l] = if zc > m[l] { zc } else { m[l] };
+            if l < valid {
+                m[l] = if zc > m[l] { zc } else { m[l] };
+            }
         }
+    };
+    let rounds = n / WIDE;
+    for k in 0..rounds {
+        step(z[k * WIDE..(k + 1) * WIDE].try_into().unwrap(), WIDE);
+    }
+    let (o, len) = (rounds * WIDE, n - rounds * WIDE);
+    if len > 0 {
+        step(&round_of(z, o, len), len);
     }
     let mut max = lowest;
-    for &x in &z[rounds * WIDE..n] {
-        let zc = floor(x, lowest);
-        max = if zc > max { zc } else { max };
-    }
     for l in 0..WIDE {
         max = if m[l] > max { m[l] } else { max };
     }
@@ -315,11 +319,19 @@ fn dense_round<T: Float>(
     }
 }
 
-/// Adds a block's plain sums `s` to the compensated sums (Neumaier):
-/// `total + comp` is the lane's sum to about one rounding of `f64` plus the
-/// block's own roundings, however long the row.
+/// Adds a block's plain sums `s` to the lane sums: `total + comp` is the
+/// lane's sum to about one rounding of `f64` plus the block's own roundings,
+/// however long the row. For `f64` the sums are compensated (Neumaier); for
+/// `f32` the plain `f64` sum already is (its relative error, at most
+/// n·2^-53, is nothing next to the terms' 2^-24).
 #[inline(always)]
 fn flush<T: Float>(total: &mut [f64; WIDE], comp: &mut [f64; WIDE], s: &[T; WIDE]) {
+    if T::MANTISSA_DIGITS <= 24 {
+        for l in 0..WIDE {
+            total[l] += s[l].to_f64();
+        }
+        return;
+    }
     for l in 0..WIDE {
         let (a, b) = (total[l], s[l].to_f64());
         let t = a + b;
@@ -340,10 +352,11 @@ fn fold_wide(a: &[f64; WIDE]) -> f64 {
     fold(lanes)
 }
 
-/// `z[o..o + WIDE]`, or its first `len` elements padded with zeros.
+/// `WIDE` elements of `z` from `o`, of which the first `len` matter: read in
+/// place when `z` extends that far (see [`window`]), else padded with zeros.
 #[inline(always)]
 fn round_of<T: Float>(z: &[T], o: usize, len: usize) -> [T; WIDE] {
-    if len == WIDE {
+    if z.len() >= o + WIDE {
         z[o..o + WIDE].try_into().unwrap()
     } else {
         let mut a = [T::ZERO; WIDE];
@@ -903,11 +916,18 @@ fn small_rows<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, con
                 m[l] = if zc > m[l] { zc } else { m[l] };
             }
         }
+        // The terms in T at its full width (the value alone needs
+        // exp_term's), then their sums in f64.
         let mut e = [[T::ZERO; LANES]; SMALL];
-        let mut s = [0.0; LANES];
         for (zk, ek) in zt[..c].iter().zip(e.iter_mut()) {
             for l in 0..LANES {
-                ek[l] = (floor(zk[l], lowest) - m[l]).exp();
+                let d = floor(zk[l], lowest) - m[l];
+                ek[l] = if GRAD { d.exp() } else { d.exp_term() };
+            }
+        }
+        let mut s = [0.0; LANES];
+        for ek in &e[..c] {
+            for l in 0..LANES {
                 s[l] += ek[l].to_f64();
             }
         }

@@ -869,14 +869,22 @@ fn small_rows<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, con
     let c = p.classes;
     let lowest = T::MIN;
     let dense = KIND == PROBS || (KIND == SMOOTH && VAL);
-    let mut sum = 0.0;
+    let mut lane_sum = [0.0; LANES];
+    // The group's transposed logits (zt[k][l] = logit k of row r0 + l; tt:
+    // target probabilities), terms, gradient and second derivative: set up
+    // once, each group overwrites what it reads (lanes past a short last
+    // group keep the previous group's numbers, computed but never stored).
+    let mut zt = [[T::ZERO; LANES]; SMALL];
+    let mut tt = [[T::ZERO; LANES]; SMALL];
+    let mut e = [[T::ZERO; LANES]; SMALL];
+    let mut gt = [[T::ZERO; LANES]; SMALL];
+    let mut ht = [[T::ZERO; LANES]; SMALL];
+    // The scale of an unweighted row (exactly what 1/denom gives per row).
+    let unit = if p.mean { 1.0 / p.denom } else { 1.0 };
     let mut r0 = rows.start;
     while r0 < rows.end {
         let n = (rows.end - r0).min(LANES);
         let base = r0 - rows.start;
-        // zt[k][l] = logit k of row r0 + l (tt: its target probability).
-        let mut zt = [[T::ZERO; LANES]; SMALL];
-        let mut tt = [[T::ZERO; LANES]; SMALL];
         for l in 0..n {
             let o = (r0 + l) * c;
             for (k, &z) in p.x[o..o + c].iter().enumerate() {
@@ -896,10 +904,45 @@ fn small_rows<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, con
         let mut a_y = [0.0; LANES];
         let mut sp = [0.0; LANES];
         let mut zy = [0.0; LANES];
+        if KIND != PROBS && n == LANES && p.per == 0 {
+            // A full group of unweighted rows, lane by lane.
+            let labels: &[i64; LANES] = p.labels[r0..r0 + LANES].try_into().unwrap();
+            let ignore = p.ignore.unwrap_or(-1);
+            let ignoring = p.ignore.is_some();
+            for l in 0..LANES {
+                let kept = !(ignoring && labels[l] == ignore);
+                sw[l] = 1.0;
+                scale[l] = unit;
+                y[l] = if kept { labels[l] as u32 } else { u32::MAX };
+                a_y[l] = if kept { p.keep } else { 0.0 };
+                sp[l] = if kept { p.spread } else { 0.0 };
+            }
+            if p.weighted_classes {
+                for l in 0..LANES {
+                    if y[l] != u32::MAX {
+                        a_y[l] = p.keep * p.class_weight(y[l] as usize);
+                    }
+                }
+            }
+            for (k, zk) in zt[..c].iter().enumerate() {
+                for l in 0..LANES {
+                    if y[l] == k as u32 {
+                        zy[l] = zk[l].to_f64();
+                    }
+                }
+            }
+        }
         for l in 0..n {
+            if KIND != PROBS && n == LANES && p.per == 0 {
+                break;
+            }
             let i = r0 + l;
-            sw[l] = p.row_weight(i);
-            scale[l] = if p.mean { sw[l] / p.denom } else { sw[l] };
+            (sw[l], scale[l]) = if p.per == 0 {
+                (1.0, unit)
+            } else {
+                let w = p.row_weight(i);
+                (w, if p.mean { w / p.denom } else { w })
+            };
             if KIND == PROBS {
                 sp[l] = p.spread;
             } else if let Some((yy, ay)) = label(p, i) {
@@ -918,7 +961,6 @@ fn small_rows<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, con
         }
         // The terms in T at its full width (the value alone needs
         // exp_term's), then their sums in f64.
-        let mut e = [[T::ZERO; LANES]; SMALL];
         for (zk, ek) in zt[..c].iter().zip(e.iter_mut()) {
             for l in 0..LANES {
                 let d = floor(zk[l], lowest) - m[l];
@@ -976,12 +1018,14 @@ fn small_rows<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, con
                 };
                 val[l] = lse + own + if dense { dsum[l] } else { 0.0 };
             }
-            for l in 0..n {
+            for l in 0..LANES {
                 let wv = sw[l] * val[l];
-                if p.store {
-                    v[base + l] = T::from_f64(wv);
-                } else {
-                    sum += wv;
+                if l < n {
+                    if p.store {
+                        v[base + l] = T::from_f64(wv);
+                    } else {
+                        lane_sum[l] += wv;
+                    }
                 }
             }
         }
@@ -993,9 +1037,11 @@ fn small_rows<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, con
             let mut suby = [T::ZERO; LANES];
             let mut soft = [T::ZERO; LANES];
             for l in 0..LANES {
-                coef[l] = T::from_f64(scale[l] * a_tot[l] / s[l]);
+                // One division per row: A·scale/s as (A·scale)·(1/s).
+                let r = 1.0 / s[l];
+                coef[l] = T::from_f64(scale[l] * a_tot[l] * r);
                 ca[l] = T::from_f64(scale[l] * a_tot[l]);
-                inv[l] = T::from_f64(1.0 / s[l]);
+                inv[l] = T::from_f64(r);
                 ks[l] = T::from_f64(if KIND == SMOOTH {
                     scale[l] * sp[l]
                 } else {
@@ -1004,8 +1050,6 @@ fn small_rows<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, con
                 suby[l] = T::from_f64(scale[l] * a_y[l]);
                 soft[l] = if a_tot[l] != 0.0 { T::ONE } else { T::ZERO };
             }
-            let mut gt = [[T::ZERO; LANES]; SMALL];
-            let mut ht = [[T::ZERO; LANES]; SMALL];
             for k in 0..c {
                 let wk = p.cw[k];
                 for l in 0..LANES {
@@ -1045,7 +1089,7 @@ fn small_rows<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, con
         }
         r0 += n;
     }
-    sum
+    fold(lane_sum)
 }
 
 /// A block of rows: the sum of their weighted values (or the values stored

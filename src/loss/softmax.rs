@@ -228,27 +228,35 @@ const WIDE: usize = 4 * LANES;
 /// before they join its compensated `f64` one.
 const BLOCK_ROUNDS: usize = 4;
 
+/// One round of [`row_max`]: only the first `valid` lanes change.
+#[inline(always)]
+fn max_round<T: Float>(m: &mut [T; WIDE], x: &[T; WIDE], valid: usize) {
+    let lowest = T::MIN;
+    for l in 0..WIDE {
+        let zc = floor(x[l], lowest);
+        if l < valid {
+            m[l] = if zc > m[l] { zc } else { m[l] };
+        }
+    }
+}
+
 /// The row maximum `m` of `z[..n]` (−inf counted as `lowest`, NaN skipped):
 /// exact, whatever the order.
 #[inline(always)]
 fn row_max<T: Float>(z: &[T], n: usize) -> T {
     let lowest = T::MIN;
     let mut m = [lowest; WIDE];
-    let mut step = |xs: &[T; WIDE], valid: usize| {
-        for l in 0..WIDE {
-            let zc = floor(xs[l], lowest);
-            if l < valid {
-                m[l] = if zc > m[l] { zc } else { m[l] };
-            }
-        }
-    };
     let rounds = n / WIDE;
     for k in 0..rounds {
-        step(z[k * WIDE..(k + 1) * WIDE].try_into().unwrap(), WIDE);
+        max_round(
+            &mut m,
+            z[k * WIDE..(k + 1) * WIDE].try_into().unwrap(),
+            WIDE,
+        );
     }
     let (o, len) = (rounds * WIDE, n - rounds * WIDE);
     if len > 0 {
-        step(&round_of(z, o, len), len);
+        max_round(&mut m, &round_of(z, o, len), len);
     }
     let mut max = lowest;
     for l in 0..WIDE {

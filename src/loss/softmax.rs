@@ -265,10 +265,23 @@ fn row_max<T: Float>(z: &[T], n: usize) -> T {
     max
 }
 
+/// `e^d` (`d ≤ 0`) of a softmax term: `exp`'s for the terms the gradient
+/// keeps (`kept`), exact down through the subnormals, else
+/// [`Float::exp_term`]'s, the same bits down to e^−87 (no sum of at least
+/// 1 sees what lies below): the value is the same, bit for bit, with or
+/// without the gradient.
+#[inline(always)]
+fn term<T: Float>(d: T, kept: bool) -> T {
+    if kept {
+        d.exp()
+    } else {
+        d.exp_term()
+    }
+}
+
 /// One round of pass 1: `exp(z − m)` added to `s`. Only the first `valid`
-/// lanes change. With `STORE` the terms are also written to `e` (for the
-/// gradient, which then needs no exp of its own: they are `exp`'s, exact
-/// down to the subnormals); without, they are [`Float::exp_term`]'s.
+/// lanes change. With `STORE` the terms (see [`term`]) are also written to
+/// `e`, for the gradient, which then needs no exp of its own.
 #[inline(always)]
 fn sum_round<T: Float, const STORE: bool>(
     max: T,
@@ -280,7 +293,7 @@ fn sum_round<T: Float, const STORE: bool>(
     let lowest = T::MIN;
     for l in 0..WIDE {
         let d = floor(x[l], lowest) - max;
-        let t = if STORE { d.exp() } else { d.exp_term() };
+        let t = term(d, STORE);
         if STORE {
             e[l] = t;
         }
@@ -972,7 +985,7 @@ fn small_rows<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, con
         for (zk, ek) in zt[..c].iter().zip(e.iter_mut()) {
             for l in 0..LANES {
                 let d = floor(zk[l], lowest) - m[l];
-                ek[l] = if GRAD { d.exp() } else { d.exp_term() };
+                ek[l] = term(d, GRAD);
             }
         }
         let mut s = [0.0; LANES];

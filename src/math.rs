@@ -140,13 +140,10 @@ fn scale_pow2_f64(p: f64, y: f64) -> f64 {
     p * f64::from_bits(e1 << 52) * f64::from_bits(e2 << 52)
 }
 
-/// `e^x` for `f32`, within [`EXP_F32_MAX_ULP`] ulp over the whole range.
-///
-/// Overflows to `+inf` for `x > ln(f32::MAX) ≈ 88.72`, underflows gradually
-/// through the subnormals and to `0` below `≈ -103.97`; `exp(-inf) = 0`,
-/// `exp(+inf) = +inf`, `exp(NaN)` is NaN. Branch-free and vectorizable.
+/// `e^x = 2^k·p` for `f32` with `|k| ≤ 150`: returns `p = e^r`, `|r| ≤ ln2/2`,
+/// and `y = MAGIC_F32 + k`. NaN passes through into `p`.
 #[inline(always)]
-pub fn exp_f32(x: f32) -> f32 {
+fn exp_reduced_f32(x: f32) -> (f32, f32) {
     // ln 2 = LN2_HI + LN2_LO; LN2_HI has 9 significant bits, so k·LN2_HI is
     // exact for |k| < 2^15 and x - k·LN2_HI is exact.
     const LN2_HI: f32 = 0.693_359_4; // 0x3f318000 = 355/512
@@ -161,10 +158,6 @@ pub fn exp_f32(x: f32) -> f32 {
     const P3: f32 = 0.166_665_21; // 0x3e2aaa49
     const P4: f32 = 0.499_999_94; // 0x3efffffe
 
-    // Clamp so that |k| ≤ 150 (the scaling then overflows / underflows by
-    // itself). The comparisons are false for NaN, which passes through.
-    let x = if x > 89.0 { 89.0 } else { x };
-    let x = if x < -104.0 { -104.0 } else { x };
     let y = x * core::f32::consts::LOG2_E + MAGIC_F32;
     let k = y - MAGIC_F32;
     let r = x - k * LN2_HI;
@@ -174,7 +167,21 @@ pub fn exp_f32(x: f32) -> f32 {
     let p = p * r + P2;
     let p = p * r + P3;
     let p = p * r + P4;
-    let p = p * z + r + 1.0;
+    (p * z + r + 1.0, y)
+}
+
+/// `e^x` for `f32`, within [`EXP_F32_MAX_ULP`] ulp over the whole range.
+///
+/// Overflows to `+inf` for `x > ln(f32::MAX) ≈ 88.72`, underflows gradually
+/// through the subnormals and to `0` below `≈ -103.97`; `exp(-inf) = 0`,
+/// `exp(+inf) = +inf`, `exp(NaN)` is NaN. Branch-free and vectorizable.
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    // Clamp so that |k| ≤ 150 (the scaling then overflows / underflows by
+    // itself). The comparisons are false for NaN, which passes through.
+    let x = if x > 89.0 { 89.0 } else { x };
+    let x = if x < -104.0 { -104.0 } else { x };
+    let (p, y) = exp_reduced_f32(x);
     scale_pow2_f32(p, y)
 }
 
@@ -185,26 +192,10 @@ pub fn exp_f32(x: f32) -> f32 {
 /// (`−126 ≤ k ≤ 0`) is a single normal factor.
 #[inline(always)]
 pub fn exp_term_f32(x: f32) -> f32 {
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -0.000_212_194_44;
-    const P0: f32 = 0.001_381_461_3;
-    const P1: f32 = 0.008_368_71;
-    const P2: f32 = 0.041_668_39;
-    const P3: f32 = 0.166_665_21;
-    const P4: f32 = 0.499_999_94;
     // x ≥ −87 keeps k ≥ −126 (2^k normal); NaN passes (the comparison is
     // false) and survives the product below.
     let x = if x < -87.0 { -87.0 } else { x };
-    let y = x * core::f32::consts::LOG2_E + MAGIC_F32;
-    let k = y - MAGIC_F32;
-    let r = x - k * LN2_HI;
-    let r = r - k * LN2_LO;
-    let z = r * r;
-    let p = P0 * r + P1;
-    let p = p * r + P2;
-    let p = p * r + P3;
-    let p = p * r + P4;
-    let p = p * z + r + 1.0;
+    let (p, y) = exp_reduced_f32(x);
     let k = y.to_bits().wrapping_sub(MAGIC_F32.to_bits());
     p * f32::from_bits(k.wrapping_add(127) << 23)
 }

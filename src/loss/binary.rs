@@ -93,9 +93,19 @@ impl<T: Float> Pointwise<T> for BinaryCrossEntropyWithLogits<'_, T> {
         let c = one_t + pw * t;
         // softplus(−x) = softplus(−|x|) + max(−x, 0), so the value is
         // k·x + c·softplus(−|x|) with k = 1−t (x ≥ 0) or −pw·t (x < 0): two
-        // terms of one sign (no cancellation), and k = 0 drops an infinite x.
-        let k = if nonneg { one_t } else { -(pw * t) };
-        let kx = if k == T::ZERO { T::ZERO } else { k * x };
+        // terms of one sign (no cancellation), and a zero factor of k drops
+        // an infinite x.
+        let kx = if nonneg {
+            if one_t == T::ZERO {
+                T::ZERO
+            } else {
+                one_t * x
+            }
+        } else if pw == T::ZERO || t == T::ZERO {
+            T::ZERO
+        } else {
+            -tiny_safe_product(pw, t, x)
+        };
         Terms {
             value: kx + c * soft,
             grad: r * (p - q),
@@ -205,6 +215,29 @@ impl<T: Float> Pointwise<T> for BinaryCrossEntropyWithLogits<'_, T> {
     }
 }
 
+/// `a·b·x` where `a·b` may fall below the normals (a subnormal target or
+/// pos_weight) while the product with `x` does not: in `f64` for `f32`
+/// (exact but for one rounding), and for `f64` as `((a·2^54)·(b·2^54))·x·2^-108`,
+/// normal all the way unless `a·b < 2^-1130`, where only a logit beyond
+/// 2^100 would bring the result back into the normals.
+#[inline(always)]
+fn tiny_safe_product<T: Float>(a: T, b: T, x: T) -> T {
+    let ab = a * b;
+    if ab >= T::MIN_POSITIVE {
+        return ab * x;
+    }
+    if T::MANTISSA_DIGITS <= 24 {
+        T::from_f64(a.to_f64() * b.to_f64() * x.to_f64())
+    } else {
+        let s = T::from_f64(TWO_54);
+        let inv = T::from_f64(1.0 / TWO_54);
+        (((a * s) * (b * s)) * x) * inv * inv
+    }
+}
+
+/// 2^54: scales a float64 out of the subnormals.
+const TWO_54: f64 = 18_014_398_509_481_984.0;
+
 /// `−ln(1 − u)/u` on `[0, 1/2]` for `f32`: a Chebyshev fit of degree 10,
 /// 2^-28.5 relative with the coefficients rounded.
 const LOG1M_HALF_F32: [f64; 11] = [
@@ -309,8 +342,19 @@ pub mod scalar {
         // softplus(−x) = softplus(−|x|) + max(−x, 0): the linear part is
         // (1−t)·x for x ≥ 0 and −pw·t·x below; a zero factor drops an
         // infinite x.
-        let k = if x >= 0.0 { 1.0 - t } else { -pw * t };
-        let v = if k == 0.0 { 0.0 } else { k * x } + c * soft;
+        let kx = if x >= 0.0 {
+            if t == 1.0 {
+                0.0
+            } else {
+                (1.0 - t) * x
+            }
+        } else if pw == 0.0 || t == 0.0 {
+            0.0
+        } else {
+            // pw·t below the normals has lost bits: scaled out of them.
+            -super::tiny_safe_product(pw, t, x)
+        };
+        let v = kx + c * soft;
         (
             v,
             (1.0 - t) * sig(x) - pw * t * sig(-x),

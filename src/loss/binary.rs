@@ -216,27 +216,24 @@ impl<T: Float> Pointwise<T> for BinaryCrossEntropyWithLogits<'_, T> {
 }
 
 /// `a·b·x` where `a·b` may fall below the normals (a subnormal target or
-/// pos_weight) while the product with `x` does not: in `f64` for `f32`
-/// (exact but for one rounding), and for `f64` as `((a·2^54)·(b·2^54))·x·2^-108`,
-/// normal all the way unless `a·b < 2^-1130`, where only a logit beyond
-/// 2^100 would bring the result back into the normals.
+/// pos_weight) while the product with `x` does not: then
+/// `((a·2^s)·(b·2^s))·x·2^-2s` with `s` the mantissa's width plus one, normal
+/// all the way unless `a·b` is below 2^-2s of the smallest normal (where
+/// only a logit beyond 2^2s would bring the result back into the normals).
+/// It cannot overflow: `a·b·2^2s·|x|` stays below `2^2s·MIN_POSITIVE·MAX`.
 #[inline(always)]
 fn tiny_safe_product<T: Float>(a: T, b: T, x: T) -> T {
     let ab = a * b;
+    let s = T::from_f64(f64::from_bits(
+        (1023 + u64::from(T::MANTISSA_DIGITS) + 1) << 52,
+    ));
+    let inv = T::ONE / s;
     if ab >= T::MIN_POSITIVE {
-        return ab * x;
-    }
-    if T::MANTISSA_DIGITS <= 24 {
-        T::from_f64(a.to_f64() * b.to_f64() * x.to_f64())
+        ab * x
     } else {
-        let s = T::from_f64(TWO_54);
-        let inv = T::from_f64(1.0 / TWO_54);
         (((a * s) * (b * s)) * x) * inv * inv
     }
 }
-
-/// 2^54: scales a float64 out of the subnormals.
-const TWO_54: f64 = 18_014_398_509_481_984.0;
 
 /// `−ln(1 − u)/u` on `[0, 1/2]` for `f32`: a Chebyshev fit of degree 10,
 /// 2^-28.5 relative with the coefficients rounded.

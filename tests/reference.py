@@ -110,7 +110,8 @@ def elementwise(name: str, d: Array, param: float | None = None) -> tuple[F64, F
             if p == 0.0:
                 return elementwise("mae", d)
             quad = a < p
-            value = np.where(quad, 0.5 * d * d / p, a - 0.5 * p)
+            # d·(d/β): d² may fall into the subnormals where the value does not.
+            value = np.where(quad, 0.5 * d * (d / p), a - 0.5 * p)
             grad = np.clip(d / p, -1.0, 1.0)
             return value, grad, np.where(quad, 1.0 / p, 0.0)
         if name == "huber":

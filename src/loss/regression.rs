@@ -370,7 +370,9 @@ pub mod scalar {
             return mae_scalar(d);
         }
         if d.abs() < beta {
-            (0.5 * d * d / beta, d / beta, 1.0 / beta)
+            // d·(d/β), not d²/β: d² may fall into the subnormals (or
+            // overflow) where the value does not.
+            (0.5 * d * (d / beta), d / beta, 1.0 / beta)
         } else {
             (d.abs() - 0.5 * beta, d.signum(), 0.0)
         }

@@ -185,16 +185,17 @@ impl<T: Float> Plan<'_, T> {
     }
 }
 
-/// `LANES` elements of `s` from `o`, of which the first `len` matter: read
-/// in place when the slice extends that far (the following row's elements
-/// fill the other lanes, which every caller masks), else copied and padded
-/// with `fill`. A full-width read avoids a store-forwarding stall per row.
+/// `N` elements of `s` from `o` ([`LANES`] or [`WIDE`]), of which the first
+/// `len` matter: read in place when the slice extends that far (the
+/// following row's elements fill the other lanes, which every caller
+/// masks), else copied and padded with `fill`. A full-width read avoids a
+/// store-forwarding stall per row.
 #[inline(always)]
-fn window<T: Float>(s: &[T], o: usize, len: usize, fill: T) -> [T; LANES] {
-    if s.len() >= o + LANES {
-        s[o..o + LANES].try_into().unwrap()
+fn window<T: Float, const N: usize>(s: &[T], o: usize, len: usize, fill: T) -> [T; N] {
+    if s.len() >= o + N {
+        s[o..o + N].try_into().unwrap()
     } else {
-        let mut a = [fill; LANES];
+        let mut a = [fill; N];
         a[..len].copy_from_slice(&s[o..o + len]);
         a
     }
@@ -256,7 +257,7 @@ fn row_max<T: Float>(z: &[T], n: usize) -> T {
     }
     let (o, len) = (rounds * WIDE, n - rounds * WIDE);
     if len > 0 {
-        max_round(&mut m, &round_of(z, o, len), len);
+        max_round(&mut m, &window(z, o, len, T::ZERO), len);
     }
     let mut max = lowest;
     for l in 0..WIDE {
@@ -373,19 +374,6 @@ fn fold_wide(a: &[f64; WIDE]) -> f64 {
     fold(lanes)
 }
 
-/// `WIDE` elements of `z` from `o`, of which the first `len` matter: read in
-/// place when `z` extends that far (see [`window`]), else padded with zeros.
-#[inline(always)]
-fn round_of<T: Float>(z: &[T], o: usize, len: usize) -> [T; WIDE] {
-    if z.len() >= o + WIDE {
-        z[o..o + WIDE].try_into().unwrap()
-    } else {
-        let mut a = [T::ZERO; WIDE];
-        a[..len].copy_from_slice(&z[o..o + len]);
-        a
-    }
-}
-
 /// Pass 1 over a row of `n > SMALL` logits, in two sweeps (the row is in L1
 /// for the second): the exact maximum m, then s = Σ exp(z_c − m) (terms in
 /// (0, 1], plain sums in `T` within a block of rounds, compensated `f64`
@@ -430,17 +418,21 @@ fn stats<T: Float, const STORE: bool>(
                 }
             } else {
                 let mut eo = [T::ZERO; WIDE];
-                sum_round::<T, STORE>(max, &round_of(z, o, len), &mut s, &mut eo, len);
+                sum_round::<T, STORE>(max, &window(z, o, len, T::ZERO), &mut s, &mut eo, len);
                 if STORE {
                     e[o..o + len].copy_from_slice(&eo[..len]);
                 }
             }
             if dense {
-                let ts = if probs { round_of(t, o, len) } else { zero };
+                let ts = if probs {
+                    window(t, o, len, T::ZERO)
+                } else {
+                    zero
+                };
                 dense_round(
                     max,
-                    &round_of(z, o, len),
-                    &round_of(w, o, len),
+                    &window(z, o, len, T::ZERO),
+                    &window(w, o, len, T::ZERO),
                     &ts,
                     &mut acc,
                     &mut wa,
@@ -925,38 +917,7 @@ fn small_rows<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, con
         let mut a_y = [0.0; LANES];
         let mut sp = [0.0; LANES];
         let mut zy = [0.0; LANES];
-        if KIND != PROBS && n == LANES && p.per == 0 {
-            // A full group of unweighted rows, lane by lane.
-            let labels: &[i64; LANES] = p.labels[r0..r0 + LANES].try_into().unwrap();
-            let ignore = p.ignore.unwrap_or(-1);
-            let ignoring = p.ignore.is_some();
-            for l in 0..LANES {
-                let kept = !(ignoring && labels[l] == ignore);
-                sw[l] = 1.0;
-                scale[l] = unit;
-                y[l] = if kept { labels[l] as u32 } else { u32::MAX };
-                a_y[l] = if kept { p.keep } else { 0.0 };
-                sp[l] = if kept { p.spread } else { 0.0 };
-            }
-            if p.weighted_classes {
-                for l in 0..LANES {
-                    if y[l] != u32::MAX {
-                        a_y[l] = p.keep * p.class_weight(y[l] as usize);
-                    }
-                }
-            }
-            for (k, zk) in zt[..c].iter().enumerate() {
-                for l in 0..LANES {
-                    if y[l] == k as u32 {
-                        zy[l] = zk[l].to_f64();
-                    }
-                }
-            }
-        }
         for l in 0..n {
-            if KIND != PROBS && n == LANES && p.per == 0 {
-                break;
-            }
             let i = r0 + l;
             (sw[l], scale[l]) = if p.per == 0 {
                 (1.0, unit)

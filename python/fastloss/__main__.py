@@ -25,6 +25,11 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_command(args: argparse.Namespace) -> int:
+    _bench.quiet_blas_threads()
+    return _bench.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m fastloss",
@@ -55,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Time fastloss against NumPy, PyTorch and JAX/optax on the same arrays.",
     )
     _bench.add_arguments(bench)
-    bench.set_defaults(func=_bench.run)
+    bench.set_defaults(func=_bench_command)
     return parser
 
 

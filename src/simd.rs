@@ -3,8 +3,11 @@
 //! can run each level in turn.
 //!
 //! The kernels themselves are written once (see [`crate::kernel`]) and
-//! instantiated per level by [`dispatch!`](crate::simd) below. Because no kernel uses
-//! fused multiply-add, every level produces bit-identical results.
+//! instantiated per level by [`dispatch!`](crate::simd) below. Every level
+//! produces bit-identical results: a product and a sum are rounded twice
+//! (Rust never contracts them), and a fused `mul_add` once, whether by an FMA
+//! instruction or, at the x86-64 baseline, by libm's correctly rounded
+//! `fmaf`/`fma` (see [`crate::math`]).
 
 use std::sync::OnceLock;
 

@@ -228,7 +228,11 @@ pub fn exp_f64(x: f64) -> f64 {
     let lo = k * LN2_LO_F64;
     let r = hi - lo;
     let t = r * r;
-    let q = t.mul_add(P5, P4).mul_add(t, P3).mul_add(t, P2).mul_add(t, P1);
+    let q = t
+        .mul_add(P5, P4)
+        .mul_add(t, P3)
+        .mul_add(t, P2)
+        .mul_add(t, P1);
     let c = (-t).mul_add(q, r);
     let p = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
     scale_pow2_f64(p, y)

@@ -77,6 +77,8 @@ pub trait Float:
     fn ln_1p(self) -> Self;
     /// `ln(self)`, at most a few ulp from exact (see [`crate::math`]).
     fn ln(self) -> Self;
+    /// `self·a + b` rounded once, at every SIMD level (see [`crate::math`]).
+    fn mul_add(self, a: Self, b: Self) -> Self;
 }
 
 macro_rules! impl_float {
@@ -125,6 +127,10 @@ macro_rules! impl_float {
             #[inline(always)]
             fn ln(self) -> Self {
                 $ln(self)
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                $t::mul_add(self, a, b)
             }
         }
     };

@@ -78,11 +78,12 @@ enum Kind {
 }
 
 /// Every loss with the parameters under test.
-const KINDS: [Kind; 12] = [
+const KINDS: [Kind; 13] = [
     Kind::Mae,
     Kind::Mse,
     Kind::SmoothL1(0.0),
     Kind::SmoothL1(0.5),
+    Kind::SmoothL1(0.75), // not a power of two: the kernel divides by β
     Kind::SmoothL1(1.0),
     Kind::Huber(0.5),
     Kind::Huber(1.0),
@@ -1372,4 +1373,72 @@ mod exact {
         let half = dd(1.0).div(dd(3.0)).mul_f(3.0).sub(dd(1.0));
         assert!(half.value().abs() < 1e-31, "{half:?}");
     }
+}
+
+/// Smooth L1 multiplies by `1/β` where β is a power of two with a normal
+/// reciprocal: the quadratic side's value `0.5·d·(d/β)` and gradient `d/β`
+/// must be the divided ones bit for bit, down through the subnormals and up
+/// to overflow, at every level, for such β and for the β next to them.
+fn check_smooth_l1_power_of_two_beta<T: Elem>() {
+    let emax = if is_f64::<T>() { 1023 } else { 127 };
+    let emin = if is_f64::<T>() { -1022 } else { -126 };
+    let mut betas = Vec::new();
+    for e in [emin, emin + 1, -60, -1, 0, 1, 60, emax - 1, emax] {
+        let b = 2f64.powi(e);
+        betas.extend([b, b * (1.0 + T::EPS), b * (1.0 - T::EPS / 2.0)]);
+    }
+    let mut rng = Rng(7);
+    for beta in betas {
+        let b = T::from_f64(beta);
+        if !(b > T::ZERO && b.is_finite()) {
+            continue;
+        }
+        // |d| < β from β down to the smallest subnormal, both signs.
+        let mut x: Vec<T> = (0..600)
+            .map(|i| {
+                let f = 2f64.powf(-(i as f64) * 1.8 * rng.unit());
+                T::from_f64(rng.sign() * beta * f * (1.0 - T::EPS))
+            })
+            .collect();
+        x.extend([T::ZERO, -T::ZERO, T::MIN_POSITIVE, -T::MIN_POSITIVE]);
+        let y = vec![T::ZERO; x.len()];
+        let sl = SmoothL1::<T>::new(beta).unwrap();
+        for level in Level::available() {
+            let mut v = filled::<T>(x.len());
+            let mut g = filled::<T>(x.len());
+            evaluate(
+                level,
+                &sl,
+                &x,
+                &y,
+                Weights::None,
+                Reduction::Sum,
+                Op::ValueEachGrad(&mut v, &mut g),
+            )
+            .unwrap();
+            for i in 0..x.len() {
+                let d = x[i];
+                if !(d.abs() < b) {
+                    continue;
+                }
+                let r = d / b;
+                let want = T::HALF * d * r;
+                assert!(
+                    same(v[i], want) && same(g[i], r),
+                    "{level:?} beta {beta:e} d {:e}: value {:e} grad {:e}, want {:e} {:e}",
+                    d.to_f64(),
+                    v[i].to_f64(),
+                    g[i].to_f64(),
+                    want.to_f64(),
+                    r.to_f64()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn smooth_l1_power_of_two_beta_multiplies_exactly() {
+    check_smooth_l1_power_of_two_beta::<f32>();
+    check_smooth_l1_power_of_two_beta::<f64>();
 }

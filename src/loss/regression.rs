@@ -10,6 +10,12 @@ use crate::float::Float;
 use crate::kernel::{Pointwise, Terms};
 use crate::math::horner;
 
+/// `x` is `2^e` for some integer `e` (a positive power of two, normal in
+/// `f64`, which every `f32` and normal `f64` power of two is).
+fn is_power_of_two(x: f64) -> bool {
+    x > 0.0 && x.is_normal() && x.to_bits() & ((1u64 << 52) - 1) == 0
+}
+
 /// `sign(d)` with `sign(±0) = ±0` and NaN kept.
 #[inline(always)]
 fn sign<T: Float>(d: T) -> T {
@@ -61,6 +67,10 @@ pub struct SmoothL1<T> {
     beta: T,
     inv_beta: T,
     half_beta: T,
+    /// β is a power of two with a normal reciprocal, so `d·(1/β)` is `d/β`
+    /// bit for bit for every `d` (both round the same real `d·2^-e`) and
+    /// the kernel multiplies instead of dividing.
+    exact_inv: bool,
 }
 
 impl<T: Float> SmoothL1<T> {
@@ -69,10 +79,15 @@ impl<T: Float> SmoothL1<T> {
         let b = T::from_f64(beta);
         require(beta >= 0.0 && b >= T::ZERO, "beta", beta, "beta >= 0")?;
         let beta = b;
+        let inv_beta = T::ONE / beta;
         Ok(Self {
             beta,
-            inv_beta: T::ONE / beta,
+            inv_beta,
             half_beta: T::HALF * beta,
+            exact_inv: inv_beta.is_finite()
+                && inv_beta >= T::MIN_POSITIVE
+                && beta * inv_beta == T::ONE
+                && is_power_of_two(beta.to_f64()),
         })
     }
 }
@@ -87,7 +102,11 @@ impl<T: Float> Pointwise<T> for SmoothL1<T> {
         let quad = a < self.beta;
         // 0.5·d·(d/β), not 0.5·d²/β: d² overflows for |d| < β when β is
         // large (2.5e19 in float32) although the value, below 0.5·|d|, does not.
-        let r = d / self.beta;
+        let r = if self.exact_inv {
+            d * self.inv_beta
+        } else {
+            d / self.beta
+        };
         Terms {
             value: if quad {
                 T::HALF * d * r

@@ -1390,7 +1390,7 @@ fn check_smooth_l1_power_of_two_beta<T: Elem>() {
     let mut rng = Rng(7);
     for beta in betas {
         let b = T::from_f64(beta);
-        if !(b > T::ZERO && b.is_finite()) {
+        if b <= T::ZERO || !b.is_finite() {
             continue;
         }
         // |d| < β from β down to the smallest subnormal, both signs.
@@ -1418,7 +1418,7 @@ fn check_smooth_l1_power_of_two_beta<T: Elem>() {
             .unwrap();
             for i in 0..x.len() {
                 let d = x[i];
-                if !(d.abs() < b) {
+                if d.abs() >= b {
                     continue;
                 }
                 let r = d / b;

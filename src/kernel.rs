@@ -343,6 +343,10 @@ fn block_body<
     if !ACC {
         return 0.0;
     }
+    // The reduced value alone checks its inputs here (see `evaluate`).
+    if L::CHECKS_INPUT && !G && !valid_body(loss, x) {
+        return f64::NAN;
+    }
     for lane in 0..LANES {
         wide[lane] += acc[lane].to_f64();
     }
@@ -430,23 +434,43 @@ fn repeat_rows<T: Float>(w: &[T], rows: usize, r: Range<usize>) -> [T; BLOCK] {
     out
 }
 
-/// The first input outside the loss's domain, as an error.
-fn check_input<T: Float, L: Pointwise<T>>(loss: &L, input: &[T]) -> Result<(), LossError> {
-    for (c, chunk) in input.chunks(1024).enumerate() {
-        // A fold without early exit vectorizes; the position is looked for
-        // only once a chunk fails.
-        if !chunk.iter().fold(true, |ok, &x| ok & loss.valid_input(x)) {
-            let i = chunk
-                .iter()
-                .position(|&x| !loss.valid_input(x))
-                .unwrap_or(0);
-            return Err(LossError::InvalidInput {
-                index: c * 1024 + i,
-                value: chunk[i].to_f64(),
-            });
+/// Whether every input of a block lies in the loss's domain: a fold without
+/// early exit, which vectorizes.
+#[inline(always)]
+fn valid_body<T: Float, L: Pointwise<T>>(loss: &L, x: &[T]) -> bool {
+    x.iter().fold(true, |ok, &v| ok & loss.valid_input(v))
+}
+
+dispatch! {
+    fn valid_block<T: Float, L: Pointwise<T>>(loss: &L, x: &[T]) -> bool = valid_body;
+}
+
+/// The first input outside the loss's domain, as an error. The blocks are
+/// checked at the SIMD level and on the threads of the computation; the
+/// position is looked for only once one fails.
+fn check_input<T: Float, L: Pointwise<T>>(
+    level: Level,
+    loss: &L,
+    input: &[T],
+    grain: usize,
+) -> Result<(), LossError> {
+    let bad = tree(input.len(), BLOCK, grain, (), &|r: Range<usize>, ()| {
+        if valid_block(level, loss, &input[r]) {
+            0.0
+        } else {
+            1.0
         }
+    });
+    if bad == 0.0 {
+        return Ok(());
     }
-    Ok(())
+    match input.iter().position(|&x| !loss.valid_input(x)) {
+        Some(index) => Err(LossError::InvalidInput {
+            index,
+            value: input[index].to_f64(),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn check_len(name: &'static str, expected: usize, got: usize) -> Result<(), LossError> {
@@ -544,8 +568,12 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
             });
         }
     }
-    if L::CHECKS_INPUT {
-        check_input(loss, input)?;
+    // The reduced value alone writes nothing, so its blocks check their own
+    // inputs after computing (in L1), and a NaN sum sends the call to the
+    // full check; every other operation checks before its first write.
+    let fused_check = L::CHECKS_INPUT && flags == (true, false, false, false);
+    if L::CHECKS_INPUT && !fused_check {
+        check_input(level, loss, input, grain)?;
     }
 
     macro_rules! run {
@@ -611,5 +639,8 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
         (false, false, _, false) => run!(false, false, true, false),
         (false, false, _, true) => run!(false, false, true, true),
     };
+    if fused_check && sum.is_nan() {
+        check_input(level, loss, input, grain)?;
+    }
     Ok(T::from_f64(sum / denominator))
 }

@@ -229,14 +229,14 @@ const WIDE: usize = 4 * LANES;
 /// before they join its compensated `f64` one.
 const BLOCK_ROUNDS: usize = 4;
 
-/// One round of [`row_max`]: only the first `valid` lanes change.
+/// One round of [`row_max`]: only the first `valid` lanes change. The
+/// lanes start at `T::MIN`, so `−inf` never wins (it counts as `T::MIN`,
+/// see [`floor`]) and NaN never does either.
 #[inline(always)]
 fn max_round<T: Float>(m: &mut [T; WIDE], x: &[T; WIDE], valid: usize) {
-    let lowest = T::MIN;
     for l in 0..WIDE {
-        let zc = floor(x[l], lowest);
         if l < valid {
-            m[l] = if zc > m[l] { zc } else { m[l] };
+            m[l] = if x[l] > m[l] { x[l] } else { m[l] };
         }
     }
 }
@@ -934,11 +934,11 @@ fn small_rows<T: Float, const VAL: bool, const GRAD: bool, const HESS: bool, con
                 zy[l] = zt[yy][l].to_f64();
             }
         }
+        // From T::MIN up: −inf and NaN never win (see `max_round`).
         let mut m = [lowest; LANES];
         for zk in &zt[..c] {
             for l in 0..LANES {
-                let zc = floor(zk[l], lowest);
-                m[l] = if zc > m[l] { zc } else { m[l] };
+                m[l] = if zk[l] > m[l] { zk[l] } else { m[l] };
             }
         }
         // The terms in T at its full width (the value alone needs

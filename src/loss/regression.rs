@@ -84,9 +84,9 @@ impl<T: Float> SmoothL1<T> {
             beta,
             inv_beta,
             half_beta: T::HALF * beta,
-            // A normal 1/β of a power of two is exact, so β·(1/β) = 1.
             exact_inv: inv_beta.is_finite()
                 && inv_beta >= T::MIN_POSITIVE
+                && beta * inv_beta == T::ONE
                 && is_power_of_two(beta.to_f64()),
         })
     }

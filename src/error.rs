@@ -74,6 +74,9 @@ pub enum LossError {
         /// Its value.
         value: f64,
     },
+    /// Class weights, each finite, whose sum overflows (`inf`): the targets'
+    /// total weight `A` and the weighted mean's denominator would be `inf`.
+    ClassWeightOverflow,
     /// `ignore_index` given with probability targets (PyTorch allows only
     /// negative values there, which ignore nothing).
     IgnoreIndexWithProbabilities {
@@ -138,6 +141,10 @@ impl fmt::Display for LossError {
             Self::InvalidClassWeight { index, value } => write!(
                 f,
                 "class_weight must be finite and >= 0, got {value} at index {index}"
+            ),
+            Self::ClassWeightOverflow => write!(
+                f,
+                "class_weight must have a finite sum, but its weights sum to inf (overflow)"
             ),
             Self::IgnoreIndexWithProbabilities { ignore_index } => write!(
                 f,

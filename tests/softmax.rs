@@ -935,6 +935,12 @@ fn errors_leave_outputs_untouched() {
         );
         assert!(e.to_string().contains("class_weight"));
     }
+    // Each weight finite, their sum not.
+    let e = CrossEntropy::<f64>::new()
+        .with_class_weight(&[1.0, f64::MAX, f64::MAX])
+        .unwrap_err();
+    assert_eq!(e, LossError::ClassWeightOverflow);
+    assert!(e.to_string().contains("class_weight"), "{e}");
     for bad in [-0.1, 1.5, f64::NAN] {
         let e = CrossEntropy::<f64>::new()
             .with_label_smoothing(bad)

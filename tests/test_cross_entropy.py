@@ -656,6 +656,9 @@ def test_error_messages() -> None:
         ce()(x, np.array([0, 1, 2, 3]), class_weight=[1.0, 2.0, -1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match=r"class_weight[\s\S]*(?i:nan)"):
         ce()(x, np.array([0, 1, 2, 3]), class_weight=[1.0, math.nan, 1.0, 1.0, 1.0])
+    big = [1e308, 1e308, 1.0, 1.0, 1.0]  # each finite, their sum is not
+    with pytest.raises(ValueError, match=r"class_weight[\s\S]*sum to inf"):
+        ce()(logits((4, 5), np.float64, seed=3), np.array([0, 1, 2, 3]), class_weight=big)
     for eps in (-0.1, 1.5, math.nan):
         pattern = r"(?i)label_smoothing[\s\S]*" + re.escape(str(eps))
         with pytest.raises(ValueError, match=pattern):

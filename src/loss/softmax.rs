@@ -82,7 +82,10 @@ pub enum Targets<'a, T> {
 /// probabilities `p` (not validated or renormalised): the value is
 /// `−Σ a_c·ln max(p_c, tiny)` (`tiny` the smallest positive normal of `T`),
 /// the gradient `−a_c / max(p_c, tiny)`, the second derivative
-/// `a_c / max(p_c, tiny)²`.
+/// `a_c / max(p_c, tiny)²`. An input above 1 gives a negative term; where
+/// terms of both signs are beyond `f64`'s range together, the value is an
+/// infinity or NaN depending on where the sum overflows first (IEEE 754),
+/// as in any fixed-order sum.
 ///
 /// ```
 /// use fastloss::{CrossEntropy, Reduction, Targets, Weights};
@@ -1161,7 +1164,8 @@ impl<T: Float> CrossEntropy<T> {
     }
 
     /// Weights the classes (PyTorch's `weight`): one finite, non-negative
-    /// weight per class. The length is checked against C at each call.
+    /// weight per class, with a finite sum. The length is checked against C
+    /// at each call.
     pub fn with_class_weight(mut self, weight: &[T]) -> Result<Self, LossError> {
         if let Some(index) = weight
             .iter()
@@ -1174,6 +1178,9 @@ impl<T: Float> CrossEntropy<T> {
         }
         // In the order the reference sums them; only the mean's A uses it.
         self.weight_sum = weight.iter().map(|w| w.to_f64()).sum();
+        if self.weight_sum == f64::INFINITY {
+            return Err(LossError::ClassWeightOverflow);
+        }
         self.class_weight = Some(weight.to_vec());
         Ok(self)
     }

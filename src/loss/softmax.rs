@@ -1138,6 +1138,19 @@ dispatch! {
     ) -> f64 = block_body;
 }
 
+/// Whether every class index is in `0..c` or equal to `ignore`: a fold
+/// without early exit, which vectorizes.
+#[inline(always)]
+fn labels_body(labels: &[i64], c: usize, ignore: Option<i64>) -> bool {
+    let (has, ig) = (ignore.is_some(), ignore.unwrap_or(0));
+    let kept = |y: i64| ((y as u64) < c as u64) | (has & (y == ig));
+    labels.iter().fold(0u32, |n, &y| n + u32::from(!kept(y))) == 0
+}
+
+dispatch! {
+    fn labels_ok<>(labels: &[i64], c: usize, ignore: Option<i64>) -> bool = labels_body;
+}
+
 fn check_len(name: &'static str, expected: usize, got: usize) -> Result<(), LossError> {
     if expected == got {
         Ok(())
@@ -1400,7 +1413,22 @@ impl<T: Float> CrossEntropy<T> {
         }
         let ignore = self.ignore_index;
         let bad = |&y: &i64| !((0..c as i64).contains(&y) || ignore == Some(y));
-        if let Some(index) = labels.iter().position(bad) {
+        // The blocks at the SIMD level and on the computation's threads; the
+        // position only once one fails.
+        let grain = (GRAIN / c.max(1)).max(1);
+        let failed = tree(labels.len(), BLOCK, grain, (), &|r: Range<usize>, ()| {
+            if labels_ok(level, &labels[r], c, ignore) {
+                0.0
+            } else {
+                1.0
+            }
+        });
+        let first_bad = if failed == 0.0 {
+            None
+        } else {
+            labels.iter().position(bad)
+        };
+        if let Some(index) = first_bad {
             return Err(LossError::InvalidLabel {
                 index,
                 label: labels[index],
@@ -1424,7 +1452,11 @@ impl<T: Float> CrossEntropy<T> {
             Targets::Index(_) => PLAIN,
         };
         let mean = reduction == Reduction::Mean;
-        let denom = if mean {
+        let denom = if mean && per == 0 && kind != PROBS && !weighted_classes {
+            // Ones and zeros: the count is the tree's sum, exactly.
+            let ignored = ignore.map_or(0, |y| labels.iter().filter(|&&l| l == y).count());
+            (rows - ignored) as f64
+        } else if mean {
             let row_weight = |i: usize| i.checked_div(per).map_or(1.0, |k| sw[k].to_f64());
             tree(rows, BLOCK, usize::MAX, (), &|r: Range<usize>, ()| {
                 let mut d = 0.0;
@@ -1468,7 +1500,6 @@ impl<T: Float> CrossEntropy<T> {
             store,
         };
         let block = (ROW_BLOCK / c.max(1)).max(1);
-        let grain = (GRAIN / c.max(1)).max(1);
         let logits = self.from_logits;
 
         macro_rules! run {

@@ -249,14 +249,20 @@ fn max_round<T: Float>(m: &mut [T; WIDE], x: &[T; WIDE], valid: usize) {
 #[inline(always)]
 fn row_max<T: Float>(z: &[T], n: usize) -> T {
     let lowest = T::MIN;
-    let mut m = [lowest; WIDE];
     let rounds = n / WIDE;
-    for k in 0..rounds {
-        max_round(
-            &mut m,
-            z[k * WIDE..(k + 1) * WIDE].try_into().unwrap(),
-            WIDE,
-        );
+    // Full rounds in register-sized chunks (see `Wide`).
+    let mut c: Wide<T> = [[lowest; LANES]; WIDE / LANES];
+    for x in z[..rounds * WIDE].chunks_exact(WIDE) {
+        for (j, cj) in c.iter_mut().enumerate() {
+            for l in 0..LANES {
+                let v = x[j * LANES + l];
+                cj[l] = if v > cj[l] { v } else { cj[l] };
+            }
+        }
+    }
+    let mut m = [lowest; WIDE];
+    for (j, cj) in c.iter().enumerate() {
+        m[j * LANES..(j + 1) * LANES].copy_from_slice(cj);
     }
     let (o, len) = (rounds * WIDE, n - rounds * WIDE);
     if len > 0 {
@@ -290,22 +296,29 @@ fn term<T: Float>(d: T, kept: bool) -> T {
 fn sum_round<T: Float, const STORE: bool>(
     max: T,
     x: &[T; WIDE],
-    s: &mut [T; WIDE],
+    s: &mut Wide<T>,
     e: &mut [T; WIDE],
     valid: usize,
 ) {
     let lowest = T::MIN;
-    for l in 0..WIDE {
-        let d = floor(x[l], lowest) - max;
-        let t = term(d, STORE);
-        if STORE {
-            e[l] = t;
-        }
-        if l < valid {
-            s[l] = s[l] + t;
+    for (j, sj) in s.iter_mut().enumerate() {
+        for l in 0..LANES {
+            let i = j * LANES + l;
+            let d = floor(x[i], lowest) - max;
+            let t = term(d, STORE);
+            if STORE {
+                e[i] = t;
+            }
+            if i < valid {
+                sj[l] = sj[l] + t;
+            }
         }
     }
 }
+
+/// [`WIDE`] sums as four register-sized chunks: a `[T; WIDE]` stays in
+/// memory, and each round would wait on the previous round's store.
+type Wide<T> = [[T; LANES]; WIDE / LANES];
 
 /// The dense part of one round: `a·(m − z)` added to `acc` and
 /// `a = w·(keep·t + spread)` to `wa` (`t = 0` unless `probs`), every term
@@ -350,18 +363,19 @@ fn dense_round<T: Float>(
 /// `f32` the plain `f64` sum already is (its relative error, at most
 /// n·2^-53, is nothing next to the terms' 2^-24).
 #[inline(always)]
-fn flush<T: Float>(total: &mut [f64; WIDE], comp: &mut [f64; WIDE], s: &[T; WIDE]) {
-    if T::MANTISSA_DIGITS <= 24 {
-        for l in 0..WIDE {
-            total[l] += s[l].to_f64();
+fn flush<T: Float>(total: &mut [f64; WIDE], comp: &mut [f64; WIDE], s: &Wide<T>) {
+    for (j, sj) in s.iter().enumerate() {
+        for (l, v) in sj.iter().enumerate() {
+            let (i, b) = (j * LANES + l, v.to_f64());
+            if T::MANTISSA_DIGITS <= 24 {
+                total[i] += b;
+            } else {
+                let a = total[i];
+                let t = a + b;
+                comp[i] += if a >= b { (a - t) + b } else { (b - t) + a };
+                total[i] = t;
+            }
         }
-        return;
-    }
-    for l in 0..WIDE {
-        let (a, b) = (total[l], s[l].to_f64());
-        let t = a + b;
-        comp[l] += if a >= b { (a - t) + b } else { (b - t) + a };
-        total[l] = t;
     }
 }
 
@@ -375,6 +389,68 @@ fn fold_wide(a: &[f64; WIDE]) -> f64 {
         }
     }
     fold(lanes)
+}
+
+/// A full round of [`stats`] at `o`: its terms into `s` (and `e` with
+/// `STORE`).
+#[inline(always)]
+fn full_round<T: Float, const STORE: bool>(
+    z: &[T],
+    max: T,
+    o: usize,
+    s: &mut Wide<T>,
+    e: &mut [T],
+) {
+    let x = z[o..o + WIDE].try_into().unwrap();
+    if STORE {
+        let eo = (&mut e[o..o + WIDE]).try_into().unwrap();
+        sum_round::<T, true>(max, x, s, eo, WIDE);
+    } else {
+        sum_round::<T, false>(max, x, s, &mut [T::ZERO; WIDE], WIDE);
+    }
+}
+
+/// What [`dense_round`] needs of a row, beside the round.
+struct DenseArgs<'a, T> {
+    z: &'a [T],
+    w: &'a [T],
+    t: &'a [T],
+    max: T,
+    dense: bool,
+    probs: bool,
+    keep: f64,
+    spread: f64,
+}
+
+impl<T: Float> DenseArgs<'_, T> {
+    /// The dense part of the round at `o` (`len` logits), when `dense`.
+    #[inline(always)]
+    fn round(&self, o: usize, len: usize, acc: &mut [f64; WIDE], wa: &mut [f64; WIDE]) {
+        if !self.dense {
+            return;
+        }
+        let t = if self.probs {
+            window(self.t, o, len, T::ZERO)
+        } else {
+            [T::ZERO; WIDE]
+        };
+        let (x, w) = (
+            window(self.z, o, len, T::ZERO),
+            window(self.w, o, len, T::ZERO),
+        );
+        dense_round(
+            self.max,
+            &x,
+            &w,
+            &t,
+            acc,
+            wa,
+            self.probs,
+            self.keep,
+            self.spread,
+            len,
+        );
+    }
 }
 
 /// Pass 1 over a row of `n > SMALL` logits, in two sweeps (the row is in L1
@@ -397,57 +473,51 @@ fn stats<T: Float, const STORE: bool>(
     e: &mut [T],
 ) -> Stats<T> {
     let max = row_max(z, n);
-    let zero = [T::ZERO; WIDE];
     let mut acc = [0.0; WIDE];
     let mut wa = [0.0; WIDE];
     let mut total = [0.0; WIDE];
     let mut comp = [0.0; WIDE];
-    let rounds = n.div_ceil(WIDE);
+    let d = DenseArgs {
+        z,
+        w,
+        t,
+        max,
+        dense,
+        probs,
+        keep,
+        spread,
+    };
+    // Blocks of BLOCK_ROUNDS rounds, each in a plain sum. The full blocks
+    // have a loop of fixed length (unrolled: `s` stays in registers).
+    let (rounds, full) = (n.div_ceil(WIDE), n / WIDE);
     let mut k = 0;
-    while k < rounds {
-        // A block of rounds in a plain sum; the last round may be partial.
-        let end = (k + BLOCK_ROUNDS).min(rounds);
-        let mut s = [T::ZERO; WIDE];
-        for k in k..end {
-            let o = k * WIDE;
-            let len = (n - o).min(WIDE);
-            if len == WIDE {
-                let x = z[o..o + WIDE].try_into().unwrap();
-                if STORE {
-                    let eo = (&mut e[o..o + WIDE]).try_into().unwrap();
-                    sum_round::<T, true>(max, x, &mut s, eo, WIDE);
-                } else {
-                    sum_round::<T, false>(max, x, &mut s, &mut [T::ZERO; WIDE], WIDE);
-                }
-            } else {
-                let mut eo = [T::ZERO; WIDE];
-                sum_round::<T, STORE>(max, &window(z, o, len, T::ZERO), &mut s, &mut eo, len);
-                if STORE {
-                    e[o..o + len].copy_from_slice(&eo[..len]);
-                }
-            }
-            if dense {
-                let ts = if probs {
-                    window(t, o, len, T::ZERO)
-                } else {
-                    zero
-                };
-                dense_round(
-                    max,
-                    &window(z, o, len, T::ZERO),
-                    &window(w, o, len, T::ZERO),
-                    &ts,
-                    &mut acc,
-                    &mut wa,
-                    probs,
-                    keep,
-                    spread,
-                    len,
-                );
-            }
+    while k + BLOCK_ROUNDS <= full {
+        let mut s: Wide<T> = [[T::ZERO; LANES]; WIDE / LANES];
+        for r in 0..BLOCK_ROUNDS {
+            let o = (k + r) * WIDE;
+            full_round::<T, STORE>(z, max, o, &mut s, e);
+            d.round(o, WIDE, &mut acc, &mut wa);
         }
         flush(&mut total, &mut comp, &s);
-        k = end;
+        k += BLOCK_ROUNDS;
+    }
+    // The last block: fewer full rounds, and the partial round if any.
+    if k < rounds {
+        let mut s: Wide<T> = [[T::ZERO; LANES]; WIDE / LANES];
+        for k in k..full {
+            full_round::<T, STORE>(z, max, k * WIDE, &mut s, e);
+            d.round(k * WIDE, WIDE, &mut acc, &mut wa);
+        }
+        if rounds > full {
+            let (o, len) = (full * WIDE, n - full * WIDE);
+            let mut eo = [T::ZERO; WIDE];
+            sum_round::<T, STORE>(max, &window(z, o, len, T::ZERO), &mut s, &mut eo, len);
+            if STORE {
+                e[o..o + len].copy_from_slice(&eo[..len]);
+            }
+            d.round(o, len, &mut acc, &mut wa);
+        }
+        flush(&mut total, &mut comp, &s);
     }
     let sum = if max == T::INFINITY {
         f64::NAN

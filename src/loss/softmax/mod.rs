@@ -1,0 +1,742 @@
+//! Softmax cross-entropy (PyTorch's `cross_entropy`): one row of logits per
+//! sample, classes contiguous within a row.
+//!
+//! Per row `z` (C logits), with target weights `a_c` (see [`CrossEntropy`]),
+//! `A = Σ a_c`, `m = max z`, `s = Σ exp(z_c − m)`:
+//!
+//! * value `Σ a_c·(lse − z_c) = A·ln s + Σ a_c·(m − z_c)`, terms with
+//!   `a_c == 0` skipped, accumulated in `f64` whatever `T` is;
+//! * gradient `A·p_c − a_c` with `p = softmax(z)`; diagonal second derivative
+//!   `A·p_c·(1 − p_c)`.
+//!
+//! Layout: `long` takes rows of more than 32 logits (`SMALL`) one at a time,
+//! `small` takes shorter rows [`LANES`] at a time (one row per lane, read
+//! once and transposed), `probs` takes probability inputs
+//! (`from_logits = false`), and `scalar` holds the `f64` references of the
+//! tests. This file holds the API, the checks and the row loop they share.
+//!
+//! A long row takes two sweeps, the second from L1: its exact maximum `m`,
+//! then `s = Σ exp(z_c − m)` over [`LANES`]·4 virtual lanes, in `T` within a
+//! block of rounds and in `f64` across blocks (compensated for `f64`), the
+//! lanes merged at the end of the row by a fixed tree. The gradient's
+//! `exp(z_c − m)` are written on the way (into the gradient's own buffer)
+//! and a second pass turns them into `A·exp(z_c − m)/s − a_c`.
+//!
+//! Every SIMD level gives the same bits: fixed lanes and fixed trees, and
+//! every multiply-add that the exp and ln kernels fuse rounds once at every
+//! level (see [`crate::math`]). Rows are summed by the fixed reduction tree
+//! in blocks of rows derived from C alone, so any thread count gives the
+//! same bits too.
+//!
+//! Special values: a `−inf` logit is an exact zero of the softmax (its term
+//! in the value is `+inf` where its target weight is positive, `0` where it
+//! is zero); a row of `−inf` logits only is the limit of equal logits
+//! (uniform softmax). A `+inf` or NaN logit makes its row NaN. A row whose
+//! target weights sum to zero skips the `A·…` terms (an ignored row is
+//! exactly zero in value, gradient and second derivative).
+
+// Lane loops index several fixed-size arrays by lane: that is what lets
+// them vectorize.
+#![allow(clippy::needless_range_loop)]
+
+use core::ops::Range;
+
+use crate::error::{require, LossError};
+use crate::float::Float;
+use crate::kernel::{Op, Weights};
+use crate::math;
+use crate::reduce::{tree, Reduction, BLOCK};
+use crate::simd::{dispatch, Level};
+
+mod long;
+mod probs;
+pub mod scalar;
+mod small;
+
+use long::logits_row;
+use probs::probs_row;
+use small::{small_rows, SMALL};
+
+/// Virtual lanes a row is processed in: fixed, so that every SIMD level
+/// computes the same operations in the same order.
+pub const LANES: usize = 16;
+
+/// Elements of the leaves of the row tree: a leaf holds `max(1, ROW_BLOCK / C)`
+/// rows. Fixed: it decides the summation order.
+const ROW_BLOCK: usize = 4096;
+
+/// Elements from which a second thread pays (two leaves of this size at
+/// least go to different threads).
+const GRAIN: usize = 1 << 15;
+
+/// The targets of a cross-entropy call.
+#[derive(Clone, Copy, Debug)]
+pub enum Targets<'a, T> {
+    /// One class index per row, in `0..C` or equal to `ignore_index`.
+    Index(&'a [i64]),
+    /// One probability (soft label) per logit: the input's length. Not
+    /// validated or renormalised.
+    Probs(&'a [T]),
+}
+
+/// Softmax cross-entropy with PyTorch's options, in `T`.
+///
+/// Target weights of a row, with class weights `w_c` (1 without) and label
+/// smoothing `ε`: for a class index `y`,
+/// `a_c = (1−ε)·w_y·[c = y] + (ε/C)·w_c` (and `a = 0` when `y` is
+/// `ignore_index`); for probabilities `t`, `a_c = w_c·((1−ε)·t_c + ε/C)`.
+///
+/// Reductions: `Sum` is `Σ s_i·ℓ_i` with `s_i` the sample weights (1
+/// without); `Mean` divides it by `Σ s_i·w_{y_i}` over the rows not ignored
+/// for class indices (PyTorch's weighted mean: the number of rows kept
+/// without class weights) and by `Σ s_i` for probabilities. Gradients and
+/// second derivatives are those of the reduced value.
+///
+/// With [`with_from_logits(false)`](Self::with_from_logits) the input holds
+/// probabilities `p` (not validated or renormalised): the value is
+/// `−Σ a_c·ln max(p_c, tiny)` (`tiny` the smallest positive normal of `T`),
+/// the gradient `−a_c / max(p_c, tiny)`, the second derivative
+/// `a_c / max(p_c, tiny)²`. An input above 1 gives a negative term; where
+/// terms of both signs are beyond `f64`'s range together, the value is an
+/// infinity or NaN depending on where the sum overflows first (IEEE 754),
+/// as in any fixed-order sum.
+///
+/// ```
+/// use fastloss::{CrossEntropy, Reduction, Targets, Weights};
+///
+/// let logits = [2.0_f64, 0.0, 0.0, /* row 2 */ 0.0, 0.0, 0.0];
+/// let ce = CrossEntropy::<f64>::new();
+/// let loss = ce.value(&logits, Targets::Index(&[0, 2]), 3, Reduction::Sum, Weights::None)?;
+/// let lse = (2.0_f64.exp() + 2.0).ln();
+/// assert!((loss - ((lse - 2.0) + 3.0_f64.ln())).abs() < 1e-15);
+///
+/// let mut grad = [0.0; 6];
+/// ce.grad_into(&logits, Targets::Index(&[0, 2]), 3, Reduction::Mean, Weights::None, &mut grad)?;
+/// assert!((grad[5] - (1.0 / 3.0 - 1.0) / 2.0).abs() < 1e-15);
+/// # Ok::<(), fastloss::LossError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct CrossEntropy<T> {
+    class_weight: Option<Vec<T>>,
+    /// Σ w_c, in f64.
+    weight_sum: f64,
+    ignore_index: Option<i64>,
+    label_smoothing: f64,
+    from_logits: bool,
+}
+
+impl<T: Float> Default for CrossEntropy<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `−inf` becomes `lowest` (`T::MIN`, what `−inf` logits count as in the
+/// maximum and the sum); everything else, NaN included, is kept.
+#[inline(always)]
+fn floor<T: Float>(x: T, lowest: T) -> T {
+    if x < lowest {
+        lowest
+    } else {
+        x
+    }
+}
+
+/// Sums lanes by a fixed pairwise tree.
+#[inline(always)]
+fn fold(mut acc: [f64; LANES]) -> f64 {
+    let mut width = LANES / 2;
+    while width > 0 {
+        for l in 0..width {
+            acc[l] += acc[l + width];
+        }
+        width /= 2;
+    }
+    acc[0]
+}
+
+const PLAIN: u8 = 0;
+const SMOOTH: u8 = 1;
+const PROBS: u8 = 2;
+
+/// Everything a block of rows needs, read-only.
+struct Plan<'a, T> {
+    x: &'a [T],
+    classes: usize,
+    labels: &'a [i64],
+    probs: &'a [T],
+    /// Class weights, or ones, then [`LANES`] zeros (full-width reads of a
+    /// row's last chunk).
+    cw: &'a [T],
+    weighted_classes: bool,
+    ignore: Option<i64>,
+    /// 1 − ε and ε / C, in f64 and in T.
+    keep: f64,
+    spread: f64,
+    keep_t: T,
+    spread_t: T,
+    weight_sum: f64,
+    /// Sample weights: one per `per` consecutive rows; `per == 0`: none.
+    sw: &'a [T],
+    per: usize,
+    /// Rows are scaled by `s_i / denom` when `mean`, by `s_i` otherwise.
+    denom: f64,
+    mean: bool,
+    /// Per-row values are stored (`true`) or summed.
+    store: bool,
+}
+
+impl<T: Float> Plan<'_, T> {
+    #[inline(always)]
+    fn row_weight(&self, i: usize) -> f64 {
+        i.checked_div(self.per).map_or(1.0, |k| self.sw[k].to_f64())
+    }
+
+    #[inline(always)]
+    fn class_weight(&self, c: usize) -> f64 {
+        if self.weighted_classes {
+            self.cw[c].to_f64()
+        } else {
+            1.0
+        }
+    }
+}
+
+/// `N` elements of `s` from `o` ([`LANES`] or [`WIDE`]), of which the first
+/// `len` matter: read in place when the slice extends that far (the
+/// following row's elements fill the other lanes, which every caller
+/// masks), else copied and padded with `fill`. A full-width read avoids a
+/// store-forwarding stall per row.
+#[inline(always)]
+fn window<T: Float, const N: usize>(s: &[T], o: usize, len: usize, fill: T) -> [T; N] {
+    if s.len() >= o + N {
+        s[o..o + N].try_into().unwrap()
+    } else {
+        let mut a = [fill; N];
+        a[..len].copy_from_slice(&s[o..o + len]);
+        a
+    }
+}
+
+/// `e^d` (`d ≤ 0`) of a softmax term: `exp`'s for the terms the gradient
+/// keeps (`kept`), exact down through the subnormals, else
+/// [`Float::exp_term`]'s, the same bits down to e^−87 (no sum of at least
+/// 1 sees what lies below): the value is the same, bit for bit, with or
+/// without the gradient.
+#[inline(always)]
+fn term<T: Float>(d: T, kept: bool) -> T {
+    if kept {
+        d.exp()
+    } else {
+        d.exp_term()
+    }
+}
+
+/// Stores the first `len` lanes of `a` at `out[o..]`.
+#[inline(always)]
+fn store<T: Float>(out: &mut [T], o: usize, a: &[T; LANES], len: usize) {
+    for (d, v) in out[o..o + len].iter_mut().zip(a) {
+        *d = *v;
+    }
+}
+
+/// The class index of row `i` and its weight `(1−ε)·w_y`, or `None` for an
+/// ignored row.
+#[inline(always)]
+fn label<T: Float>(p: &Plan<'_, T>, i: usize) -> Option<(usize, f64)> {
+    let y = p.labels[i];
+    if p.ignore == Some(y) {
+        return None;
+    }
+    // Validated before the first row: 0 <= y < C.
+    let y = y as usize;
+    Some((y, p.keep * p.class_weight(y)))
+}
+
+/// A row's label and target weight (`(0, 0)` for probability targets), or
+/// `None` for an ignored row, whose gradient and hessian are zeroed here.
+#[inline(always)]
+fn row_label<T: Float, const GRAD: bool, const HESS: bool, const KIND: u8>(
+    p: &Plan<'_, T>,
+    i: usize,
+    g: &mut [T],
+    h: &mut [T],
+) -> Option<(usize, f64)> {
+    if KIND == PROBS {
+        return Some((0, 0.0));
+    }
+    let l = label(p, i);
+    if l.is_none() {
+        if GRAD {
+            g.fill(T::ZERO);
+        }
+        if HESS {
+            h.fill(T::ZERO);
+        }
+    }
+    l
+}
+
+/// A block of rows: the sum of their weighted values (or the values stored
+/// into `v`), their gradients into `g` and second derivatives into `h`.
+#[inline(always)]
+fn block_body<
+    T: Float,
+    const VAL: bool,
+    const GRAD: bool,
+    const HESS: bool,
+    const KIND: u8,
+    const LOGITS: bool,
+>(
+    p: &Plan<'_, T>,
+    rows: Range<usize>,
+    v: &mut [T],
+    g: &mut [T],
+    h: &mut [T],
+) -> f64 {
+    let c = p.classes;
+    if LOGITS && c <= SMALL {
+        return small_rows::<T, VAL, GRAD, HESS, KIND>(p, rows, v, g, h);
+    }
+    let mut sum = 0.0;
+    for (k, i) in rows.enumerate() {
+        // The row and everything after it: full-width reads of its tail.
+        let z = &p.x[i * c..];
+        let sw = p.row_weight(i);
+        // Weighted means divide (1/Σw overflows for a subnormal Σw).
+        let scale = if p.mean { sw / p.denom } else { sw };
+        let gr: &mut [T] = if GRAD {
+            &mut g[k * c..(k + 1) * c]
+        } else {
+            &mut []
+        };
+        let hr: &mut [T] = if HESS {
+            &mut h[k * c..(k + 1) * c]
+        } else {
+            &mut []
+        };
+        let value = if LOGITS {
+            logits_row::<T, VAL, GRAD, HESS, KIND>(p, i, z, scale, gr, hr)
+        } else {
+            probs_row::<T, VAL, GRAD, HESS, KIND>(p, i, z, scale, gr, hr)
+        };
+        if VAL {
+            let wv = sw * value;
+            if p.store {
+                v[k] = T::from_f64(wv);
+            } else {
+                sum += wv;
+            }
+        }
+    }
+    sum
+}
+
+dispatch! {
+    fn rows_block<T: Float; const VAL: bool; const GRAD: bool; const HESS: bool; const KIND: u8; const LOGITS: bool>(
+        p: &Plan<'_, T>, rows: Range<usize>, v: &mut [T], g: &mut [T], h: &mut [T]
+    ) -> f64 = block_body;
+}
+
+/// Whether every class index is in `0..c` or equal to `ignore`: a fold
+/// without early exit, which vectorizes.
+#[inline(always)]
+fn labels_body(labels: &[i64], c: usize, ignore: Option<i64>) -> bool {
+    let (has, ig) = (ignore.is_some(), ignore.unwrap_or(0));
+    let kept = |y: i64| ((y as u64) < c as u64) | (has & (y == ig));
+    labels.iter().fold(0u32, |n, &y| n + u32::from(!kept(y))) == 0
+}
+
+dispatch! {
+    fn labels_ok<>(labels: &[i64], c: usize, ignore: Option<i64>) -> bool = labels_body;
+}
+
+fn check_len(name: &'static str, expected: usize, got: usize) -> Result<(), LossError> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(LossError::LengthMismatch {
+            name,
+            expected,
+            got,
+        })
+    }
+}
+
+impl<T: Float> CrossEntropy<T> {
+    /// Cross-entropy from logits, without class weights, ignored index or
+    /// smoothing.
+    pub fn new() -> Self {
+        Self {
+            class_weight: None,
+            weight_sum: 0.0,
+            ignore_index: None,
+            label_smoothing: 0.0,
+            from_logits: true,
+        }
+    }
+
+    /// Weights the classes (PyTorch's `weight`): one finite, non-negative
+    /// weight per class, with a finite sum. The length is checked against C
+    /// at each call.
+    pub fn with_class_weight(mut self, weight: &[T]) -> Result<Self, LossError> {
+        if let Some(index) = weight
+            .iter()
+            .position(|w| !(w.is_finite() && *w >= T::ZERO))
+        {
+            return Err(LossError::InvalidClassWeight {
+                index,
+                value: weight[index].to_f64(),
+            });
+        }
+        // In the order the reference sums them; only the mean's A uses it.
+        self.weight_sum = weight.iter().map(|w| w.to_f64()).sum();
+        if self.weight_sum == f64::INFINITY {
+            return Err(LossError::ClassWeightOverflow);
+        }
+        self.class_weight = Some(weight.to_vec());
+        Ok(self)
+    }
+
+    /// Rows whose class index equals `index` contribute nothing and leave
+    /// the mean's denominator. Not allowed with probability targets.
+    pub fn with_ignore_index(mut self, index: i64) -> Self {
+        self.ignore_index = Some(index);
+        self
+    }
+
+    /// Label smoothing `0 ≤ ε ≤ 1`: targets become `(1−ε)·t + ε/C`.
+    pub fn with_label_smoothing(mut self, epsilon: f64) -> Result<Self, LossError> {
+        require(
+            (0.0..=1.0).contains(&epsilon),
+            "label_smoothing",
+            epsilon,
+            "0 <= label_smoothing <= 1",
+        )?;
+        self.label_smoothing = epsilon;
+        Ok(self)
+    }
+
+    /// `false`: the input holds probabilities, not logits (see the type's
+    /// documentation).
+    pub fn with_from_logits(mut self, from_logits: bool) -> Self {
+        self.from_logits = from_logits;
+        self
+    }
+
+    /// The reduced loss (`Mean` or `Sum`; `None` is an error: use
+    /// [`value_each_into`](Self::value_each_into)). `input` holds rows of
+    /// `classes` logits; `weights` weigh rows.
+    pub fn value(
+        &self,
+        input: &[T],
+        target: Targets<'_, T>,
+        classes: usize,
+        reduction: Reduction,
+        weights: Weights<'_, T>,
+    ) -> Result<T, LossError> {
+        self.evaluate(
+            Level::active(),
+            input,
+            target,
+            classes,
+            weights,
+            reduction,
+            Op::Value,
+        )
+    }
+
+    /// The weighted loss of every row (`s_i·ℓ_i`), into `out` (one per row).
+    pub fn value_each_into(
+        &self,
+        input: &[T],
+        target: Targets<'_, T>,
+        classes: usize,
+        weights: Weights<'_, T>,
+        out: &mut [T],
+    ) -> Result<(), LossError> {
+        let op = Op::ValueEach(out);
+        self.evaluate(
+            Level::active(),
+            input,
+            target,
+            classes,
+            weights,
+            Reduction::None,
+            op,
+        )
+        .map(drop)
+    }
+
+    /// The gradient of the reduced loss with respect to `input`, into `grad`.
+    pub fn grad_into(
+        &self,
+        input: &[T],
+        target: Targets<'_, T>,
+        classes: usize,
+        reduction: Reduction,
+        weights: Weights<'_, T>,
+        grad: &mut [T],
+    ) -> Result<(), LossError> {
+        let op = Op::Grad(grad);
+        let level = Level::active();
+        self.evaluate(level, input, target, classes, weights, reduction, op)
+            .map(drop)
+    }
+
+    /// The reduced loss, returned, and its gradient, into `grad`: one pass
+    /// for the row statistics, one for the gradient.
+    pub fn value_and_grad_into(
+        &self,
+        input: &[T],
+        target: Targets<'_, T>,
+        classes: usize,
+        reduction: Reduction,
+        weights: Weights<'_, T>,
+        grad: &mut [T],
+    ) -> Result<T, LossError> {
+        let op = Op::ValueGrad(grad);
+        let level = Level::active();
+        self.evaluate(level, input, target, classes, weights, reduction, op)
+    }
+
+    /// The gradient and the diagonal second derivative of the reduced loss.
+    #[allow(clippy::too_many_arguments)]
+    pub fn grad_hess_into(
+        &self,
+        input: &[T],
+        target: Targets<'_, T>,
+        classes: usize,
+        reduction: Reduction,
+        weights: Weights<'_, T>,
+        grad: &mut [T],
+        hess: &mut [T],
+    ) -> Result<(), LossError> {
+        let op = Op::GradHess(grad, hess);
+        let level = Level::active();
+        self.evaluate(level, input, target, classes, weights, reduction, op)
+            .map(drop)
+    }
+
+    /// Computes what `op` asks for at the given SIMD level (capped to what
+    /// the machine has). Value buffers hold one element per row, gradient
+    /// and second-derivative buffers one per logit. Returns the reduced value
+    /// for [`Op::Value`] and [`Op::ValueGrad`], and `0` otherwise.
+    ///
+    /// Every check (lengths, labels, class and sample weights, reduction)
+    /// happens before the first write.
+    #[allow(clippy::too_many_arguments)]
+    pub fn evaluate(
+        &self,
+        level: Level,
+        input: &[T],
+        target: Targets<'_, T>,
+        classes: usize,
+        weights: Weights<'_, T>,
+        reduction: Reduction,
+        op: Op<'_, T>,
+    ) -> Result<T, LossError> {
+        let c = classes;
+        let (rows, labels, probs): (usize, &[i64], &[T]) = match target {
+            Targets::Index(labels) => {
+                if c == 0 && !labels.is_empty() {
+                    return Err(LossError::NoClasses { rows: labels.len() });
+                }
+                let expected = labels.len().saturating_mul(c);
+                check_len("input", expected, input.len())?;
+                (labels.len(), labels, &[])
+            }
+            Targets::Probs(t) => {
+                if let Some(ignore_index) = self.ignore_index {
+                    return Err(LossError::IgnoreIndexWithProbabilities { ignore_index });
+                }
+                if c == 0 {
+                    check_len("input", 0, input.len())?;
+                } else if !input.len().is_multiple_of(c) {
+                    return Err(LossError::NotWholeRows {
+                        len: input.len(),
+                        classes: c,
+                    });
+                }
+                check_len("target", input.len(), t.len())?;
+                (input.len().checked_div(c).unwrap_or(0), &[], t)
+            }
+        };
+        if let Some(w) = &self.class_weight {
+            check_len("class_weight", c, w.len())?;
+        }
+        // (value, store values, gradient, second derivative)
+        type Flags = (bool, bool, bool, bool);
+        let (flags, v, g, h): (Flags, &mut [T], &mut [T], &mut [T]) = match op {
+            Op::Value => ((true, false, false, false), &mut [], &mut [], &mut []),
+            Op::ValueEach(v) => ((true, true, false, false), v, &mut [], &mut []),
+            Op::Grad(g) => ((false, false, true, false), &mut [], g, &mut []),
+            Op::ValueGrad(g) => ((true, false, true, false), &mut [], g, &mut []),
+            Op::ValueEachGrad(v, g) => ((true, true, true, false), v, g, &mut []),
+            Op::GradHess(g, h) => ((false, false, true, true), &mut [], g, h),
+        };
+        let (val, store, grad, hess) = flags;
+        if store {
+            check_len("value out", rows, v.len())?;
+        }
+        if grad {
+            check_len("grad out", input.len(), g.len())?;
+        }
+        if hess {
+            check_len("hess out", input.len(), h.len())?;
+        }
+        if val && !store && reduction == Reduction::None {
+            return Err(LossError::NoneReduction);
+        }
+        let (sw, per): (&[T], usize) = match weights {
+            Weights::None => (&[], 0),
+            Weights::Each(w) => {
+                check_len("sample_weight", rows, w.len())?;
+                (w, 1)
+            }
+            Weights::Rows(w) if w.len() == rows => (w, 1),
+            Weights::Rows(w) => {
+                if w.is_empty() || !rows.is_multiple_of(w.len()) {
+                    return Err(LossError::WeightRows {
+                        elements: rows,
+                        weights: w.len(),
+                    });
+                }
+                (w, rows / w.len())
+            }
+        };
+        if let Some(index) = sw.iter().position(|w| !(w.is_finite() && *w >= T::ZERO)) {
+            return Err(LossError::InvalidWeight {
+                index,
+                value: sw[index].to_f64(),
+            });
+        }
+        let ignore = self.ignore_index;
+        let bad = |&y: &i64| !((0..c as i64).contains(&y) || ignore == Some(y));
+        // The blocks at the SIMD level and on the computation's threads; the
+        // position only once one fails.
+        let grain = (GRAIN / c.max(1)).max(1);
+        let failed = tree(labels.len(), BLOCK, grain, (), &|r: Range<usize>, ()| {
+            if labels_ok(level, &labels[r], c, ignore) {
+                0.0
+            } else {
+                1.0
+            }
+        });
+        let first_bad = if failed == 0.0 {
+            None
+        } else {
+            labels.iter().position(bad)
+        };
+        if let Some(index) = first_bad {
+            return Err(LossError::InvalidLabel {
+                index,
+                label: labels[index],
+                classes: c,
+            });
+        }
+
+        // Class weights (ones without), padded for full-width reads.
+        let mut cw = Vec::with_capacity(c + LANES);
+        match &self.class_weight {
+            Some(w) => cw.extend_from_slice(w),
+            None => cw.resize(c, T::ONE),
+        }
+        cw.resize(c + LANES, T::ZERO);
+        let weighted_classes = self.class_weight.is_some();
+        let eps = self.label_smoothing;
+        let spread = if c == 0 { 0.0 } else { eps / c as f64 };
+        let kind = match target {
+            Targets::Probs(_) => PROBS,
+            Targets::Index(_) if eps != 0.0 => SMOOTH,
+            Targets::Index(_) => PLAIN,
+        };
+        let mean = reduction == Reduction::Mean;
+        let denom = if mean && per == 0 && kind != PROBS && !weighted_classes {
+            // Ones and zeros: the count is the tree's sum, exactly.
+            let ignored = ignore.map_or(0, |y| labels.iter().filter(|&&l| l == y).count());
+            (rows - ignored) as f64
+        } else if mean {
+            let row_weight = |i: usize| i.checked_div(per).map_or(1.0, |k| sw[k].to_f64());
+            tree(rows, BLOCK, usize::MAX, (), &|r: Range<usize>, ()| {
+                let mut d = 0.0;
+                for i in r {
+                    d += if kind == PROBS {
+                        row_weight(i)
+                    } else if ignore == Some(labels[i]) {
+                        0.0
+                    } else if weighted_classes {
+                        row_weight(i) * cw[labels[i] as usize].to_f64()
+                    } else {
+                        row_weight(i)
+                    };
+                }
+                d
+            })
+        } else {
+            1.0
+        };
+        let plan = Plan {
+            x: input,
+            classes: c,
+            labels,
+            probs,
+            cw: &cw,
+            weighted_classes,
+            ignore,
+            keep: 1.0 - eps,
+            spread,
+            keep_t: T::from_f64(1.0 - eps),
+            spread_t: T::from_f64(spread),
+            weight_sum: if weighted_classes {
+                self.weight_sum
+            } else {
+                c as f64
+            },
+            sw,
+            per,
+            denom,
+            mean,
+            store,
+        };
+        let block = (ROW_BLOCK / c.max(1)).max(1);
+        let logits = self.from_logits;
+
+        macro_rules! run {
+            ($val:literal, $grad:literal, $hess:literal) => {{
+                macro_rules! go {
+                    ($kind:expr, $logits:literal) => {
+                        tree(rows, block, grain, (v, g, h), &|r: Range<usize>,
+                                                              (v, g, h): (
+                            &mut [T],
+                            &mut [T],
+                            &mut [T],
+                        )| {
+                            rows_block::<T, $val, $grad, $hess, { $kind }, $logits>(
+                                level, &plan, r, v, g, h,
+                            )
+                        })
+                    };
+                }
+                match (kind, logits) {
+                    (PLAIN, true) => go!(PLAIN, true),
+                    (SMOOTH, true) => go!(SMOOTH, true),
+                    (_, true) => go!(PROBS, true),
+                    (PLAIN, false) => go!(PLAIN, false),
+                    (SMOOTH, false) => go!(SMOOTH, false),
+                    (_, false) => go!(PROBS, false),
+                }
+            }};
+        }
+        let sum = match (val, grad, hess) {
+            (true, false, _) => run!(true, false, false),
+            (true, true, _) => run!(true, true, false),
+            (false, _, false) => run!(false, true, false),
+            (false, _, true) => run!(false, true, true),
+        };
+        if !val || store {
+            return Ok(T::ZERO);
+        }
+        Ok(T::from_f64(if mean { sum / denom } else { sum }))
+    }
+}

@@ -10,7 +10,7 @@ use core::ops::Range;
 
 use crate::error::LossError;
 use crate::float::Float;
-use crate::reduce::{tree, Reduction, BLOCK};
+use crate::reduce::{fold_lanes, tree, Reduction, BLOCK};
 use crate::simd::{dispatch, Level};
 
 /// Value, first and second derivative of a loss at one element, with respect
@@ -120,24 +120,35 @@ pub enum Op<'a, T> {
     GradHess(&'a mut [T], &'a mut [T]),
 }
 
+/// What an [`Op`] asks for: `(value, store, grad, hess)` — a value (reduced
+/// unless `store`), the values stored per element, a gradient, a second
+/// derivative — and its buffers `(v, g, h)`, empty where not asked for.
+pub(crate) type OpParts<'a, T> = (
+    (bool, bool, bool, bool),
+    &'a mut [T],
+    &'a mut [T],
+    &'a mut [T],
+);
+
+impl<'a, T> Op<'a, T> {
+    /// The flags and buffers of this operation (see [`OpParts`]).
+    pub(crate) fn parts(self) -> OpParts<'a, T> {
+        match self {
+            Op::Value => ((true, false, false, false), &mut [], &mut [], &mut []),
+            Op::ValueEach(v) => ((true, true, false, false), v, &mut [], &mut []),
+            Op::Grad(g) => ((false, false, true, false), &mut [], g, &mut []),
+            Op::ValueGrad(g) => ((true, false, true, false), &mut [], g, &mut []),
+            Op::ValueEachGrad(v, g) => ((true, true, true, false), v, g, &mut []),
+            Op::GradHess(g, h) => ((false, false, true, true), &mut [], g, h),
+        }
+    }
+}
+
 /// Virtual lanes of the accumulation: fixed, so that every SIMD level sums
 /// in the same order.
 const LANES: usize = 32;
 /// Chunks of `LANES` summed in `T` before they are flushed into `f64`.
 const FLUSH: usize = 8;
-
-/// Sums `values` lane-wise into `f64` by a fixed tree.
-#[inline(always)]
-fn fold_lanes(mut acc: [f64; LANES]) -> f64 {
-    let mut width = LANES / 2;
-    while width > 0 {
-        for l in 0..width {
-            acc[l] += acc[l + width];
-        }
-        width /= 2;
-    }
-    acc[0]
-}
 
 /// One chunk of `LANES` elements: fixed-size arrays, so that the lane loop
 /// has no bounds checks and vectorizes. Only the first `valid` lanes are
@@ -502,17 +513,10 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
 ) -> Result<T, LossError> {
     let n = input.len();
     check_len("target", n, target.len())?;
-    // (accumulate, store values, store gradient, store hessian)
-    type Flags = (bool, bool, bool, bool);
-    let (flags, v, g, h): (Flags, &mut [T], &mut [T], &mut [T]) = match op {
-        Op::Value => ((true, false, false, false), &mut [], &mut [], &mut []),
-        Op::ValueEach(v) => ((false, true, false, false), v, &mut [], &mut []),
-        Op::Grad(g) => ((false, false, true, false), &mut [], g, &mut []),
-        Op::ValueGrad(g) => ((true, false, true, false), &mut [], g, &mut []),
-        Op::ValueEachGrad(v, g) => ((false, true, true, false), v, g, &mut []),
-        Op::GradHess(g, h) => ((false, false, true, true), &mut [], g, h),
-    };
-    let (acc, want_v, want_g, want_h) = flags;
+    let ((value, want_v, want_g, want_h), v, g, h) = op.parts();
+    // (accumulate a reduced value, store values, store gradient, store hessian)
+    let flags = (value && !want_v, want_v, want_g, want_h);
+    let acc = flags.0;
     for (name, wanted, buf) in [
         ("value out", want_v, &*v),
         ("grad out", want_g, &*g),

@@ -117,6 +117,20 @@ where
     a + b
 }
 
+/// Sums `N` lanes (a power of two) by a fixed pairwise tree: lane `l` and
+/// lane `l + N/2`, and so on down to one.
+#[inline(always)]
+pub(crate) fn fold_lanes<const N: usize>(mut acc: [f64; N]) -> f64 {
+    let mut width = N / 2;
+    while width > 0 {
+        for l in 0..width {
+            acc[l] += acc[l + width];
+        }
+        width /= 2;
+    }
+    acc[0]
+}
+
 /// Where a range of `len > block` items splits: half of its blocks, rounded
 /// down, go left. Depends on `len` and `block` alone, which fixes the tree.
 fn split_point(len: usize, block: usize) -> usize {

@@ -161,7 +161,7 @@ fn flush<T: Float>(total: &mut [f64; WIDE], comp: &mut [f64; WIDE], s: &Wide<T>)
     }
 }
 
-/// Sums `WIDE` lanes: four chunks lane by lane, then [`fold`].
+/// Sums `WIDE` lanes: four chunks lane by lane, then [`fold_lanes`].
 #[inline(always)]
 fn fold_wide(a: &[f64; WIDE]) -> f64 {
     let mut lanes = [0.0; LANES];
@@ -170,7 +170,7 @@ fn fold_wide(a: &[f64; WIDE]) -> f64 {
             lanes[l] = if j == 0 { part[l] } else { lanes[l] + part[l] };
         }
     }
-    fold(lanes)
+    fold_lanes(lanes)
 }
 
 /// A full round of [`stats`] at `o`: its terms into `s` (and `e` with

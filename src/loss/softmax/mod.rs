@@ -45,7 +45,7 @@ use crate::error::{require, LossError};
 use crate::float::Float;
 use crate::kernel::{Op, Weights};
 use crate::math;
-use crate::reduce::{tree, Reduction, BLOCK};
+use crate::reduce::{fold_lanes, tree, Reduction, BLOCK};
 use crate::simd::{dispatch, Level};
 
 mod long;
@@ -140,19 +140,6 @@ fn floor<T: Float>(x: T, lowest: T) -> T {
     } else {
         x
     }
-}
-
-/// Sums lanes by a fixed pairwise tree.
-#[inline(always)]
-fn fold(mut acc: [f64; LANES]) -> f64 {
-    let mut width = LANES / 2;
-    while width > 0 {
-        for l in 0..width {
-            acc[l] += acc[l + width];
-        }
-        width /= 2;
-    }
-    acc[0]
 }
 
 const PLAIN: u8 = 0;
@@ -565,17 +552,7 @@ impl<T: Float> CrossEntropy<T> {
         if let Some(w) = &self.class_weight {
             check_len("class_weight", c, w.len())?;
         }
-        // (value, store values, gradient, second derivative)
-        type Flags = (bool, bool, bool, bool);
-        let (flags, v, g, h): (Flags, &mut [T], &mut [T], &mut [T]) = match op {
-            Op::Value => ((true, false, false, false), &mut [], &mut [], &mut []),
-            Op::ValueEach(v) => ((true, true, false, false), v, &mut [], &mut []),
-            Op::Grad(g) => ((false, false, true, false), &mut [], g, &mut []),
-            Op::ValueGrad(g) => ((true, false, true, false), &mut [], g, &mut []),
-            Op::ValueEachGrad(v, g) => ((true, true, true, false), v, g, &mut []),
-            Op::GradHess(g, h) => ((false, false, true, true), &mut [], g, h),
-        };
-        let (val, store, grad, hess) = flags;
+        let ((val, store, grad, hess), v, g, h) = op.parts();
         if store {
             check_len("value out", rows, v.len())?;
         }

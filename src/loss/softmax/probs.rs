@@ -120,7 +120,7 @@ fn probs_dense<T: Float>(
             store(h, o, &sh, len);
         }
     }
-    fold(acc)
+    fold_lanes(acc)
 }
 
 /// One row of probabilities (`from_logits = false`); `x` starts at the row

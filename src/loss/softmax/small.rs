@@ -222,5 +222,5 @@ pub(super) fn small_rows<
         }
         r0 += n;
     }
-    fold(lane_sum)
+    fold_lanes(lane_sum)
 }

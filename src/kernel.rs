@@ -10,7 +10,7 @@ use core::ops::Range;
 
 use crate::error::LossError;
 use crate::float::Float;
-use crate::reduce::{fold_lanes, tree, Reduction, BLOCK};
+use crate::reduce::{first_failure, fold_lanes, tree, Reduction, BLOCK};
 use crate::simd::{dispatch, Level};
 
 /// Value, first and second derivative of a loss at one element, with respect
@@ -456,26 +456,15 @@ dispatch! {
     fn valid_block<T: Float, L: Pointwise<T>>(loss: &L, x: &[T]) -> bool = valid_body;
 }
 
-/// The first input outside the loss's domain, as an error. The blocks are
-/// checked at the SIMD level and on the threads of the computation; the
-/// position is looked for only once one fails.
+/// The first input outside the loss's domain, as an error.
 fn check_input<T: Float, L: Pointwise<T>>(
     level: Level,
     loss: &L,
     input: &[T],
     grain: usize,
 ) -> Result<(), LossError> {
-    let bad = tree(input.len(), BLOCK, grain, (), &|r: Range<usize>, ()| {
-        if valid_block(level, loss, &input[r]) {
-            0.0
-        } else {
-            1.0
-        }
-    });
-    if bad == 0.0 {
-        return Ok(());
-    }
-    match input.iter().position(|&x| !loss.valid_input(x)) {
+    let block_ok = |x: &[T]| valid_block(level, loss, x);
+    match first_failure(input, grain, block_ok, |&x| loss.valid_input(x)) {
         Some(index) => Err(LossError::InvalidInput {
             index,
             value: input[index].to_f64(),
@@ -484,7 +473,8 @@ fn check_input<T: Float, L: Pointwise<T>>(
     }
 }
 
-fn check_len(name: &'static str, expected: usize, got: usize) -> Result<(), LossError> {
+/// `got` must be `expected`: the length of argument `name`.
+pub(crate) fn check_len(name: &'static str, expected: usize, got: usize) -> Result<(), LossError> {
     if expected == got {
         Ok(())
     } else {
@@ -513,14 +503,13 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
 ) -> Result<T, LossError> {
     let n = input.len();
     check_len("target", n, target.len())?;
-    let ((value, want_v, want_g, want_h), v, g, h) = op.parts();
-    // (accumulate a reduced value, store values, store gradient, store hessian)
-    let flags = (value && !want_v, want_v, want_g, want_h);
-    let acc = flags.0;
+    let ((value, store, grad, hess), v, g, h) = op.parts();
+    // A reduced value is accumulated; a value per element is stored.
+    let acc = value && !store;
     for (name, wanted, buf) in [
-        ("value out", want_v, &*v),
-        ("grad out", want_g, &*g),
-        ("hess out", want_h, &*h),
+        ("value out", store, &*v),
+        ("grad out", grad, &*g),
+        ("hess out", hess, &*h),
     ] {
         if wanted {
             check_len(name, n, buf.len())?;
@@ -575,7 +564,7 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
     // The reduced value alone writes nothing, so its blocks check their own
     // inputs after computing (in L1), and a NaN sum sends the call to the
     // full check; every other operation checks before its first write.
-    let fused_check = L::CHECKS_INPUT && flags == (true, false, false, false);
+    let fused_check = L::CHECKS_INPUT && acc && !grad && !hess;
     if L::CHECKS_INPUT && !fused_check {
         check_input(level, loss, input, grain)?;
     }
@@ -635,7 +624,7 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
             })
         };
     }
-    let sum = match flags {
+    let sum = match (acc, store, grad, hess) {
         (true, _, false, _) => run!(true, false, false, false),
         (true, _, true, _) => run!(true, false, true, false),
         (false, true, false, _) => run!(false, true, false, false),

@@ -91,6 +91,26 @@ where
     pool().install(|| walk(0..len, block, grain, outs, leaf))
 }
 
+/// The index of the first item that fails `ok`, if any. Blocks of [`BLOCK`]
+/// items are tested whole by `block_ok` (a fold without early exit, which
+/// vectorizes), on two threads from `grain` items as in [`tree`]; the items
+/// are searched one by one only once a block has failed.
+pub(crate) fn first_failure<X: Sync>(
+    items: &[X],
+    grain: usize,
+    block_ok: impl Fn(&[X]) -> bool + Sync,
+    ok: impl Fn(&X) -> bool,
+) -> Option<usize> {
+    let failed = tree(items.len(), BLOCK, grain, (), &|r: Range<usize>, ()| {
+        f64::from(u8::from(!block_ok(&items[r])))
+    });
+    if failed == 0.0 {
+        None
+    } else {
+        items.iter().position(|x| !ok(x))
+    }
+}
+
 fn walk<P, F>(range: Range<usize>, block: usize, grain: usize, outs: P, leaf: &F) -> f64
 where
     P: Split,

@@ -43,9 +43,9 @@ use core::ops::Range;
 
 use crate::error::{require, LossError};
 use crate::float::Float;
-use crate::kernel::{Op, Weights};
+use crate::kernel::{check_len, Op, Weights};
 use crate::math;
-use crate::reduce::{fold_lanes, tree, Reduction, BLOCK};
+use crate::reduce::{first_failure, fold_lanes, tree, Reduction, BLOCK};
 use crate::simd::{dispatch, Level};
 
 mod long;
@@ -338,18 +338,6 @@ dispatch! {
     fn labels_ok<>(labels: &[i64], c: usize, ignore: Option<i64>) -> bool = labels_body;
 }
 
-fn check_len(name: &'static str, expected: usize, got: usize) -> Result<(), LossError> {
-    if expected == got {
-        Ok(())
-    } else {
-        Err(LossError::LengthMismatch {
-            name,
-            expected,
-            got,
-        })
-    }
-}
-
 impl<T: Float> CrossEntropy<T> {
     /// Cross-entropy from logits, without class weights, ignored index or
     /// smoothing.
@@ -589,23 +577,10 @@ impl<T: Float> CrossEntropy<T> {
             });
         }
         let ignore = self.ignore_index;
-        let bad = |&y: &i64| !((0..c as i64).contains(&y) || ignore == Some(y));
-        // The blocks at the SIMD level and on the computation's threads; the
-        // position only once one fails.
         let grain = (GRAIN / c.max(1)).max(1);
-        let failed = tree(labels.len(), BLOCK, grain, (), &|r: Range<usize>, ()| {
-            if labels_ok(level, &labels[r], c, ignore) {
-                0.0
-            } else {
-                1.0
-            }
-        });
-        let first_bad = if failed == 0.0 {
-            None
-        } else {
-            labels.iter().position(bad)
-        };
-        if let Some(index) = first_bad {
+        let block_ok = |b: &[i64]| labels_ok(level, b, c, ignore);
+        let ok = |&y: &i64| (0..c as i64).contains(&y) || ignore == Some(y);
+        if let Some(index) = first_failure(labels, grain, block_ok, ok) {
             return Err(LossError::InvalidLabel {
                 index,
                 label: labels[index],

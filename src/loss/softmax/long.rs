@@ -28,47 +28,58 @@ const WIDE: usize = 4 * LANES;
 /// before they join its compensated `f64` one.
 const BLOCK_ROUNDS: usize = 4;
 
-/// One round of [`row_max`]: only the first `valid` lanes change. The
-/// lanes start at `T::MIN`, so `−inf` never wins (it counts as `T::MIN`,
-/// see [`floor`]) and NaN never does either.
+/// `m = max(m, x)` lane by lane (NaN in `x` never wins).
 #[inline(always)]
-fn max_round<T: Float>(m: &mut [T; WIDE], x: &[T; WIDE], valid: usize) {
-    for l in 0..WIDE {
-        if l < valid {
-            m[l] = if x[l] > m[l] { x[l] } else { m[l] };
-        }
+fn max_lanes<T: Float>(m: &mut [T; LANES], x: &[T; LANES]) {
+    for l in 0..LANES {
+        m[l] = if x[l] > m[l] { x[l] } else { m[l] };
     }
 }
 
-/// The row maximum `m` of `z[..n]` (−inf counted as `lowest`, NaN skipped):
-/// exact, whatever the order.
+/// The row maximum `m` of `z[..n]` (−inf counted as `T::MIN`, NaN skipped):
+/// exact, whatever the order. The lanes start at `T::MIN`, so `−inf` never
+/// wins (see [`floor`]). The chunks are merged lane by lane, then the lanes
+/// by a pairwise tree: a scan of the lanes would be a chain of `WIDE`
+/// dependent compares per row.
 #[inline(always)]
 fn row_max<T: Float>(z: &[T], n: usize) -> T {
-    let lowest = T::MIN;
     let rounds = n / WIDE;
     // Full rounds in register-sized chunks (see `Wide`).
-    let mut c: Wide<T> = [[lowest; LANES]; WIDE / LANES];
+    let mut c: Wide<T> = [[T::MIN; LANES]; WIDE / LANES];
     for x in z[..rounds * WIDE].chunks_exact(WIDE) {
-        for (j, cj) in c.iter_mut().enumerate() {
-            for l in 0..LANES {
-                let v = x[j * LANES + l];
-                cj[l] = if v > cj[l] { v } else { cj[l] };
-            }
+        for (cj, xj) in c.iter_mut().zip(x.chunks_exact(LANES)) {
+            max_lanes(cj, xj.try_into().unwrap());
         }
-    }
-    let mut m = [lowest; WIDE];
-    for (j, cj) in c.iter().enumerate() {
-        m[j * LANES..(j + 1) * LANES].copy_from_slice(cj);
     }
     let (o, len) = (rounds * WIDE, n - rounds * WIDE);
     if len > 0 {
-        max_round(&mut m, &window(z, o, len, T::ZERO), len);
+        let x: [T; WIDE] = window(z, o, len, T::MIN);
+        for (j, cj) in c.iter_mut().enumerate() {
+            let mut xj = [T::MIN; LANES];
+            for l in 0..LANES {
+                if j * LANES + l < len {
+                    xj[l] = x[j * LANES + l];
+                }
+            }
+            max_lanes(cj, &xj);
+        }
     }
-    let mut max = lowest;
-    for l in 0..WIDE {
-        max = if m[l] > max { m[l] } else { max };
+    let [mut m, c1, c2, c3] = c;
+    max_lanes(&mut m, &c1);
+    max_lanes(&mut m, &c2);
+    max_lanes(&mut m, &c3);
+    let mut width = LANES / 2;
+    while width > 0 {
+        for l in 0..width {
+            m[l] = if m[l + width] > m[l] {
+                m[l + width]
+            } else {
+                m[l]
+            };
+        }
+        width /= 2;
     }
-    max
+    m[0]
 }
 
 /// One round of pass 1: `exp(z − m)` added to `s`. Only the first `valid`

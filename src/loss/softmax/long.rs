@@ -52,14 +52,19 @@ fn row_max<T: Float>(z: &[T], n: usize) -> T {
         }
     }
     let (o, len) = (rounds * WIDE, n - rounds * WIDE);
-    if len > 0 {
+    if len > 0 && rounds > 0 {
+        // The last WIDE logits, again in part: a maximum does not mind.
+        let x = &z[n - WIDE..n];
+        for (cj, xj) in c.iter_mut().zip(x.chunks_exact(LANES)) {
+            max_lanes(cj, xj.try_into().unwrap());
+        }
+    } else if len > 0 {
         let x: [T; WIDE] = window(z, o, len, T::MIN);
         for (j, cj) in c.iter_mut().enumerate() {
             let mut xj = [T::MIN; LANES];
             for l in 0..LANES {
-                if j * LANES + l < len {
-                    xj[l] = x[j * LANES + l];
-                }
+                let i = j * LANES + l;
+                xj[l] = if i < len { x[i] } else { T::MIN };
             }
             max_lanes(cj, &xj);
         }
@@ -102,9 +107,9 @@ fn sum_round<T: Float, const STORE: bool>(
             if STORE {
                 e[i] = t;
             }
-            if i < valid {
-                sj[l] = sj[l] + t;
-            }
+            // Past `valid`, +0 (a select, not a masked store, which the
+            // next round's load could not forward from).
+            sj[l] = sj[l] + if i < valid { t } else { T::ZERO };
         }
     }
 }

@@ -551,7 +551,17 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
     } else {
         T::from_f64(1.0 / denominator)
     };
-    let grain = if L::HEAVY { 1 << 15 } else { 1 << 20 };
+    // Subtrees from `grain` elements go to two threads: from 2^16 elements
+    // for the transcendental losses, 2^19 for the others in f64 and 2^21 in
+    // f32 (what `benches/compare.py` showed at n = 10^6: f64 values 1.6 to
+    // 2.2 × as fast on two threads, f32 values no faster; see BENCHMARKS.md).
+    let grain = if L::HEAVY {
+        1 << 15
+    } else if T::MANTISSA_DIGITS > 24 {
+        1 << 18
+    } else {
+        1 << 20
+    };
     let columns = loss.columns();
     if let Some(c) = columns {
         if n > 0 && (c.is_empty() || !n.is_multiple_of(c.len())) {

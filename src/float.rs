@@ -73,6 +73,9 @@ pub trait Float:
     /// value except that terms below the smallest normal may come out as
     /// any value below it (see [`crate::math::exp_term_f32`]).
     fn exp_term(self) -> Self;
+    /// [`exp_term`](Self::exp_term) gives [`exp`](Self::exp)'s value
+    /// wherever it gives more than this (`−1`: everywhere).
+    const EXP_TERM_EXACT_ABOVE: Self;
     /// `ln(1 + self)`, at most a few ulp from exact (see [`crate::math`]).
     fn ln_1p(self) -> Self;
     /// `ln(self)`, at most a few ulp from exact (see [`crate::math`]).
@@ -82,8 +85,9 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ident, $name:literal, $exp:path, $exp_term:path, $log1p:path, $ln:path) => {
+    ($t:ident, $name:literal, $exp:path, $exp_term:path, $exact_above:expr, $log1p:path, $ln:path) => {
         impl Float for $t {
+            const EXP_TERM_EXACT_ABOVE: Self = $exact_above;
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const HALF: Self = 0.5;
@@ -141,6 +145,7 @@ impl_float!(
     "float32",
     math::exp_f32,
     math::exp_term_f32,
+    math::EXP_TERM_F32_EXACT_ABOVE,
     math::log1p_f32,
     math::ln_f32
 );
@@ -149,6 +154,7 @@ impl_float!(
     "float64",
     math::exp_f64,
     math::exp_f64,
+    -1.0,
     math::log1p_f64,
     math::ln_f64
 );

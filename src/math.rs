@@ -190,6 +190,10 @@ pub fn exp_f32(x: f32) -> f32 {
     scale_pow2_f32(p, y)
 }
 
+/// [`exp_term_f32`] gives [`exp_f32`]'s value wherever it gives more than
+/// this, 2^-125 (below −87 it gives e^−87 ≈ 1.6e-38).
+pub const EXP_TERM_F32_EXACT_ABOVE: f32 = f32::MIN_POSITIVE * 2.0;
+
 /// `e^x` for `x ≤ 0` as a term of a sum that is at least 1 (the softmax
 /// denominator): [`exp_f32`]'s value, bit for bit, for `x ≥ −87`, and for
 /// `x < −87` `e^−87 ≈ 1.6e-38` (so at most 2^-125 off, which no such sum

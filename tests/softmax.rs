@@ -733,6 +733,46 @@ fn infinite_and_nan_logits() {
     go::<f64>();
 }
 
+/// Terms far below the row's maximum in a long row (float32): the sum's
+/// cheaper exp clamps them at e^−87, so the gradient takes `exp` again
+/// there, exact down through the subnormals, at every level.
+#[test]
+fn tiny_terms_of_long_rows() {
+    let c = 40;
+    let mut z = vec![0.0f64; c];
+    z[5] = -95.0; // e^z subnormal in float32
+    z[6] = -87.25; // just past the clamp
+    z[7] = -200.0; // underflows to 0
+    z[8] = f64::NEG_INFINITY;
+    let s: f64 = z.iter().map(|v| v.exp()).sum();
+    let zt: Vec<f32> = z.iter().map(|&v| v as f32).collect();
+    let labels = [0i64];
+    let ce = CrossEntropy::<f32>::new();
+    for level in Level::available() {
+        let mut g = vec![f32::NAN; c];
+        ce.evaluate(
+            level,
+            &zt,
+            Targets::Index(&labels),
+            c,
+            Weights::None,
+            Reduction::Sum,
+            Op::Grad(&mut g),
+        )
+        .unwrap();
+        for k in 5..9 {
+            let want = z[k].exp() / s;
+            let tol = 2.0 * f64::from(f32::from_bits(1)); // two subnormal steps
+            assert!(
+                (f64::from(g[k]) - want).abs() <= tol,
+                "{level:?} class {k}: {} against {want:e}",
+                g[k]
+            );
+        }
+        assert!(g[5] > 0.0 && g[7] == 0.0 && g[8] == 0.0, "{level:?}: {g:?}");
+    }
+}
+
 /// Empty input and probabilities at 0 (clamped to tiny).
 #[test]
 fn empty_and_clamped() {

@@ -87,9 +87,11 @@ fn row_max<T: Float>(z: &[T], n: usize) -> T {
     m[0]
 }
 
-/// One round of pass 1: `exp(z − m)` added to `s`. Only the first `valid`
-/// lanes change. With `STORE` the terms (see [`term`]) are also written to
-/// `e`, for the gradient, which then needs no exp of its own.
+/// One round of pass 1: `exp(z − m)` added to `s`, by
+/// [`Float::exp_term`]. Only the first `valid` lanes change. With `STORE`
+/// the terms are also written to `e`, for the gradient, which then needs no
+/// exp of its own but where `exp_term` may have clamped (see
+/// [`exact_terms`]).
 #[inline(always)]
 fn sum_round<T: Float, const STORE: bool>(
     max: T,
@@ -103,7 +105,7 @@ fn sum_round<T: Float, const STORE: bool>(
         for l in 0..LANES {
             let i = j * LANES + l;
             let d = floor(x[i], lowest) - max;
-            let t = term(d, STORE);
+            let t = d.exp_term();
             if STORE {
                 e[i] = t;
             }
@@ -341,6 +343,7 @@ fn stats<T: Float, const STORE: bool>(
 /// Scalars of pass 2 over a row of logits.
 #[derive(Clone, Copy)]
 struct Pass2<T> {
+    max: T,
     kind: u8,
     hess: bool,
     coef: T,
@@ -386,12 +389,32 @@ fn grad_chunk<T: Float, const SOFT: bool>(
     }
 }
 
+/// The terms of a chunk where pass 1's [`Float::exp_term`] may have
+/// clamped (a term at most [`Float::EXP_TERM_EXACT_ABOVE`] among the first
+/// `valid`, about e^−87 and below in `f32`), again by [`Float::exp`]: exact
+/// down through the subnormals, as the gradient needs them. Rare: one
+/// branch per chunk.
+#[inline(always)]
+fn exact_terms<T: Float>(max: T, z: &[T; LANES], e: &mut [T; LANES], valid: usize) {
+    let mut clamped = false;
+    for l in 0..LANES {
+        clamped |= (l < valid) & (e[l] <= T::EXP_TERM_EXACT_ABOVE);
+    }
+    if clamped {
+        for l in 0..LANES {
+            e[l] = (floor(z[l], T::MIN) - max).exp();
+        }
+    }
+}
+
 /// Pass 2 over a row of `n` logits (see [`grad_chunk`]): `g[..n]` holds
-/// the row's exp(z − m); `w`, `t` start at the row and may extend past it.
+/// the row's exp(z − m) (see [`exact_terms`]); `z`, `w`, `t` start at the
+/// row and may extend past it.
 #[inline(always)]
 fn write_grad<T: Float, const SOFT: bool>(
     q: &Pass2<T>,
     n: usize,
+    z: &[T],
     w: &[T],
     t: &[T],
     g: &mut [T],
@@ -406,6 +429,9 @@ fn write_grad<T: Float, const SOFT: bool>(
         let ws = if q.kind != PLAIN { arr(w) } else { zero };
         let ts = if q.kind == PROBS { arr(t) } else { zero };
         let gs: &mut [T; LANES] = (&mut g[r.clone()]).try_into().unwrap();
+        if SOFT {
+            exact_terms(q.max, z[r.clone()].try_into().unwrap(), gs, LANES);
+        }
         let hs: &mut [T; LANES] = if q.hess {
             (&mut h[r.clone()]).try_into().unwrap()
         } else {
@@ -426,6 +452,9 @@ fn write_grad<T: Float, const SOFT: bool>(
             zero
         };
         let mut sg = window(g, o, len, T::ZERO);
+        if SOFT {
+            exact_terms(q.max, &window(z, o, len, T::ZERO), &mut sg, len);
+        }
         grad_chunk::<T, SOFT>(q, &ws, &ts, &mut sg, &mut sh);
         store(g, o, &sg, len);
         if q.hess {
@@ -482,6 +511,7 @@ pub(super) fn logits_row<
     }
     if GRAD {
         let q = Pass2 {
+            max: st.max,
             kind: KIND,
             hess: HESS,
             coef: T::from_f64(scale * a_total / st.sum),
@@ -498,9 +528,9 @@ pub(super) fn logits_row<
         // Without A every A·… term is skipped: what is left is −a_c.
         let soft = a_total != 0.0;
         if soft {
-            write_grad::<T, true>(&q, c, p.cw, t, g, h);
+            write_grad::<T, true>(&q, c, z, p.cw, t, g, h);
         } else {
-            write_grad::<T, false>(&q, c, p.cw, t, g, h);
+            write_grad::<T, false>(&q, c, z, p.cw, t, g, h);
         }
         if KIND != PROBS {
             let a_yy = if KIND == SMOOTH {

@@ -20,7 +20,8 @@
 //! block of rounds and in `f64` across blocks (compensated for `f64`), the
 //! lanes merged at the end of the row by a fixed tree. The gradient's
 //! `exp(z_c − m)` are written on the way (into the gradient's own buffer)
-//! and a second pass turns them into `A·exp(z_c − m)/s − a_c`.
+//! and a second pass turns them into `A·exp(z_c − m)/s − a_c`, taking
+//! `exp` again only where the sum's cheaper exp may have clamped.
 //!
 //! Every SIMD level gives the same bits: fixed lanes and fixed trees, and
 //! every multiply-add that the exp and ln kernels fuse rounds once at every

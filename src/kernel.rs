@@ -432,18 +432,30 @@ dispatch! {
     fn weight_block<T: Float>(w: &[T]) -> f64 = weight_body;
 }
 
-/// Σ w, after checking that every weight is finite and non-negative.
+/// The first weight that is negative, NaN or infinite.
+pub(crate) fn invalid_weight<T: Float>(w: &[T]) -> Option<usize> {
+    w.iter().position(|v| !(v.is_finite() && *v >= T::ZERO))
+}
+
+/// Every sample weight must be finite and non-negative.
+pub(crate) fn check_sample_weights<T: Float>(w: &[T]) -> Result<(), LossError> {
+    match invalid_weight(w) {
+        Some(index) => Err(LossError::InvalidWeight {
+            index,
+            value: w[index].to_f64(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Σ w, after checking that every weight is finite and non-negative (the
+/// search runs only when the sum is not finite).
 fn weight_total<T: Float>(level: Level, w: &[T]) -> Result<f64, LossError> {
     let total = tree(w.len(), BLOCK, usize::MAX, (), &|r: Range<usize>, ()| {
         weight_block(level, &w[r])
     });
     if !total.is_finite() {
-        if let Some(index) = w.iter().position(|v| !(v.is_finite() && *v >= T::ZERO)) {
-            return Err(LossError::InvalidWeight {
-                index,
-                value: w[index].to_f64(),
-            });
-        }
+        check_sample_weights(w)?;
     }
     Ok(total)
 }

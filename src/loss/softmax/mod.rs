@@ -44,7 +44,7 @@ use core::ops::Range;
 
 use crate::error::{require, LossError};
 use crate::float::Float;
-use crate::kernel::{check_len, Op, Weights};
+use crate::kernel::{check_len, check_sample_weights, invalid_weight, Op, Weights};
 use crate::math;
 use crate::reduce::{first_failure, fold_lanes, tree, Reduction, BLOCK};
 use crate::simd::{dispatch, Level};
@@ -356,10 +356,7 @@ impl<T: Float> CrossEntropy<T> {
     /// weight per class, with a finite sum. The length is checked against C
     /// at each call.
     pub fn with_class_weight(mut self, weight: &[T]) -> Result<Self, LossError> {
-        if let Some(index) = weight
-            .iter()
-            .position(|w| !(w.is_finite() && *w >= T::ZERO))
-        {
+        if let Some(index) = invalid_weight(weight) {
             return Err(LossError::InvalidClassWeight {
                 index,
                 value: weight[index].to_f64(),
@@ -571,12 +568,7 @@ impl<T: Float> CrossEntropy<T> {
                 (w, rows / w.len())
             }
         };
-        if let Some(index) = sw.iter().position(|w| !(w.is_finite() && *w >= T::ZERO)) {
-            return Err(LossError::InvalidWeight {
-                index,
-                value: sw[index].to_f64(),
-            });
-        }
+        check_sample_weights(sw)?;
         let ignore = self.ignore_index;
         let grain = (GRAIN / c.max(1)).max(1);
         let block_ok = |b: &[i64]| labels_ok(level, b, c, ignore);

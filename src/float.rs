@@ -69,10 +69,13 @@ pub trait Float:
     fn is_finite(self) -> bool;
     /// `e^self`, at most a few ulp from exact (see [`crate::math`]).
     fn exp(self) -> Self;
-    /// `e^self` for `self ≤ 0` as a term of a sum of at least 1: `exp`'s
-    /// value except that terms below the smallest normal may come out as
-    /// any value below it (see [`crate::math::exp_term_f32`]).
+    /// `e^self` for [`EXP_TERM_LOWEST`](Self::EXP_TERM_LOWEST) `≤ self ≤ 0`
+    /// (the caller clamps) as a term of a sum of at least 1: `exp`'s value
+    /// (see [`crate::math::exp_term_f32`]).
     fn exp_term(self) -> Self;
+    /// The lowest input of [`exp_term`](Self::exp_term): `−87` for `f32`,
+    /// `−inf` for `f64` (whose `exp_term` is `exp`).
+    const EXP_TERM_LOWEST: Self;
     /// [`exp_term`](Self::exp_term) gives [`exp`](Self::exp)'s value
     /// wherever it gives more than this (`−1`: everywhere).
     const EXP_TERM_EXACT_ABOVE: Self;
@@ -85,8 +88,9 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ident, $name:literal, $exp:path, $exp_term:path, $exact_above:expr, $log1p:path, $ln:path) => {
+    ($t:ident, $name:literal, $exp:path, $exp_term:path, $lowest:expr, $exact_above:expr, $log1p:path, $ln:path) => {
         impl Float for $t {
+            const EXP_TERM_LOWEST: Self = $lowest;
             const EXP_TERM_EXACT_ABOVE: Self = $exact_above;
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -145,6 +149,7 @@ impl_float!(
     "float32",
     math::exp_f32,
     math::exp_term_f32,
+    math::EXP_TERM_F32_LOWEST,
     math::EXP_TERM_F32_EXACT_ABOVE,
     math::log1p_f32,
     math::ln_f32
@@ -154,6 +159,7 @@ impl_float!(
     "float64",
     math::exp_f64,
     math::exp_f64,
+    f64::NEG_INFINITY,
     -1.0,
     math::log1p_f64,
     math::ln_f64

@@ -145,10 +145,12 @@ fn scale_pow2_f64(p: f64, y: f64) -> f64 {
     p * f64::from_bits(e1 << 52) * f64::from_bits(e2 << 52)
 }
 
-/// `e^x = 2^k·p` for `f32` with `|k| ≤ 150`: returns `p = e^r`, `|r| ≤ ln2/2`,
-/// and `y = MAGIC_F32 + k`. NaN passes through into `p`.
+/// `e^x = 2^k·(1 + q)` for `f32` with `|k| ≤ 150`: returns `q = e^r − 1`,
+/// `|r| ≤ ln2/2`, and `y = magic + k`, where `magic` is an integer in
+/// `[2^23, 2^24 − 256)` ([`MAGIC_F32`], or [`MAGIC_TERM_F32`]). NaN passes
+/// through into `q`.
 #[inline(always)]
-fn exp_reduced_f32(x: f32) -> (f32, f32) {
+fn exp_reduced_f32(x: f32, magic: f32) -> (f32, f32) {
     // ln 2 = LN2_HI + LN2_LO; LN2_HI has 9 significant bits, so k·LN2_HI is
     // exact for |k| < 2^15 and x - k·LN2_HI is exact.
     const LN2_HI: f32 = 0.693_359_4; // 0x3f318000 = 355/512
@@ -163,8 +165,10 @@ fn exp_reduced_f32(x: f32) -> (f32, f32) {
     const P3: f32 = 0.166_665_21; // 0x3e2aaa49
     const P4: f32 = 0.499_999_94; // 0x3efffffe
 
-    let y = x.mul_add(core::f32::consts::LOG2_E, MAGIC_F32);
-    let k = y - MAGIC_F32;
+    // Every magic rounds x·log2(e) to the same k: the spacing is 1 from 2^23
+    // to 2^24, and a tie would need |x| ≥ 2^22.
+    let y = x.mul_add(core::f32::consts::LOG2_E, magic);
+    let k = y - magic;
     let r = (-k).mul_add(LN2_HI, x);
     let r = (-k).mul_add(LN2_LO, r);
     let z = r * r;
@@ -172,7 +176,7 @@ fn exp_reduced_f32(x: f32) -> (f32, f32) {
     let p = p.mul_add(r, P2);
     let p = p.mul_add(r, P3);
     let p = p.mul_add(r, P4);
-    (p.mul_add(z, r) + 1.0, y)
+    (p.mul_add(z, r), y)
 }
 
 /// `e^x` for `f32`, within [`EXP_F32_MAX_ULP`] ulp over the whole range.
@@ -186,27 +190,36 @@ pub fn exp_f32(x: f32) -> f32 {
     // itself). The comparisons are false for NaN, which passes through.
     let x = if x > 89.0 { 89.0 } else { x };
     let x = if x < -104.0 { -104.0 } else { x };
-    let (p, y) = exp_reduced_f32(x);
-    scale_pow2_f32(p, y)
+    let (q, y) = exp_reduced_f32(x, MAGIC_F32);
+    scale_pow2_f32(q + 1.0, y)
 }
 
 /// [`exp_term_f32`] gives [`exp_f32`]'s value wherever it gives more than
-/// this, 2^-125 (below −87 it gives e^−87 ≈ 1.6e-38).
+/// this, 2^-125: the terms a caller clamped at [`EXP_TERM_F32_LOWEST`] give
+/// e^−87 ≈ 1.6e-38, below it.
 pub const EXP_TERM_F32_EXACT_ABOVE: f32 = f32::MIN_POSITIVE * 2.0;
 
-/// `e^x` for `x ≤ 0` as a term of a sum that is at least 1 (the softmax
-/// denominator): [`exp_f32`]'s value, bit for bit, for `x ≥ −87`, and for
-/// `x < −87` `e^−87 ≈ 1.6e-38` (so at most 2^-125 off, which no such sum
-/// sees); NaN stays NaN. Cheaper than [`exp_f32`]: one clamp, and `2^k`
-/// (`−126 ≤ k ≤ 0`) is a single normal factor.
+/// The lowest input of [`exp_term_f32`]: its callers clamp there (for a sum
+/// of at least 1, e^−87 and 0 are the same term).
+pub const EXP_TERM_F32_LOWEST: f32 = -87.0;
+
+/// [`MAGIC_F32`]` + 127`: `y = MAGIC_TERM_F32 + k` has `k + 127` in its low
+/// bits, and since `MAGIC_F32`'s low 9 bits are 0, shifting `y`'s bits left
+/// by 23 leaves exactly `2^k`'s (for `−126 ≤ k ≤ 127`).
+const MAGIC_TERM_F32: f32 = MAGIC_F32 + 127.0;
+
+/// `e^x` for `−87 ≤ x ≤ 0` ([`EXP_TERM_F32_LOWEST`]; the caller clamps) as
+/// a term of a sum that is at least 1 (the softmax denominator):
+/// [`exp_f32`]'s value, bit for bit; NaN stays NaN. Cheaper than
+/// [`exp_f32`], as `2^k` (`−126 ≤ k ≤ 0`) is a single normal factor: one
+/// shift makes it, and `2^k·(1 + q)` is one fused multiply-add (rounded once,
+/// as `exp_f32`'s `(1 + q)` is and its exact scaling keeps, the result being
+/// normal). No clamp: the caller's, which also floors the logits.
 #[inline(always)]
 pub fn exp_term_f32(x: f32) -> f32 {
-    // x ≥ −87 keeps k ≥ −126 (2^k normal); NaN passes (the comparison is
-    // false) and survives the product below.
-    let x = if x < -87.0 { -87.0 } else { x };
-    let (p, y) = exp_reduced_f32(x);
-    let k = y.to_bits().wrapping_sub(MAGIC_F32.to_bits());
-    p * f32::from_bits(k.wrapping_add(127) << 23)
+    let (q, y) = exp_reduced_f32(x, MAGIC_TERM_F32);
+    let scale = f32::from_bits(y.to_bits() << 23);
+    q.mul_add(scale, scale)
 }
 
 /// `e^x` for `f64`, within [`EXP_F64_MAX_ULP`] ulp over the whole range.

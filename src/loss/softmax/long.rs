@@ -100,12 +100,11 @@ fn sum_round<T: Float, const STORE: bool>(
     e: &mut [T; WIDE],
     valid: usize,
 ) {
-    let lowest = T::MIN;
+    let lo = term_floor(max, false);
     for (j, sj) in s.iter_mut().enumerate() {
         for l in 0..LANES {
             let i = j * LANES + l;
-            let d = floor(x[i], lowest) - max;
-            let t = d.exp_term();
+            let t = term(x[i], max, lo, false);
             if STORE {
                 e[i] = t;
             }

@@ -206,13 +206,31 @@ fn window<T: Float, const N: usize>(s: &[T], o: usize, len: usize, fill: T) -> [
     }
 }
 
-/// `e^d` (`d ≤ 0`) of a softmax term: `exp`'s for the terms the gradient
-/// keeps (`kept`), exact down through the subnormals, else
-/// [`Float::exp_term`]'s, the same bits down to e^−87 (no sum of at least
-/// 1 sees what lies below): the value is the same, bit for bit, with or
-/// without the gradient.
+/// The floor of `z − m` for the terms of a row whose maximum is `m`, taken
+/// once a row: `T::MIN − m`, as `−inf` logits count as `T::MIN` (see
+/// [`floor`]), and for the terms that take [`Float::exp_term`] (`!kept`)
+/// no lower than [`Float::EXP_TERM_LOWEST`].
 #[inline(always)]
-fn term<T: Float>(d: T, kept: bool) -> T {
+fn term_floor<T: Float>(m: T, kept: bool) -> T {
+    let lo = T::MIN - m;
+    if kept || lo > T::EXP_TERM_LOWEST {
+        lo
+    } else {
+        T::EXP_TERM_LOWEST
+    }
+}
+
+/// `e^(z − m)` of a softmax term, `z − m` floored at `lo` (from
+/// [`term_floor`]; the same number as `floor(z) − m`, since a subtraction
+/// keeps the order, in one comparison per term instead of two): `exp`'s
+/// for the terms the gradient keeps (`kept`), exact down through the
+/// subnormals, else [`Float::exp_term`]'s, the same bits down to e^−87 (no
+/// sum of at least 1 sees what lies below): the value is the same, bit for
+/// bit, with or without the gradient. NaN stays NaN.
+#[inline(always)]
+fn term<T: Float>(z: T, m: T, lo: T, kept: bool) -> T {
+    let d = z - m;
+    let d = if d < lo { lo } else { d };
     if kept {
         d.exp()
     } else {

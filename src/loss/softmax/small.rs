@@ -96,8 +96,7 @@ pub(super) fn small_rows<
         // exp_term's), then their sums in f64.
         for (zk, ek) in zt[..c].iter().zip(e.iter_mut()) {
             for l in 0..LANES {
-                let d = floor(zk[l], lowest) - m[l];
-                ek[l] = term(d, GRAD);
+                ek[l] = term(zk[l], m[l], term_floor(m[l], GRAD), GRAD);
             }
         }
         let mut s = [0.0; LANES];

@@ -262,6 +262,27 @@ fn chunk<
     }
 }
 
+/// `s[..len]` as whole chunks (`len` a multiple of `LANES`), or none
+/// unless `on`.
+#[inline(always)]
+fn whole<T>(s: &[T], len: usize, on: bool) -> &[[T; LANES]] {
+    if on {
+        s[..len].as_chunks().0
+    } else {
+        &[]
+    }
+}
+
+/// [`whole`] for an output.
+#[inline(always)]
+fn whole_mut<T>(s: &mut [T], len: usize, on: bool) -> &mut [[T; LANES]] {
+    if on {
+        s[..len].as_chunks_mut().0
+    } else {
+        &mut []
+    }
+}
+
 /// One block of elements.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
@@ -297,48 +318,37 @@ fn block_body<
         [T::ZERO; LANES],
     );
     let chunks = n / LANES;
+    // Every slice as its whole chunks, all `chunks` long: the chunk loop
+    // has no bounds checks, whose panics made the sums go back to memory
+    // after every chunk: one store more per output store, which a gradient
+    // written to DRAM paid for dearly (mse value_and_grad at 10^7, two
+    // threads: 0.63 against 0.39-0.46 ns per element).
+    let body = chunks * LANES;
+    let (xc, yc) = (whole(x, body, true), whole(y, body, true));
+    let (wc, cc) = (
+        whole(w, body, W),
+        whole(col, body, L::HAS_COLUMNS && !col.is_empty()),
+    );
+    let (vc, gc, hc) = (
+        whole_mut(v, body, V),
+        whole_mut(g, body, G),
+        whole_mut(h, body, H),
+    );
     // Groups of FLUSH chunks: the inner loop stays free of the flush.
     for group in (0..chunks).step_by(FLUSH) {
         for k in group..(group + FLUSH).min(chunks) {
-            let r = k * LANES..(k + 1) * LANES;
-            // In place, as arrays (no copies).
-            let ws: &[T; LANES] = if W {
-                w[r.clone()].try_into().unwrap()
-            } else {
-                &sw
-            };
-            let cs: &[T; LANES] = if L::HAS_COLUMNS && !col.is_empty() {
-                col[r.clone()].try_into().unwrap()
-            } else {
-                &ones
-            };
-            let vs: &mut [T; LANES] = if V {
-                (&mut v[r.clone()]).try_into().unwrap()
-            } else {
-                &mut sv
-            };
-            let gs: &mut [T; LANES] = if G {
-                (&mut g[r.clone()]).try_into().unwrap()
-            } else {
-                &mut sg
-            };
-            let hs: &mut [T; LANES] = if H {
-                (&mut h[r.clone()]).try_into().unwrap()
-            } else {
-                &mut sh
-            };
             chunk::<T, L, ACC, V, G, H, W>(
                 loss,
-                x[r.clone()].try_into().unwrap(),
-                y[r.clone()].try_into().unwrap(),
-                cs,
-                ws,
+                &xc[k],
+                &yc[k],
+                if cc.is_empty() { &ones } else { &cc[k] },
+                if W { &wc[k] } else { &sw },
                 scale,
                 LANES,
                 &mut acc,
-                vs,
-                gs,
-                hs,
+                if V { &mut vc[k] } else { &mut sv },
+                if G { &mut gc[k] } else { &mut sg },
+                if H { &mut hc[k] } else { &mut sh },
             );
         }
         if ACC {

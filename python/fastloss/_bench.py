@@ -1105,9 +1105,9 @@ def quiet_blas_threads() -> None:
     alone, and ``np.dot`` itself 5.1 against 3.4 ms. ``OPENBLAS_THREAD_TIMEOUT=4`` (2^4 cycles)
     removes that interference and leaves ``np.dot``'s own time as it was. PyTorch's OpenMP
     (libgomp) threads do the same for 300,000 spins (milliseconds) after each parallel region:
-    fastloss ``cross_entropy`` 4096×1000 took 1,551–1,552 µs interleaved with PyTorch's batches
-    against 978–1,117 µs with ``GOMP_SPINCOUNT=10000``, which left PyTorch's own times as they
-    were (cross_entropy 6.6–6.7 against 6.4–6.7 ms, mse at 10^6 382–419 against 381–411 µs).
+    fastloss ``cross_entropy`` 4096x1000 took 1,551-1,552 µs interleaved with PyTorch's batches
+    against 978-1,117 µs with ``GOMP_SPINCOUNT=10000``, which left PyTorch's own times as they
+    were (cross_entropy 6.6-6.7 against 6.4-6.7 ms, mse at 10^6 382-419 against 381-411 µs).
     Both libraries read these when they load, before any of this runs, hence the re-execution.
     A value set by the caller is kept.
     """

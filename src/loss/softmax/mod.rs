@@ -53,6 +53,7 @@ mod long;
 mod probs;
 pub mod scalar;
 mod small;
+mod transpose;
 
 use long::logits_row;
 use probs::probs_row;
@@ -172,6 +173,8 @@ struct Plan<'a, T> {
     mean: bool,
     /// Per-row values are stored (`true`) or summed.
     store: bool,
+    /// The SIMD level, capped to what the CPU has.
+    level: Level,
 }
 
 impl<T: Float> Plan<'_, T> {
@@ -661,6 +664,7 @@ impl<T: Float> CrossEntropy<T> {
             denom,
             mean,
             store,
+            level: level.min(Level::detected()),
         };
         let block = (ROW_BLOCK / c.max(1)).max(1);
         let logits = self.from_logits;

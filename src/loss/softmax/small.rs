@@ -49,16 +49,9 @@ pub(super) fn small_rows<
     while r0 < rows.end {
         let n = (rows.end - r0).min(LANES);
         let base = r0 - rows.start;
-        for l in 0..n {
-            let o = (r0 + l) * c;
-            for (k, &z) in p.x[o..o + c].iter().enumerate() {
-                zt[k][l] = z;
-            }
-            if KIND == PROBS {
-                for (k, &t) in p.probs[o..o + c].iter().enumerate() {
-                    tt[k][l] = t;
-                }
-            }
+        transpose::rows(p.level, &p.x[r0 * c..], c, n, &mut zt);
+        if KIND == PROBS {
+            transpose::rows(p.level, &p.probs[r0 * c..], c, n, &mut tt);
         }
         // Per row: weight, scale, class index y, (1−ε)·w_y, the smoothing
         // weight ε/C (0 for an ignored row) and z_y.

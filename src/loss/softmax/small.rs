@@ -200,16 +200,9 @@ pub(super) fn small_rows<
                     }
                 }
             }
-            for l in 0..n {
-                let o = (base + l) * c;
-                for (k, d) in g[o..o + c].iter_mut().enumerate() {
-                    *d = gt[k][l];
-                }
-                if HESS {
-                    for (k, d) in h[o..o + c].iter_mut().enumerate() {
-                        *d = ht[k][l];
-                    }
-                }
+            transpose::unrows(p.level, &gt, c, n, &mut g[base * c..]);
+            if HESS {
+                transpose::unrows(p.level, &ht, c, n, &mut h[base * c..]);
             }
         }
         r0 += n;

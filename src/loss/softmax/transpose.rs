@@ -1,35 +1,64 @@
-//! How a group of small rows becomes one lane vector per class:
-//! `out[k][l]` = element `k` of row `l`, the layout of [`small_rows`].
+//! How a group of small rows becomes one lane vector per class, and back:
+//! `lanes[k][l]` = element `k` of row `l`, the layout of [`small_rows`].
 
 use super::{Float, Level, LANES, SMALL};
 
-/// `out[k][l] = x[l·c + k]` for `k < c ≤ SMALL` and `l < n ≤ LANES`; `x`
-/// starts at the group's first row. At `avx512` a full group of `f32` rows
-/// is transposed in registers (16 masked loads and 64 shuffles per 16
-/// classes); anything else moves one element at a time.
+/// Whether a group goes through the registers: a full group of `f32` rows
+/// at `avx512` (16 masked loads or stores and 64 shuffles per 16 classes;
+/// LLVM makes the element-by-element loops neither gathers nor shuffles).
+#[inline(always)]
+fn in_registers<T>(level: Level, n: usize) -> bool {
+    cfg!(target_arch = "x86_64")
+        && level == Level::Avx512
+        && n == LANES
+        && core::mem::size_of::<T>() == 4
+}
+
+/// `lanes[k][l] = x[l·c + k]` for `k < c ≤ SMALL` and `l < n ≤ LANES`;
+/// `x` starts at the group's first row.
 #[inline(always)]
 pub(super) fn rows<T: Float>(
     level: Level,
     x: &[T],
     c: usize,
     n: usize,
-    out: &mut [[T; LANES]; SMALL],
+    lanes: &mut [[T; LANES]; SMALL],
 ) {
     assert!(c <= SMALL && n <= LANES && x.len() >= n * c);
-    #[cfg(target_arch = "x86_64")]
-    if level == Level::Avx512 && n == LANES && core::mem::size_of::<T>() == 4 {
+    if in_registers::<T>(level, n) {
         // SAFETY: `Float` is sealed to f32 and f64, so a 4-byte T is f32;
         // `level` is capped to what the CPU has (see `Plan::level`), so
-        // AVX-512 F is there; the masked loads read `x[l·c..l·c + c]` for
-        // `l < 16` only, within `x` (asserted), and `out` has room for
-        // `c ≤ 32` vectors of 16.
-        unsafe { avx512::rows16(x.as_ptr().cast(), c, out.as_mut_ptr().cast()) };
-        return;
+        // AVX-512 F is there; `x[..16·c]` is readable (asserted) and
+        // `lanes` has room for `c ≤ 32` vectors of 16.
+        #[cfg(target_arch = "x86_64")]
+        return unsafe { avx512::rows16(x.as_ptr().cast(), c, lanes.as_mut_ptr().cast()) };
     }
-    let _ = level;
     for l in 0..n {
         for (k, &z) in x[l * c..l * c + c].iter().enumerate() {
-            out[k][l] = z;
+            lanes[k][l] = z;
+        }
+    }
+}
+
+/// The converse of [`rows`]: `out[l·c + k] = lanes[k][l]`; nothing else of
+/// `out` is written.
+#[inline(always)]
+pub(super) fn unrows<T: Float>(
+    level: Level,
+    lanes: &[[T; LANES]; SMALL],
+    c: usize,
+    n: usize,
+    out: &mut [T],
+) {
+    assert!(c <= SMALL && n <= LANES && out.len() >= n * c);
+    if in_registers::<T>(level, n) {
+        // SAFETY: as in `rows`, with `out[..16·c]` writable (asserted).
+        #[cfg(target_arch = "x86_64")]
+        return unsafe { avx512::unrows16(lanes.as_ptr().cast(), c, out.as_mut_ptr().cast()) };
+    }
+    for l in 0..n {
+        for (k, d) in out[l * c..l * c + c].iter_mut().enumerate() {
+            *d = lanes[k][l];
         }
     }
 }
@@ -38,21 +67,11 @@ pub(super) fn rows<T: Float>(
 mod avx512 {
     use core::arch::x86_64::*;
 
-    /// Columns `0..cols` (`cols ≤ 16`) of 16 rows of `c` f32 each from `x`
-    /// into `out[..cols]`: the usual 4-stage transposition (32-bit, 64-bit,
-    /// 128-bit and 256-bit interleaves) of the 16 rows as loaded, with the
-    /// columns past `cols` masked off (not read).
+    /// The 16×16 transposition of `r` (row `l` becomes lane `l` of every
+    /// vector): 32-bit, 64-bit, 128-bit and 256-bit interleaves.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn block(x: *const f32, c: usize, cols: usize, out: *mut [f32; 16]) {
-        let mask = ((1u32 << cols) - 1) as __mmask16;
-        let mut r = [_mm512_setzero_ps(); 16];
-        for (l, rl) in r.iter_mut().enumerate() {
-            // SAFETY: the caller's (`rows16`): row `l` starts at `x + l·c`
-            // and has at least `cols` readable elements; the masked-off
-            // lanes are not read.
-            *rl = unsafe { _mm512_maskz_loadu_ps(mask, x.add(l * c)) };
-        }
+    fn transpose(mut r: [__m512; 16]) -> [__m512; 16] {
         let mut t = [_mm512_setzero_ps(); 16];
         for i in 0..8 {
             t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
@@ -76,26 +95,60 @@ mod avx512 {
             r[j] = _mm512_shuffle_f32x4::<0x88>(t[j], t[8 + j]);
             r[8 + j] = _mm512_shuffle_f32x4::<0xdd>(t[j], t[8 + j]);
         }
-        for (k, rk) in r.iter().enumerate().take(cols) {
-            // SAFETY: the caller's: `out[..cols]` is writable.
-            unsafe { _mm512_storeu_ps(out.add(k).cast(), *rk) };
-        }
+        r
+    }
+
+    /// The mask of the first `cols ≤ 16` lanes.
+    #[inline(always)]
+    fn first(cols: usize) -> __mmask16 {
+        ((1u32 << cols) - 1) as __mmask16
     }
 
     /// The 16 rows of `c ≤ 32` f32 at `x` (row `l` at `x + l·c`), transposed
-    /// into `out[..c]`: columns 0..16, then 16..c.
+    /// into `lanes[..c]`: columns 0..16, then 16..c.
     ///
     /// # Safety
-    /// AVX-512 F must be there; `x[..16·c]` readable; `out[..c]` writable.
+    /// AVX-512 F must be there; `x[..16·c]` readable; `lanes[..c]` writable.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn rows16(x: *const f32, c: usize, out: *mut [f32; 16]) {
-        // SAFETY: this function's contract; the second block reads columns
-        // 16..c of each row and writes `out[16..c]`.
-        unsafe {
-            block(x, c, c.min(16), out);
-            if c > 16 {
-                block(x.add(16), c, c - 16, out.add(16));
+    pub(super) unsafe fn rows16(x: *const f32, c: usize, lanes: *mut [f32; 16]) {
+        for first_col in (0..c).step_by(16) {
+            let cols = (c - first_col).min(16);
+            let mut r = [_mm512_setzero_ps(); 16];
+            for (l, rl) in r.iter_mut().enumerate() {
+                // SAFETY: the contract: row `l`'s columns `first_col..`
+                // `first_col + cols` are readable; masked-off lanes are not
+                // read.
+                *rl = unsafe { _mm512_maskz_loadu_ps(first(cols), x.add(l * c + first_col)) };
+            }
+            for (k, v) in transpose(r).iter().enumerate().take(cols) {
+                // SAFETY: the contract: `lanes[..c]` is writable.
+                unsafe { _mm512_storeu_ps(lanes.add(first_col + k).cast(), *v) };
+            }
+        }
+    }
+
+    /// The converse of [`rows16`]: `lanes[..c]` into the 16 rows of `c` at
+    /// `out`.
+    ///
+    /// # Safety
+    /// AVX-512 F must be there; `lanes[..c]` readable; `out[..16·c]`
+    /// writable.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn unrows16(lanes: *const [f32; 16], c: usize, out: *mut f32) {
+        for first_col in (0..c).step_by(16) {
+            let cols = (c - first_col).min(16);
+            let mut r = [_mm512_setzero_ps(); 16];
+            for (k, rk) in r.iter_mut().enumerate().take(cols) {
+                // SAFETY: the contract: `lanes[..c]` is readable.
+                *rk = unsafe { _mm512_loadu_ps(lanes.add(first_col + k).cast()) };
+            }
+            for (l, v) in transpose(r).iter().enumerate() {
+                // SAFETY: the contract: row `l`'s columns `first_col..`
+                // `first_col + cols` are writable; masked-off lanes are not
+                // written.
+                unsafe { _mm512_mask_storeu_ps(out.add(l * c + first_col), first(cols), *v) };
             }
         }
     }

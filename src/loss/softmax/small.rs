@@ -85,11 +85,22 @@ pub(super) fn small_rows<
                 m[l] = if zk[l] > m[l] { zk[l] } else { m[l] };
             }
         }
-        // The terms in T at its full width (the value alone needs
-        // exp_term's), then their sums in f64.
+        // The terms in T at its full width, by exp_term (see `term`), then
+        // their sums in f64.
         for (zk, ek) in zt[..c].iter().zip(e.iter_mut()) {
             for l in 0..LANES {
-                ek[l] = term(zk[l], m[l], term_floor(m[l], GRAD), GRAD);
+                ek[l] = term(zk[l], m[l], term_floor(m[l], false), false);
+            }
+            // The gradient keeps the terms: exact where exp_term may have
+            // clamped (one branch per class, rarely taken).
+            let mut clamped = false;
+            for l in 0..LANES {
+                clamped |= ek[l] <= T::EXP_TERM_EXACT_ABOVE;
+            }
+            if GRAD && clamped {
+                for l in 0..LANES {
+                    ek[l] = term(zk[l], m[l], term_floor(m[l], true), true);
+                }
             }
         }
         let mut s = [0.0; LANES];

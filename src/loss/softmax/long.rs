@@ -38,7 +38,7 @@ fn max_lanes<T: Float>(m: &mut [T; LANES], x: &[T; LANES]) {
 
 /// The row maximum `m` of `z[..n]` (−inf counted as `T::MIN`, NaN skipped):
 /// exact, whatever the order. The lanes start at `T::MIN`, so `−inf` never
-/// wins (see [`floor`]). The chunks are merged lane by lane, then the lanes
+/// wins (see [`term_floor`]). The chunks are merged lane by lane, then the lanes
 /// by a pairwise tree: a scan of the lanes would be a chain of `WIDE`
 /// dependent compares per row.
 #[inline(always)]
@@ -388,24 +388,6 @@ fn grad_chunk<T: Float, const SOFT: bool>(
     }
 }
 
-/// The terms of a chunk where pass 1's [`Float::exp_term`] may have
-/// clamped (a term at most [`Float::EXP_TERM_EXACT_ABOVE`] among the first
-/// `valid`, about e^−87 and below in `f32`), again by [`Float::exp`]: exact
-/// down through the subnormals, as the gradient needs them. Rare: one
-/// branch per chunk.
-#[inline(always)]
-fn exact_terms<T: Float>(max: T, z: &[T; LANES], e: &mut [T; LANES], valid: usize) {
-    let mut clamped = false;
-    for l in 0..LANES {
-        clamped |= (l < valid) & (e[l] <= T::EXP_TERM_EXACT_ABOVE);
-    }
-    if clamped {
-        for l in 0..LANES {
-            e[l] = (floor(z[l], T::MIN) - max).exp();
-        }
-    }
-}
-
 /// Pass 2 over a row of `n` logits (see [`grad_chunk`]): `g[..n]` holds
 /// the row's exp(z − m) (see [`exact_terms`]); `z`, `w`, `t` start at the
 /// row and may extend past it.
@@ -429,7 +411,7 @@ fn write_grad<T: Float, const SOFT: bool>(
         let ts = if q.kind == PROBS { arr(t) } else { zero };
         let gs: &mut [T; LANES] = (&mut g[r.clone()]).try_into().unwrap();
         if SOFT {
-            exact_terms(q.max, z[r.clone()].try_into().unwrap(), gs, LANES);
+            exact_terms(z[r.clone()].try_into().unwrap(), &[q.max; LANES], gs, LANES);
         }
         let hs: &mut [T; LANES] = if q.hess {
             (&mut h[r.clone()]).try_into().unwrap()
@@ -452,7 +434,7 @@ fn write_grad<T: Float, const SOFT: bool>(
         };
         let mut sg = window(g, o, len, T::ZERO);
         if SOFT {
-            exact_terms(q.max, &window(z, o, len, T::ZERO), &mut sg, len);
+            exact_terms(&window(z, o, len, T::ZERO), &[q.max; LANES], &mut sg, len);
         }
         grad_chunk::<T, SOFT>(q, &ws, &ts, &mut sg, &mut sh);
         store(g, o, &sg, len);
@@ -539,7 +521,7 @@ pub(super) fn logits_row<
             };
             let sub = T::from_f64(scale * a_yy);
             g[y] = if soft {
-                q.coef * (floor(z[y], T::MIN) - st.max).exp() - sub
+                q.coef * term(z[y], st.max, term_floor(st.max, true), true) - sub
             } else {
                 T::ZERO - sub
             };

@@ -133,17 +133,6 @@ impl<T: Float> Default for CrossEntropy<T> {
     }
 }
 
-/// `−inf` becomes `lowest` (`T::MIN`, what `−inf` logits count as in the
-/// maximum and the sum); everything else, NaN included, is kept.
-#[inline(always)]
-fn floor<T: Float>(x: T, lowest: T) -> T {
-    if x < lowest {
-        lowest
-    } else {
-        x
-    }
-}
-
 const PLAIN: u8 = 0;
 const SMOOTH: u8 = 1;
 const PROBS: u8 = 2;
@@ -210,9 +199,9 @@ fn window<T: Float, const N: usize>(s: &[T], o: usize, len: usize, fill: T) -> [
 }
 
 /// The floor of `z − m` for the terms of a row whose maximum is `m`, taken
-/// once a row: `T::MIN − m`, as `−inf` logits count as `T::MIN` (see
-/// [`floor`]), and for the terms that take [`Float::exp_term`] (`!kept`)
-/// no lower than [`Float::EXP_TERM_LOWEST`].
+/// once a row: `T::MIN − m`, as `−inf` logits count as `T::MIN` in the
+/// maximum and the sum, and for the terms that take [`Float::exp_term`]
+/// (`!kept`) no lower than [`Float::EXP_TERM_LOWEST`].
 #[inline(always)]
 fn term_floor<T: Float>(m: T, kept: bool) -> T {
     let lo = T::MIN - m;
@@ -224,8 +213,8 @@ fn term_floor<T: Float>(m: T, kept: bool) -> T {
 }
 
 /// `e^(z − m)` of a softmax term, `z − m` floored at `lo` (from
-/// [`term_floor`]; the same number as `floor(z) − m`, since a subtraction
-/// keeps the order, in one comparison per term instead of two): `exp`'s
+/// [`term_floor`]; the same number as `max(z, T::MIN) − m`, since a
+/// subtraction keeps the order, in one comparison per term instead of two): `exp`'s
 /// for the terms the gradient keeps (`kept`), exact down through the
 /// subnormals, else [`Float::exp_term`]'s, the same bits down to e^−87 (no
 /// sum of at least 1 sees what lies below): the value is the same, bit for
@@ -238,6 +227,24 @@ fn term<T: Float>(z: T, m: T, lo: T, kept: bool) -> T {
         d.exp()
     } else {
         d.exp_term()
+    }
+}
+
+/// The terms of a chunk where [`Float::exp_term`] may have clamped (a term
+/// at most [`Float::EXP_TERM_EXACT_ABOVE`] among the first `valid`, about
+/// e^−87 and below in `f32`), again by [`Float::exp`]: exact down through
+/// the subnormals, as the gradient needs them. `m` holds each lane's row
+/// maximum. Rare: one branch per chunk.
+#[inline(always)]
+fn exact_terms<T: Float>(z: &[T; LANES], m: &[T; LANES], e: &mut [T; LANES], valid: usize) {
+    let mut clamped = false;
+    for l in 0..LANES {
+        clamped |= (l < valid) & (e[l] <= T::EXP_TERM_EXACT_ABOVE);
+    }
+    if clamped {
+        for l in 0..LANES {
+            e[l] = term(z[l], m[l], term_floor(m[l], true), true);
+        }
     }
 }
 

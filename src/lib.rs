@@ -82,6 +82,7 @@ pub mod loss;
 pub mod math;
 mod reduce;
 pub mod simd;
+mod threads;
 
 #[cfg(feature = "python")]
 mod python;

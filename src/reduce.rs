@@ -4,14 +4,16 @@
 //! elementwise losses; a number of rows for row-wise ones). Block results are combined
 //! by a pairwise tree whose shape depends only on the number of items, never
 //! on the number of threads: threads only decide *where* a subtree is
-//! computed (`rayon::join`), so results are bitwise identical for any thread
-//! count. The recursion uses the stack only: a reduced value allocates nothing.
+//! computed (whoever takes it first, see [`crate::threads`]), so results are
+//! bitwise identical for any thread count. Tasks and their results live on
+//! the caller's stack: a reduced value allocates nothing.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use crate::error::{require, LossError};
+use crate::threads;
 
 /// How a reduced loss is scaled: the `reduction` argument of every loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -76,7 +78,7 @@ impl<A: Split, B: Split, C: Split> Split for (A, B, C) {
 
 /// Sums `leaf` over the blocks of `block` items of `0..len` in the fixed
 /// tree, handing each leaf the part of `outs` that covers its items.
-/// Subtrees of at least `grain` items are computed on two threads when more
+/// Subtrees of at least `grain` items are shared between threads when more
 /// than one is set. The tree depends on `len` and `block` only.
 pub(crate) fn tree<P, F>(len: usize, block: usize, grain: usize, outs: P, leaf: &F) -> f64
 where
@@ -85,10 +87,95 @@ where
 {
     let block = block.max(1);
     let grain = grain.max(block.saturating_mul(2));
-    if len < grain.saturating_mul(2) || num_threads() == 1 {
-        return walk(0..len, block, usize::MAX, outs, leaf);
+    let threads = num_threads();
+    if len < grain.saturating_mul(2) || threads == 1 {
+        return walk(0..len, block, outs, leaf);
     }
-    pool().install(|| walk(0..len, block, grain, outs, leaf))
+    shared(threads, len, block, grain, outs, leaf)
+}
+
+/// Most tasks a shared call is cut into.
+const MAX_TASKS: usize = 64;
+
+/// A task of a shared call: a subtree to compute, then its sum.
+enum Task<P> {
+    Empty,
+    Todo(Range<usize>, P),
+    Done(f64),
+}
+
+/// [`tree`] on `threads` threads: the top of the tree is cut into tasks
+/// (the subtrees at depth `3 + log2(threads)`, at most [`MAX_TASKS`], or
+/// higher ones of fewer than `grain` items), the threads take them in turn,
+/// and the caller adds up their sums along the same tree.
+fn shared<P, F>(threads: usize, len: usize, block: usize, grain: usize, outs: P, leaf: &F) -> f64
+where
+    P: Split,
+    F: Fn(Range<usize>, P) -> f64 + Sync,
+{
+    let depth = (threads.next_power_of_two().trailing_zeros() + 3).min(MAX_TASKS.ilog2());
+    let mut tasks: [Mutex<Task<P>>; MAX_TASKS] = std::array::from_fn(|_| Mutex::new(Task::Empty));
+    let mut count = 0;
+    cut(0..len, block, grain, depth, outs, &mut tasks, &mut count);
+    let next = AtomicUsize::new(0);
+    threads::run(threads, &|| loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= count {
+            break;
+        }
+        let mut task = tasks[i].lock().unwrap_or_else(|e| e.into_inner());
+        if let Task::Todo(range, outs) = std::mem::replace(&mut *task, Task::Empty) {
+            *task = Task::Done(walk(range, block, outs, leaf));
+        }
+    });
+    let mut sums =
+        tasks[..count]
+            .iter_mut()
+            .map(|t| match t.get_mut().unwrap_or_else(|e| e.into_inner()) {
+                Task::Done(sum) => *sum,
+                _ => unreachable!("every task is done when threads::run returns"),
+            });
+    combine(len, block, grain, depth, &mut sums)
+}
+
+/// Lays the tasks of [`shared`] out in order.
+fn cut<P: Split>(
+    range: Range<usize>,
+    block: usize,
+    grain: usize,
+    depth: u32,
+    outs: P,
+    tasks: &mut [Mutex<Task<P>>],
+    count: &mut usize,
+) {
+    let len = range.end - range.start;
+    if depth == 0 || len < grain {
+        *tasks[*count].get_mut().unwrap_or_else(|e| e.into_inner()) = Task::Todo(range, outs);
+        *count += 1;
+        return;
+    }
+    let at = split_point(len, block);
+    let mid = range.start + at;
+    let (lo, hi) = outs.split(at, len);
+    cut(range.start..mid, block, grain, depth - 1, lo, tasks, count);
+    cut(mid..range.end, block, grain, depth - 1, hi, tasks, count);
+}
+
+/// Adds the sums of the tasks laid out by [`cut`] along the same tree.
+fn combine(
+    len: usize,
+    block: usize,
+    grain: usize,
+    depth: u32,
+    sums: &mut impl Iterator<Item = f64>,
+) -> f64 {
+    if depth == 0 || len < grain {
+        return sums.next().expect("one sum per task");
+    }
+    let at = split_point(len, block);
+    let a = combine(at, block, grain, depth - 1, sums);
+    let b = combine(len - at, block, grain, depth - 1, sums);
+    a + b
 }
 
 /// The index of the first item that fails `ok`, if any. Blocks of [`BLOCK`]
@@ -111,7 +198,8 @@ pub(crate) fn first_failure<X: Sync>(
     }
 }
 
-fn walk<P, F>(range: Range<usize>, block: usize, grain: usize, outs: P, leaf: &F) -> f64
+/// The subtree over `range`, on the calling thread.
+fn walk<P, F>(range: Range<usize>, block: usize, outs: P, leaf: &F) -> f64
 where
     P: Split,
     F: Fn(Range<usize>, P) -> f64 + Sync,
@@ -123,18 +211,7 @@ where
     let at = split_point(len, block);
     let mid = range.start + at;
     let (lo, hi) = outs.split(at, len);
-    let (a, b) = if len >= grain {
-        rayon::join(
-            || walk(range.start..mid, block, grain, lo, leaf),
-            || walk(mid..range.end, block, grain, hi, leaf),
-        )
-    } else {
-        (
-            walk(range.start..mid, block, grain, lo, leaf),
-            walk(mid..range.end, block, grain, hi, leaf),
-        )
-    };
-    a + b
+    walk(range.start..mid, block, lo, leaf) + walk(mid..range.end, block, hi, leaf)
 }
 
 /// Sums `N` lanes (a power of two) by a fixed pairwise tree: lane `l` and
@@ -160,7 +237,6 @@ fn split_point(len: usize, block: usize) -> usize {
 // ---------------------------------------------------------------- threads --
 
 static THREADS: AtomicUsize = AtomicUsize::new(0);
-static POOL: Mutex<Option<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(None);
 
 /// Threads the kernels use: `set_num_threads`, else `FASTLOSS_NUM_THREADS`,
 /// else the number of cores.
@@ -188,25 +264,6 @@ pub fn set_num_threads(n: usize) -> Result<(), LossError> {
     Ok(())
 }
 
-fn pool() -> Arc<rayon::ThreadPool> {
-    let n = num_threads();
-    let mut slot = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    match &*slot {
-        Some((m, p)) if *m == n => p.clone(),
-        _ => {
-            let p = Arc::new(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .thread_name(|i| format!("fastloss-{i}"))
-                    .build()
-                    .expect("fastloss: cannot start worker threads"),
-            );
-            *slot = Some((n, p.clone()));
-            p
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,7 +272,7 @@ mod tests {
     fn leaves_cover_range_in_blocks() {
         for len in [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 5 * BLOCK + 3, 64 * BLOCK] {
             let v = Mutex::new(Vec::new());
-            walk(0..len, BLOCK, usize::MAX, (), &|r: Range<usize>, _: ()| {
+            walk(0..len, BLOCK, (), &|r: Range<usize>, _: ()| {
                 v.lock().unwrap().push(r);
                 0.0
             });
@@ -255,12 +312,17 @@ mod tests {
     /// leaf starts on a block boundary where the previous one ended, is not
     /// empty and not longer than `block`). Checks that the leaf lengths add
     /// up to `len`.
-    fn plan(len: usize, block: usize, grain: usize) -> (usize, usize, bool) {
+    fn plan(len: usize, block: usize, threads: usize) -> (usize, usize, bool) {
         let leaves = Mutex::new(Vec::with_capacity(len / block + 1));
-        let total = walk(0..len, block, grain, (), &|r: Range<usize>, ()| {
+        let leaf = |r: Range<usize>, ()| {
             leaves.lock().unwrap().push((r.start, r.end));
             r.len() as f64
-        });
+        };
+        let total = if threads == 1 {
+            walk(0..len, block, (), &leaf)
+        } else {
+            shared(threads, len, block, 1 << 20, (), &leaf)
+        };
         let mut leaves = leaves.into_inner().unwrap();
         leaves.sort_unstable();
         let mut next = 0;
@@ -281,14 +343,14 @@ mod tests {
         // The whole plan of 2^32 + 4097 items (a million leaves): each leaf
         // in place, none past the end; nothing of that size is allocated.
         let len = (1usize << 32) + BLOCK + 1;
-        let (count, end, ok) = plan(len, BLOCK, usize::MAX);
+        let (count, end, ok) = plan(len, BLOCK, 1);
         assert!(ok);
         assert_eq!(end, len);
         assert_eq!(count, len.div_ceil(BLOCK));
         // Row blocks of cross-entropy (ROW_BLOCK / C rows a leaf: 1170
         // rows at C = 3, 2^32 + 1 rows).
         let rows = (1usize << 32) + 1;
-        let (count, end, ok) = plan(rows, 4096 / 3, usize::MAX);
+        let (count, end, ok) = plan(rows, 4096 / 3, 1);
         assert!(ok && end == rows && count == rows.div_ceil(4096 / 3));
     }
 
@@ -296,12 +358,8 @@ mod tests {
     fn threaded_plan_past_u32_is_the_same_tree() {
         // The same range on three threads: the same leaves, the same sum.
         let len = (1usize << 32) + 3 * BLOCK + 7;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap();
-        let one = plan(len, BLOCK, usize::MAX);
-        let three = pool.install(|| plan(len, BLOCK, 1 << 20));
+        let one = plan(len, BLOCK, 1);
+        let three = plan(len, BLOCK, 3);
         assert_eq!(one, three);
     }
 
@@ -338,12 +396,65 @@ mod tests {
     fn tree_is_thread_count_independent() {
         let n = 40 * BLOCK + 17;
         let leaf = |r: Range<usize>, _: ()| r.map(|i| 1.0 / (1.0 + i as f64)).sum::<f64>();
-        let one = walk(0..n, BLOCK, usize::MAX, (), &leaf);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap();
-        let three = pool.install(|| walk(0..n, BLOCK, 2 * BLOCK, (), &leaf));
-        assert_eq!(one.to_bits(), three.to_bits());
+        let one = walk(0..n, BLOCK, (), &leaf);
+        for (threads, grain) in [
+            (2, 2 * BLOCK),
+            (3, 2 * BLOCK),
+            (8, 2 * BLOCK),
+            (2, 16 * BLOCK),
+        ] {
+            let many = shared(threads, n, BLOCK, grain, (), &leaf);
+            assert_eq!(
+                one.to_bits(),
+                many.to_bits(),
+                "{threads} threads, grain {grain}"
+            );
+        }
+    }
+
+    #[test]
+    fn shared_outputs_and_concurrent_callers() {
+        // Four callers at once on three threads each (one gets the helpers,
+        // the others work alone or join later): every item written once,
+        // every sum the single-threaded one.
+        let n = 50 * BLOCK + 5;
+        let leaf = |r: Range<usize>, out: &mut [f64]| {
+            let mut s = 0.0;
+            for (i, o) in r.zip(out.iter_mut()) {
+                *o += 1.0;
+                s += (i as f64).sqrt();
+            }
+            s
+        };
+        let one = walk(0..n, BLOCK, &mut vec![0.0; n][..], &leaf);
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..20 {
+                        let mut out = vec![0.0; n];
+                        let sum = shared(3, n, BLOCK, 2 * BLOCK, &mut out[..], &leaf);
+                        assert_eq!(sum.to_bits(), one.to_bits());
+                        assert!(out.iter().all(|&x| x == 1.0));
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
+    fn a_panicking_task_reaches_the_caller() {
+        // Whichever thread runs the bad leaf, the caller panics, and the
+        // threads serve the next call.
+        let n = 40 * BLOCK;
+        for bad in [0, 39 * BLOCK] {
+            let leaf = |r: Range<usize>, ()| {
+                assert!(r.start != bad, "bad leaf");
+                1.0
+            };
+            let caught = std::panic::catch_unwind(|| shared(2, n, BLOCK, 2 * BLOCK, (), &leaf));
+            assert!(caught.is_err());
+        }
+        let sum = shared(2, n, BLOCK, 2 * BLOCK, (), &|_: Range<usize>, ()| 1.0);
+        assert_eq!(sum, 40.0);
     }
 }

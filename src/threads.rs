@@ -1,0 +1,180 @@
+//! The worker threads: who runs the tasks of a split call.
+//!
+//! The calling thread always works. [`run`] posts the call's work for up to
+//! `threads - 1` helper threads and then does it itself; helpers that arrive
+//! take their share, helpers that are late or busy take nothing, and the
+//! call never waits for a helper to wake up, only for tasks a helper has
+//! already taken. After a job a helper spins for [`SPIN`] before it sleeps,
+//! so that calls in a row (a training loop, a benchmark) find it awake
+//! instead of paying for the wake-up of an idle core each time. A second
+//! caller that posts while a job is running does its work alone.
+//!
+//! Which thread computes what never changes a result: the caller splits its
+//! work into tasks of fixed extent and combines their results in a fixed
+//! order (see `reduce::tree`).
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How long a helper stays awake for the next job before it sleeps.
+const SPIN: Duration = Duration::from_micros(200);
+
+/// The work of one call, as helpers see it: a pointer to the caller's
+/// closure, valid while the job is posted or a helper is inside it.
+#[derive(Clone, Copy)]
+struct Work(*const (dyn Fn() + Sync + 'static));
+
+// SAFETY: the closure is `Sync`, and `run` keeps it alive for as long as any
+// helper can reach it (see there).
+unsafe impl Send for Work {}
+
+struct State {
+    /// A call is using the helpers (from its post until its last helper
+    /// has left).
+    busy: bool,
+    /// The posted work, while helpers may still join it.
+    work: Option<Work>,
+    /// Bumped at every post, so a helper takes each job once.
+    epoch: u64,
+    /// Helpers wanted by the posted job, and those that have joined it.
+    wanted: usize,
+    joined: usize,
+    /// Helpers started, and those asleep on `wake`.
+    started: usize,
+    sleeping: usize,
+}
+
+static STATE: Mutex<State> = Mutex::new(State {
+    busy: false,
+    work: None,
+    epoch: 0,
+    wanted: 0,
+    joined: 0,
+    started: 0,
+    sleeping: 0,
+});
+static WAKE: Condvar = Condvar::new();
+/// `State::epoch`, readable without the lock by spinning helpers.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+/// Helpers inside a job's work.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+/// What a task that panicked on a helper panicked with, for the caller.
+static PANIC: Mutex<Option<Box<dyn Any + Send>>> = Mutex::new(None);
+
+fn state() -> MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `work` on the calling thread and on up to `threads - 1` helpers at
+/// once; returns when every copy has returned. `work` must share its tasks
+/// out itself (an atomic counter), so that any number of copies, one
+/// included, does all of them once.
+pub(crate) fn run(threads: usize, work: &(dyn Fn() + Sync)) {
+    let helpers = threads.saturating_sub(1);
+    let mut s = state();
+    if helpers == 0 || s.busy {
+        drop(s);
+        return work();
+    }
+    while s.started < helpers {
+        let index = s.started;
+        let spawned = std::thread::Builder::new()
+            .name(format!("fastloss-{index}"))
+            .spawn(helper);
+        if spawned.is_err() {
+            break; // the helpers there are (or the caller alone) do it all
+        }
+        s.started += 1;
+    }
+    // SAFETY: only the lifetime is erased. The pointer is reachable by
+    // helpers while `s.work` holds it or while they are inside it (counted
+    // by ACTIVE, raised under the lock); `withdraw`, which `run` calls
+    // before it returns or unwinds, takes it back under the lock and waits
+    // for ACTIVE to drop to zero.
+    let erased: *const (dyn Fn() + Sync + 'static) =
+        unsafe { std::mem::transmute::<*const (dyn Fn() + Sync + '_), _>(work as *const _) };
+    s.busy = true;
+    s.work = Some(Work(erased));
+    s.epoch += 1;
+    s.wanted = helpers;
+    s.joined = 0;
+    EPOCH.store(s.epoch, Ordering::Release);
+    let sleepers = s.sleeping > 0;
+    drop(s);
+    if sleepers {
+        WAKE.notify_all();
+    }
+    // Withdraws the job if the caller's copy unwinds.
+    struct Guard;
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            withdraw();
+        }
+    }
+    let guard = Guard;
+    work();
+    std::mem::forget(guard);
+    if let Some(payload) = withdraw() {
+        std::panic::resume_unwind(payload);
+    }
+}
+
+/// Ends the posted job: no helper joins it any more, those inside it have
+/// left, and the helpers are free for the next call. Returns what a task
+/// that panicked on a helper panicked with.
+fn withdraw() -> Option<Box<dyn Any + Send>> {
+    state().work = None;
+    let mut spins = 0u32;
+    while ACTIVE.load(Ordering::Acquire) != 0 {
+        // A helper is finishing a task it took; it may have lost its core.
+        spins = spins.wrapping_add(1);
+        if spins.is_multiple_of(1024) {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    let panic = PANIC.lock().unwrap_or_else(|e| e.into_inner()).take();
+    state().busy = false;
+    panic
+}
+
+/// A helper's life: take each posted job once, spin a while, sleep.
+fn helper() {
+    let mut seen = 0;
+    loop {
+        let deadline = Instant::now() + SPIN;
+        let mut spins = 0u32;
+        while EPOCH.load(Ordering::Acquire) == seen {
+            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(64) && Instant::now() >= deadline {
+                break;
+            }
+        }
+        let mut s = state();
+        while s.epoch == seen {
+            s.sleeping += 1;
+            s = WAKE.wait(s).unwrap_or_else(|e| e.into_inner());
+            s.sleeping -= 1;
+        }
+        seen = s.epoch;
+        let Some(work) = s.work.filter(|_| s.joined < s.wanted) else {
+            continue; // the job is over, or has all the helpers it wants
+        };
+        s.joined += 1;
+        ACTIVE.fetch_add(1, Ordering::Relaxed);
+        drop(s);
+        // SAFETY: the job was posted when the lock was taken above, so
+        // `run` has not yet taken it back, and it waits for ACTIVE (raised
+        // under that lock) to return to zero before the closure can go.
+        let done = catch_unwind(AssertUnwindSafe(|| unsafe { (*work.0)() }));
+        if let Err(payload) = done {
+            *PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(payload);
+        }
+        ACTIVE.fetch_sub(1, Ordering::Release);
+    }
+}

@@ -241,3 +241,36 @@ def test_threads_in_parallel_python_threads(restore_threads: int, dtype: DType) 
         got = list(pool.map(lambda _: snapshot("log_cosh", x, y, None), range(3)))
     for g in got:
         assert g == want
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_fork_after_threads_have_worked(restore_threads: int) -> None:
+    """A child forked after the helper threads have worked has none of them:
+    its calls run on the calling thread alone, finish, and give the same
+    bits."""
+    import select
+    import signal
+    import struct
+
+    api("set_num_threads")(2)
+    x, y = make_data(1 << 21, np.float64, seed=9)
+    want = float(fastloss.log_cosh(x, y))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            os.write(write, struct.pack("<d", float(fastloss.log_cosh(x, y))))
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        ready, _, _ = select.select([read], [], [], 60.0)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        got = os.read(read, 8) if ready else b""
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+    assert len(got) == 8, "the forked child did not finish"
+    assert hexed(struct.unpack("<d", got)[0]) == hexed(want)

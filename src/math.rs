@@ -87,6 +87,9 @@ pub const LN_F64_MAX_ULP: f64 = 1.0;
 /// Maximum ulp distance of [`log1p_f32`] from the reference, measured over every
 /// `f32` input (the `f64` `std` function rounded to `f32`).
 pub const LOG1P_F32_MAX_ULP: f64 = 1.0;
+
+/// Error bound of [`ln_pair_f64`], in ulp of each result.
+pub const LN_PAIR_F64_MAX_ULP: f64 = 1.0;
 /// Maximum ulp distance of [`log1p_f64`] from the correctly rounded result,
 /// measured on the mpmath reference samples.
 pub const LOG1P_F64_MAX_ULP: f64 = 1.0;
@@ -323,6 +326,12 @@ fn log_kernel_f32(f: f32, k: f32, lo: f32) -> f32 {
 /// (fdlibm/musl `log`/`log1p` kernel).
 #[inline(always)]
 fn log_kernel_f64(f: f64, k: f64, lo: f64) -> f64 {
+    log_kernel_s_f64(f, f / (2.0 + f), k, lo)
+}
+
+/// [`log_kernel_f64`] given `s ≈ f/(2 + f)` (within a few ulp).
+#[inline(always)]
+fn log_kernel_s_f64(f: f64, s: f64, k: f64, lo: f64) -> f64 {
     const LG1: f64 = 0.666_666_666_666_673_5; // 0x3fe5555555555593
     const LG2: f64 = 0.399_999_999_994_094_2; // 0x3fd999999997fa04
     const LG3: f64 = 0.285_714_287_436_623_9; // 0x3fd2492494229359
@@ -330,7 +339,6 @@ fn log_kernel_f64(f: f64, k: f64, lo: f64) -> f64 {
     const LG5: f64 = 0.181_835_721_616_180_5; // 0x3fc7466496cb03de
     const LG6: f64 = 0.153_138_376_992_093_73; // 0x3fc39a09d078c69f
     const LG7: f64 = 0.147_981_986_051_165_86; // 0x3fc2f112df3e5244
-    let s = f / (2.0 + f);
     let z = s * s;
     let w = z * z;
     let t1 = w * w.mul_add(LG6, LG4).mul_add(w, LG2);
@@ -385,6 +393,47 @@ pub fn ln_f64(x: f64) -> f64 {
         r
     } else {
         f64::NAN
+    }
+}
+
+/// `(ln u, ln(1 − u))` for `u ∈ [0, 1/2]` (the two logarithms of a binary
+/// cross-entropy), within [`LN_PAIR_F64_MAX_ULP`] ulp, with one division
+/// for both.
+///
+/// `ln(1 − u)` needs no correction term, since its reduced argument is
+/// exact: `f = −u` (`k = 0`) while `1 − u ≥ √2/2`, else `f = 1 − 2u`
+/// (`k = −1`, exact by Sterbenz since `2u ≥ 1/2`). The two quotients
+/// `s = f/(2 + f)` share one reciprocal, `1/((2 + f₁)(2 + f₂))`: each is
+/// then within 2 ulp, and `s` enters the result only through the
+/// correction `s·(f²/2 + R)`. `ln 0 = −inf`; NaN for a `u` outside
+/// `[0, 1/2]` or NaN.
+#[inline(always)]
+pub fn ln_pair_f64(u: f64) -> (f64, f64) {
+    /// `1 − √2/2`, rounded down: `−u` stays in the kernel's range up to it,
+    /// `1 − 2u` above it.
+    const NEAR: f64 = 0.292_893_218_813_452_4;
+    let tiny = u < f64::MIN_POSITIVE;
+    let us = if tiny {
+        u * 18_014_398_509_481_984.0
+    } else {
+        u
+    }; // 2^54
+    let (m, k1) = split_f64(us);
+    let k1 = if tiny { k1 - 54.0 } else { k1 };
+    let f1 = m - 1.0;
+    let near = u <= NEAR;
+    let f2 = if near { -u } else { 1.0 - 2.0 * u };
+    let k2 = if near { 0.0 } else { -1.0 };
+    let (d1, d2) = (2.0 + f1, 2.0 + f2);
+    let r = 1.0 / (d1 * d2);
+    let l1 = log_kernel_s_f64(f1, f1 * d2 * r, k1, k1 * LN2_LO_F64);
+    let l2 = log_kernel_s_f64(f2, f2 * d1 * r, k2, k2 * LN2_LO_F64);
+    let l1 = if u == 0.0 { f64::NEG_INFINITY } else { l1 };
+    // False for u outside [0, 1/2] and for NaN.
+    if (0.0..=0.5).contains(&u) {
+        (l1, l2)
+    } else {
+        (f64::NAN, f64::NAN)
     }
 }
 

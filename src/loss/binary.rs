@@ -4,7 +4,7 @@
 use crate::error::{require, LossError};
 use crate::float::Float;
 use crate::kernel::{Pointwise, Terms};
-use crate::math::horner;
+use crate::math::{horner, ln_pair_f64};
 use crate::{dd, fixed};
 
 /// Binary cross-entropy on probabilities (PyTorch's `binary_cross_entropy`):
@@ -253,16 +253,18 @@ const LOG1M_HALF_F32: [f64; 11] = [
 
 /// `(ln p, ln(1 − p))` for `p ∈ [0, 1]`. With `u = min(p, 1 − p)` (exact),
 /// one is `ln u` and the other `ln(1 − u)`; for `f32` the latter is
-/// `−u·P(u)`, a polynomial (no division), for `f64` the general `log1p`.
+/// `−u·P(u)`, a polynomial (no division), for `f64` both come from
+/// [`ln_pair_f64`] (one division for the two).
 #[inline(always)]
 fn log_p_and_q<T: Float>(p: T) -> (T, T) {
-    if T::MANTISSA_DIGITS > 24 {
-        return (p.ln(), (-p).ln_1p());
-    }
     let low = p <= T::HALF;
     let u = if low { p } else { T::ONE - p };
-    let log_u = u.ln();
-    let log_1mu = -u * horner(u, &LOG1M_HALF_F32);
+    let (log_u, log_1mu) = if T::MANTISSA_DIGITS > 24 {
+        let (a, b) = ln_pair_f64(u.to_f64());
+        (T::from_f64(a), T::from_f64(b))
+    } else {
+        (u.ln(), -u * horner(u, &LOG1M_HALF_F32))
+    };
     if low {
         (log_u, log_1mu)
     } else {

@@ -296,6 +296,20 @@ fn split_f64(x: f64) -> (f64, f64) {
     (m, k)
 }
 
+/// [`split_f64`] for any `x ≥ 0`, subnormals included (scaled into the
+/// normals first).
+#[inline(always)]
+fn split_any_f64(x: f64) -> (f64, f64) {
+    let tiny = x < f64::MIN_POSITIVE;
+    let xs = if tiny {
+        x * 18_014_398_509_481_984.0
+    } else {
+        x
+    }; // 2^54
+    let (m, k) = split_f64(xs);
+    (m, if tiny { k - 54.0 } else { k })
+}
+
 /// High part of `ln 2` for the `f32` logarithms: 16 significant bits, so
 /// `k·LOG_LN2_HI_F32` is exact for `|k| < 2^8`.
 const LOG_LN2_HI_F32: f32 = 0.693_138_1; // 0x3f317180
@@ -378,14 +392,7 @@ pub fn ln_f32(x: f32) -> f32 {
 /// Branch-free and vectorizable.
 #[inline(always)]
 pub fn ln_f64(x: f64) -> f64 {
-    let tiny = x < f64::MIN_POSITIVE;
-    let xs = if tiny {
-        x * 18_014_398_509_481_984.0
-    } else {
-        x
-    }; // 2^54
-    let (m, k) = split_f64(xs);
-    let k = if tiny { k - 54.0 } else { k };
+    let (m, k) = split_any_f64(x);
     let r = log_kernel_f64(m - 1.0, k, k * LN2_LO_F64);
     let r = if x == f64::INFINITY { x } else { r };
     let r = if x == 0.0 { f64::NEG_INFINITY } else { r };
@@ -412,14 +419,7 @@ pub fn ln_pair_f64(u: f64) -> (f64, f64) {
     /// `1 − √2/2`, rounded down: `−u` stays in the kernel's range up to it,
     /// `1 − 2u` above it.
     const NEAR: f64 = 0.292_893_218_813_452_4;
-    let tiny = u < f64::MIN_POSITIVE;
-    let us = if tiny {
-        u * 18_014_398_509_481_984.0
-    } else {
-        u
-    }; // 2^54
-    let (m, k1) = split_f64(us);
-    let k1 = if tiny { k1 - 54.0 } else { k1 };
+    let (m, k1) = split_any_f64(u);
     let f1 = m - 1.0;
     let near = u <= NEAR;
     let f2 = if near { -u } else { 1.0 - 2.0 * u };

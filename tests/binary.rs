@@ -20,7 +20,7 @@ use core::f64::consts::LN_2;
 
 mod common;
 
-use common::{exact_sum, filled, is_f64, same, ulps, Elem, Rng, SENTINEL};
+use common::{canonical_bits, exact_sum, filled, is_f64, same, ulps, Elem, Rng, SENTINEL};
 use fastloss::kernel::evaluate;
 use fastloss::loss::binary::scalar::{
     binary_cross_entropy_scalar, binary_cross_entropy_with_logits_scalar,
@@ -1117,8 +1117,8 @@ fn check_threads<T: Elem>() {
                     Op::ValueGrad(&mut g)
                 })
                 .unwrap();
-                s.push(v.bits());
-                s.extend(g.iter().map(|v| v.bits()));
+                s.push(canonical_bits(v));
+                s.extend(g.iter().map(|&v| canonical_bits(v)));
             }
         }
         s

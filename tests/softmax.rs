@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::{filled, Elem, Rng, SENTINEL};
+use common::{canonical_bits, filled, Elem, Rng, SENTINEL};
 use fastloss::loss::softmax::scalar::{cross_entropy_row_scalar, index_weights, prob_weights};
 use fastloss::{
     num_threads, set_num_threads, CrossEntropy, Float, Level, LossError, Op, Reduction, Targets,
@@ -232,15 +232,7 @@ struct Outputs {
 }
 
 fn bits_of<T: Elem>(v: &[T]) -> Vec<u64> {
-    v.iter()
-        .map(|x| {
-            if x.to_f64().is_nan() {
-                u64::MAX
-            } else {
-                x.bits()
-            }
-        })
-        .collect()
+    v.iter().map(|&x| canonical_bits(x)).collect()
 }
 
 /// Runs every op with every reduction at `level`; checks each against the
@@ -854,13 +846,13 @@ fn run_all_fast<T: Elem>(case: &Case<T>) -> Outputs {
     let t = case.target.view();
     let w = case.weights();
     let v = ce.value(&case.x, t, c, Reduction::Mean, w).unwrap();
-    out.bits.push(("mean".into(), vec![v.bits()]));
+    out.bits.push(("mean".into(), vec![canonical_bits(v)]));
     let mut g = vec![T::ZERO; n];
     let mut h = vec![T::ZERO; n];
     let v = ce
         .value_and_grad_into(&case.x, t, c, Reduction::Sum, w, &mut g)
         .unwrap();
-    out.bits.push(("sum".into(), vec![v.bits()]));
+    out.bits.push(("sum".into(), vec![canonical_bits(v)]));
     out.bits.push(("grad".into(), bits_of(&g)));
     ce.grad_hess_into(&case.x, t, c, Reduction::Mean, w, &mut g, &mut h)
         .unwrap();

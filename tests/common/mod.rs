@@ -82,6 +82,17 @@ pub fn same<T: Elem>(a: T, b: T) -> bool {
     a.bits() == b.bits() || (a.nan() && b.nan())
 }
 
+/// The bits, with every NaN made one: a NaN's sign and payload are not part
+/// of the contract (the operand order of an add, which decides them, is the
+/// compiler's choice).
+pub fn canonical_bits<T: Elem>(v: T) -> u64 {
+    if v.nan() {
+        u64::MAX
+    } else {
+        v.bits()
+    }
+}
+
 /// `n` elements holding [`SENTINEL`].
 pub fn filled<T: Elem>(n: usize) -> Vec<T> {
     vec![T::from_f64(SENTINEL); n]

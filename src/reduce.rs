@@ -138,6 +138,12 @@ where
     combine(len, block, grain, depth, &mut sums)
 }
 
+/// Whether a subtree of `len` items at `depth` levels above the deepest
+/// tasks is one task of [`shared`]: the rule [`cut`] and [`combine`] share.
+fn is_task(len: usize, grain: usize, depth: u32) -> bool {
+    depth == 0 || len < grain
+}
+
 /// Lays the tasks of [`shared`] out in order.
 fn cut<P: Split>(
     range: Range<usize>,
@@ -149,7 +155,7 @@ fn cut<P: Split>(
     count: &mut usize,
 ) {
     let len = range.end - range.start;
-    if depth == 0 || len < grain {
+    if is_task(len, grain, depth) {
         *tasks[*count].get_mut().unwrap_or_else(|e| e.into_inner()) = Task::Todo(range, outs);
         *count += 1;
         return;
@@ -169,7 +175,7 @@ fn combine(
     depth: u32,
     sums: &mut impl Iterator<Item = f64>,
 ) -> f64 {
-    if depth == 0 || len < grain {
+    if is_task(len, grain, depth) {
         return sums.next().expect("one sum per task");
     }
     let at = split_point(len, block);

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fastloss import _native
+from fastloss._names import BOOSTING, FLAT_HESSIAN, ROWS
 
 __all__ = ["GRADIENT_BOOSTING_LOSSES", "lightgbm_objective", "xgboost_objective"]
 
@@ -32,13 +33,12 @@ class _GradHess(Protocol):
     def __call__(self, input: NDArray[Any], target: NDArray[Any], **kwargs: Any) -> GradHess: ...
 
 
-# Losses whose second derivative is zero, or vanishes away from d = 0: a Newton step -G/H
-# is unbounded there, so their hessian is floored at 1 by default (LightGBM's choice for L1,
-# Huber and quantile regression, scikit-learn's for its non-smooth losses). The others keep
-# their exact hessian, floored at XGBoost's 1e-16 so that a saturated leaf cannot divide by 0.
-_FLAT_HESSIAN = ("mae", "pinball", "huber", "smooth_l1", "log_cosh")
-_SMOOTH_HESSIAN = ("mse", "binary_cross_entropy", "binary_cross_entropy_with_logits")
-GRADIENT_BOOSTING_LOSSES: tuple[str, ...] = (*_FLAT_HESSIAN, *_SMOOTH_HESSIAN, "cross_entropy")
+# Losses whose second derivative is zero, or vanishes away from d = 0 (FLAT_HESSIAN): a
+# Newton step -G/H is unbounded there, so their hessian is floored at 1 by default
+# (LightGBM's choice for L1, Huber and quantile regression, scikit-learn's for its non-smooth
+# losses). The others keep their exact hessian, floored at XGBoost's 1e-16 so that a
+# saturated leaf cannot divide by 0.
+GRADIENT_BOOSTING_LOSSES: tuple[str, ...] = BOOSTING
 
 # Set by the objective itself, from the dataset: a caller passing them is a mistake.
 _RESERVED = ("reduction", "sample_weight", "out", "axis", "from_logits")
@@ -55,7 +55,7 @@ def _grad_hess_of(name: str) -> _GradHess:
 
 def _check_min_hessian(name: str, min_hessian: float | None) -> float:
     if min_hessian is None:
-        return 1.0 if name in _FLAT_HESSIAN else 1e-16
+        return 1.0 if name in FLAT_HESSIAN else 1e-16
     if isinstance(min_hessian, bool) or not isinstance(min_hessian, (int, float)):
         raise TypeError(f"min_hessian: expected a float, got {type(min_hessian).__name__}")
     if not (math.isfinite(min_hessian) and min_hessian >= 0.0):
@@ -74,7 +74,7 @@ def _make_objective(
                 f"{library}_objective: {key}={params[key]!r} is not a parameter here: the "
                 "objective sets it from the dataset (raw scores, per-sample weights)"
             )
-    multiclass = name == "cross_entropy"
+    multiclass = name in ROWS
     # Bad parameters (unknown names, delta <= 0, q outside (0, 1) ...) fail now, with the
     # kernel's own message, rather than inside the first boosting round.
     if multiclass:

@@ -1,11 +1,11 @@
 //! The `fastloss._native` extension module: bindings only. Argument handling
-//! is in [`args`], the generic call path in [`pointwise`], the losses are
-//! listed in [`regression`].
+//! is in [`args`], the generic call path in [`pointwise`], the losses'
+//! functions in [`losses`] (generated from the registry of losses).
 
 pub(crate) mod args;
 mod binary;
+mod losses;
 pub(crate) mod pointwise;
-mod regression;
 mod softmax;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -98,7 +98,5 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(info, m)?)?;
     // Not in `__all__` (which `add_function` would extend): a test hook.
     m.setattr("_panic_in_kernel", wrap_pyfunction!(_panic_in_kernel, m)?)?;
-    regression::register(m)?;
-    binary::register(m)?;
-    softmax::register(m)
+    losses::register(m)
 }

@@ -164,18 +164,26 @@ impl<'py> Call<'py> {
     }
 }
 
-/// Generates the four `#[pyfunction]`s of an elementwise loss and the
+/// Generates the four `#[pyfunction]`s of a loss, each with the text
+/// signature and doc the registry gives it (`losses.rs` invokes this), and the
 /// `register` function that adds them to the module. Each calls
 /// `call(kind, input, target, <params>, reduction, sample_weight, out)`, which
 /// must be in scope; [`pointwise_functions!`] writes it for losses whose
 /// parameters are numbers.
 macro_rules! pointwise_pyfunctions {
     (
-        $value:ident, $grad:ident, $vg:ident, $gh:ident,
+        $value:ident: $value_sig:literal $value_doc:literal,
+        $grad:ident: $grad_sig:literal $grad_doc:literal,
+        $vg:ident: $vg_sig:literal $vg_doc:literal,
+        $gh:ident: $gh_sig:literal $gh_doc:literal,
         ($($p:ident: $pt:ty = $pd:expr),*)
     ) => {
         #[pyfunction]
-        #[pyo3(signature = (input, target, *, $($p = $pd,)* reduction = "mean", sample_weight = None))]
+        #[pyo3(
+            signature = (input, target, *, $($p = $pd,)* reduction = "mean", sample_weight = None),
+            text_signature = $value_sig
+        )]
+        #[doc = $value_doc]
         fn $value<'py>(
             input: &Bound<'py, PyAny>,
             target: &Bound<'py, PyAny>,
@@ -188,7 +196,11 @@ macro_rules! pointwise_pyfunctions {
         }
 
         #[pyfunction]
-        #[pyo3(signature = (input, target, *, $($p = $pd,)* reduction = "mean", sample_weight = None, out = None))]
+        #[pyo3(
+            signature = (input, target, *, $($p = $pd,)* reduction = "mean", sample_weight = None, out = None),
+            text_signature = $grad_sig
+        )]
+        #[doc = $grad_doc]
         fn $grad<'py>(
             input: &Bound<'py, PyAny>,
             target: &Bound<'py, PyAny>,
@@ -202,7 +214,11 @@ macro_rules! pointwise_pyfunctions {
         }
 
         #[pyfunction]
-        #[pyo3(signature = (input, target, *, $($p = $pd,)* reduction = "mean", sample_weight = None, out = None))]
+        #[pyo3(
+            signature = (input, target, *, $($p = $pd,)* reduction = "mean", sample_weight = None, out = None),
+            text_signature = $vg_sig
+        )]
+        #[doc = $vg_doc]
         fn $vg<'py>(
             input: &Bound<'py, PyAny>,
             target: &Bound<'py, PyAny>,
@@ -216,7 +232,11 @@ macro_rules! pointwise_pyfunctions {
         }
 
         #[pyfunction]
-        #[pyo3(signature = (input, target, *, $($p = $pd,)* reduction = "none", sample_weight = None))]
+        #[pyo3(
+            signature = (input, target, *, $($p = $pd,)* reduction = "none", sample_weight = None),
+            text_signature = $gh_sig
+        )]
+        #[doc = $gh_doc]
         fn $gh<'py>(
             input: &Bound<'py, PyAny>,
             target: &Bound<'py, PyAny>,
@@ -243,7 +263,10 @@ pub(crate) use pointwise_pyfunctions;
 /// `$make` builds the loss in `T` from them.
 macro_rules! pointwise_functions {
     (
-        $value:ident, $grad:ident, $vg:ident, $gh:ident,
+        $value:ident: $value_sig:literal $value_doc:literal,
+        $grad:ident: $grad_sig:literal $grad_doc:literal,
+        $vg:ident: $vg_sig:literal $vg_doc:literal,
+        $gh:ident: $gh_sig:literal $gh_doc:literal,
         ($($p:ident: $pt:ty = $pd:expr),*) => $make:expr
     ) => {
         fn make<T: $crate::float::Float>($($p: $pt),*)
@@ -269,7 +292,13 @@ macro_rules! pointwise_functions {
             }
         }
 
-        $crate::python::pointwise::pointwise_pyfunctions!($value, $grad, $vg, $gh, ($($p: $pt = $pd),*));
+        $crate::python::pointwise::pointwise_pyfunctions!(
+            $value: $value_sig $value_doc,
+            $grad: $grad_sig $grad_doc,
+            $vg: $vg_sig $vg_doc,
+            $gh: $gh_sig $gh_doc,
+            ($($p: $pt = $pd),*)
+        );
     };
 }
 pub(crate) use pointwise_functions;

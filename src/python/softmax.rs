@@ -13,7 +13,7 @@ use pyo3::types::{PyDict, PyFloat};
 use pyo3::IntoPyObjectExt;
 
 use super::args::{self, Dtype};
-use super::pointwise::{pointwise_pyfunctions, Kind};
+use super::pointwise::Kind;
 use crate::error::LossError;
 use crate::float::Float;
 use crate::kernel::{Op, Weights};
@@ -416,8 +416,9 @@ impl<'py> Call<'py> {
     }
 }
 
+/// The binding of `cross_entropy` and its three siblings (`losses.rs`).
 #[allow(clippy::too_many_arguments)]
-fn call<'py>(
+pub(crate) fn call<'py>(
     kind: Kind,
     input: &Bound<'py, PyAny>,
     target: &Bound<'py, PyAny>,
@@ -447,23 +448,3 @@ fn call<'py>(
         Dtype::F64 => call.run::<f64>(kind),
     }
 }
-
-/// The four `#[pyfunction]`s and `register`: PyTorch's options make more
-/// arguments than clippy likes.
-#[allow(clippy::too_many_arguments)]
-mod functions {
-    use super::*;
-
-    pointwise_pyfunctions!(
-        cross_entropy, cross_entropy_grad, cross_entropy_value_and_grad, cross_entropy_grad_hess,
-        (
-            axis: i64 = -1,
-            class_weight: Option<&Bound<'py, PyAny>> = None,
-            ignore_index: Option<i64> = None,
-            label_smoothing: f64 = 0.0,
-            from_logits: bool = true
-        )
-    );
-}
-
-pub(crate) use functions::register;

@@ -8,10 +8,9 @@ import doctest
 import inspect
 from typing import Any
 
+import fastloss
 import numpy as np
 import pytest
-
-import fastloss
 from fastloss import _gbdt, _names, _native
 from fastloss._registry import BY_NAME, FORMS, LOSSES
 
@@ -73,7 +72,9 @@ def test_defaults_are_the_kernels_defaults(loss: Any) -> None:
     for form in FORMS:
         fn = getattr(fastloss, loss.name + form)
         a, b = fn(x, t), fn(x, t, **defaults)
-        for u, v in zip(np.atleast_1d(a), np.atleast_1d(b)):
+        parts = (a, b) if form in ("", "_grad") else (*a, *b)
+        half = len(parts) // 2
+        for u, v in zip(parts[:half], parts[half:]):
             np.testing.assert_array_equal(u, v)
 
 

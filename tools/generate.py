@@ -120,9 +120,8 @@ def docstring(loss: Any, form: str) -> str:
     lines.append("")
     where = "d = input - target, per element" if loss.family == "elementwise" else "per row z"
     lines.append(f"Formulas ({where}):")
-    lines.append(f"    value:      {loss.value}")
-    lines.append(f"    gradient:   {loss.grad}")
-    lines.append(f"    second:     {loss.hess}")
+    for label, formula in (("value", loss.value), ("gradient", loss.grad), ("second", loss.hess)):
+        lines += wrap(f"{label + ':':<11} {formula}", width, "    ", " " * 12)
     lines.append("")
     lines.append("Parameters:")
     for p in loss.params:

@@ -1526,7 +1526,8 @@ def binary_cross_entropy(
     'none'.
 
     Formulas (d = input - target, per element):
-        value:      p = input ∈ [0, 1], t = target: -[t·log p + (1 - t)·log(1 - p)], logs clamped at -100
+        value:      p = input ∈ [0, 1], t = target: -[t·log p + (1 - t)·log(1 - p)], logs
+                    clamped at -100
         gradient:   (p - t) / max(p·(1 - p), 1e-12)
         second:     t/p² + (1 - t)/(1 - p)², with the same clamp
 
@@ -1595,7 +1596,8 @@ def binary_cross_entropy_grad(
     divides by n, or by the sum of the weights).
 
     Formulas (d = input - target, per element):
-        value:      p = input ∈ [0, 1], t = target: -[t·log p + (1 - t)·log(1 - p)], logs clamped at -100
+        value:      p = input ∈ [0, 1], t = target: -[t·log p + (1 - t)·log(1 - p)], logs
+                    clamped at -100
         gradient:   (p - t) / max(p·(1 - p), 1e-12)
         second:     t/p² + (1 - t)/(1 - p)², with the same clamp
 
@@ -1643,7 +1645,8 @@ def binary_cross_entropy_value_and_grad(
     it, and the gradient as binary_cross_entropy_grad returns it.
 
     Formulas (d = input - target, per element):
-        value:      p = input ∈ [0, 1], t = target: -[t·log p + (1 - t)·log(1 - p)], logs clamped at -100
+        value:      p = input ∈ [0, 1], t = target: -[t·log p + (1 - t)·log(1 - p)], logs
+                    clamped at -100
         gradient:   (p - t) / max(p·(1 - p), 1e-12)
         second:     t/p² + (1 - t)/(1 - p)², with the same clamp
 
@@ -1718,7 +1721,8 @@ def binary_cross_entropy_grad_hess(
     LightGBM custom objectives take them.
 
     Formulas (d = input - target, per element):
-        value:      p = input ∈ [0, 1], t = target: -[t·log p + (1 - t)·log(1 - p)], logs clamped at -100
+        value:      p = input ∈ [0, 1], t = target: -[t·log p + (1 - t)·log(1 - p)], logs
+                    clamped at -100
         gradient:   (p - t) / max(p·(1 - p), 1e-12)
         second:     t/p² + (1 - t)/(1 - p)², with the same clamp
 

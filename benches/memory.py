@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Peak-memory budget of fastloss (SPEC §6: no O(n) allocation for reduced values).
+"""Peak-memory budget of fastloss: a reduced value allocates nothing O(n), whatever n is.
 
 For n = 10^7 float32 (``--n``, ``--dtype`` to change), each case runs in a fresh child process:
 

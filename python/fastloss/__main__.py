@@ -1,9 +1,7 @@
-"""Command line of fastloss: ``python -m fastloss {info,demo,bench} ...``.
+"""Command line of fastloss: ``python -m fastloss {info,demo} ...``.
 
 - ``python -m fastloss info``: version, SIMD level in use and available, threads.
 - ``python -m fastloss demo [--out DIR]``: the losses at work, as tables and PNG figures.
-- ``python -m fastloss bench [options]``: the side-by-side benchmark (the same code as
-  ``benches/compare.py``; ``python -m fastloss bench --help`` lists the options).
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 import fastloss
-from fastloss import _bench, _demo
+from fastloss import _demo
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -23,11 +21,6 @@ def _info(args: argparse.Namespace) -> int:
     print(f"simd available: {', '.join(info['simd_available'])}")
     print(f"threads: {info['threads']}")
     return 0
-
-
-def _bench_command(args: argparse.Namespace) -> int:
-    _bench.quiet_blas_threads()
-    return _bench.run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,14 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _demo.add_arguments(demo)
     demo.set_defaults(func=_demo.run)
-
-    bench = sub.add_parser(
-        "bench",
-        help="time fastloss against NumPy, PyTorch and JAX/optax",
-        description="Time fastloss against NumPy, PyTorch and JAX/optax on the same arrays.",
-    )
-    _bench.add_arguments(bench)
-    bench.set_defaults(func=_bench_command)
     return parser
 
 

@@ -64,13 +64,13 @@ fn set_num_threads(n: i64) -> PyResult<()> {
         .ok()
         .filter(|&n| n >= 1)
         .ok_or_else(|| PyValueError::new_err(format!("n must be >= 1, got {n}")))?;
-    Ok(crate::reduce::set_num_threads(n)?)
+    Ok(crate::threads::set_num_threads(n)?)
 }
 
 /// The number of threads the kernels use.
 #[pyfunction]
 fn get_num_threads() -> usize {
-    crate::reduce::num_threads()
+    crate::threads::num_threads()
 }
 
 /// Version, SIMD level in use, the levels this machine has, and threads.
@@ -86,7 +86,7 @@ fn info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
             .map(Level::name)
             .collect::<Vec<_>>(),
     )?;
-    d.set_item("threads", crate::reduce::num_threads())?;
+    d.set_item("threads", crate::threads::num_threads())?;
     Ok(d)
 }
 

@@ -120,27 +120,61 @@ pub enum Op<'a, T> {
     GradHess(&'a mut [T], &'a mut [T]),
 }
 
-/// What an [`Op`] asks for: `(value, store, grad, hess)` — a value (reduced
-/// unless `store`), the values stored per element, a gradient, a second
-/// derivative — and its buffers `(v, g, h)`, empty where not asked for.
-pub(crate) type OpParts<'a, T> = (
-    (bool, bool, bool, bool),
-    &'a mut [T],
-    &'a mut [T],
-    &'a mut [T],
-);
+/// What an [`Op`] asks the kernels for. The drivers choose the kernel
+/// instance from these flags (what a call does not ask for is compiled out
+/// of its loop) and check the length of exactly the buffers asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Wants {
+    /// The loss's value: reduced into the returned number, or stored per
+    /// element when [`store`](Self::store) is set.
+    pub(crate) value: bool,
+    /// The value goes into a buffer, one per element (or row), instead of
+    /// being summed: reduction `None`, which returns no number.
+    pub(crate) store: bool,
+    /// The gradient, into its buffer: every operation but the value alone
+    /// writes one.
+    pub(crate) grad: bool,
+    /// The diagonal second derivative, into its buffer: only with the
+    /// gradient, for second-order training.
+    pub(crate) hess: bool,
+}
+
+impl Wants {
+    /// Whether the value is summed (and returned) rather than stored.
+    pub(crate) fn summed(self) -> bool {
+        self.value && !self.store
+    }
+}
+
+/// What an [`Op`] asks for, and its buffers `(v, g, h)`, empty where not
+/// asked for.
+pub(crate) type OpParts<'a, T> = (Wants, &'a mut [T], &'a mut [T], &'a mut [T]);
 
 impl<'a, T> Op<'a, T> {
-    /// The flags and buffers of this operation (see [`OpParts`]).
-    pub(crate) fn parts(self) -> OpParts<'a, T> {
-        match self {
-            Op::Value => ((true, false, false, false), &mut [], &mut [], &mut []),
-            Op::ValueEach(v) => ((true, true, false, false), v, &mut [], &mut []),
-            Op::Grad(g) => ((false, false, true, false), &mut [], g, &mut []),
-            Op::ValueGrad(g) => ((true, false, true, false), &mut [], g, &mut []),
-            Op::ValueEachGrad(v, g) => ((true, true, true, false), v, g, &mut []),
-            Op::GradHess(g, h) => ((false, false, true, true), &mut [], g, h),
+    /// What this operation asks for.
+    fn wants(&self) -> Wants {
+        Wants {
+            value: matches!(
+                self,
+                Op::Value | Op::ValueEach(_) | Op::ValueGrad(_) | Op::ValueEachGrad(..)
+            ),
+            store: matches!(self, Op::ValueEach(_) | Op::ValueEachGrad(..)),
+            grad: !matches!(self, Op::Value | Op::ValueEach(_)),
+            hess: matches!(self, Op::GradHess(..)),
         }
+    }
+
+    /// What this operation asks for and its buffers (see [`OpParts`]).
+    pub(crate) fn parts(self) -> OpParts<'a, T> {
+        let wants = self.wants();
+        let (v, g, h): (&'a mut [T], &'a mut [T], &'a mut [T]) = match self {
+            Op::Value => (&mut [], &mut [], &mut []),
+            Op::ValueEach(v) => (v, &mut [], &mut []),
+            Op::Grad(g) | Op::ValueGrad(g) => (&mut [], g, &mut []),
+            Op::ValueEachGrad(v, g) => (v, g, &mut []),
+            Op::GradHess(g, h) => (&mut [], g, h),
+        };
+        (wants, v, g, h)
     }
 }
 
@@ -554,13 +588,13 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
 ) -> Result<T, LossError> {
     let n = input.len();
     check_len("target", n, target.len())?;
-    let ((value, store, grad, hess), v, g, h) = op.parts();
+    let (wants, v, g, h) = op.parts();
     // A reduced value is accumulated; a value per element is stored.
-    let acc = value && !store;
+    let acc = wants.summed();
     for (name, wanted, buf) in [
-        ("value out", store, &*v),
-        ("grad out", grad, &*g),
-        ("hess out", hess, &*h),
+        ("value out", wants.store, &*v),
+        ("grad out", wants.grad, &*g),
+        ("hess out", wants.hess, &*h),
     ] {
         if wanted {
             check_len(name, n, buf.len())?;
@@ -625,7 +659,7 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
     // The reduced value alone writes nothing, so its blocks check their own
     // inputs after computing (in L1), and a NaN sum sends the call to the
     // full check; every other operation checks before its first write.
-    let fused_check = L::CHECKS_INPUT && acc && !grad && !hess;
+    let fused_check = L::CHECKS_INPUT && acc && !wants.grad && !wants.hess;
     if L::CHECKS_INPUT && !fused_check {
         check_input(level, loss, input, grain)?;
     }
@@ -685,7 +719,7 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
             })
         };
     }
-    let sum = match (acc, store, grad, hess) {
+    let sum = match (acc, wants.store, wants.grad, wants.hess) {
         (true, _, false, _) => run!(true, false, false, false),
         (true, _, true, _) => run!(true, false, true, false),
         (false, true, false, _) => run!(false, true, false, false),

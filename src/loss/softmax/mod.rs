@@ -566,17 +566,17 @@ impl<T: Float> CrossEntropy<T> {
         if let Some(w) = &self.class_weight {
             check_len("class_weight", c, w.len())?;
         }
-        let ((val, store, grad, hess), v, g, h) = op.parts();
-        if store {
+        let (wants, v, g, h) = op.parts();
+        if wants.store {
             check_len("value out", rows, v.len())?;
         }
-        if grad {
+        if wants.grad {
             check_len("grad out", input.len(), g.len())?;
         }
-        if hess {
+        if wants.hess {
             check_len("hess out", input.len(), h.len())?;
         }
-        if val && !store && reduction == Reduction::None {
+        if wants.summed() && reduction == Reduction::None {
             return Err(LossError::NoneReduction);
         }
         let (sw, per): (&[T], usize) = match weights {
@@ -670,7 +670,7 @@ impl<T: Float> CrossEntropy<T> {
             per,
             denom,
             mean,
-            store,
+            store: wants.store,
             level: level.min(Level::detected()),
         };
         let block = (ROW_BLOCK / c.max(1)).max(1);
@@ -702,13 +702,13 @@ impl<T: Float> CrossEntropy<T> {
                 }
             }};
         }
-        let sum = match (val, grad, hess) {
+        let sum = match (wants.value, wants.grad, wants.hess) {
             (true, false, _) => run!(true, false, false),
             (true, true, _) => run!(true, true, false),
             (false, _, false) => run!(false, true, false),
             (false, _, true) => run!(false, true, true),
         };
-        if !val || store {
+        if !wants.summed() {
             return Ok(T::ZERO);
         }
         Ok(T::from_f64(if mean { sum / denom } else { sum }))

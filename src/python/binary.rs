@@ -17,7 +17,8 @@ mod binary_cross_entropy_with_logits_py {
     use super::*;
     use crate::loss::binary::BinaryCrossEntropyWithLogits;
     use crate::python::args::{self, Dtype};
-    use crate::python::pointwise::{pointwise_pyfunctions, Call, Kind};
+    use crate::python::kind::Kind;
+    use crate::python::pointwise::{pointwise_pyfunctions, Call};
     use numpy::PyUntypedArrayMethods;
     use pyo3::exceptions::PyValueError;
 

@@ -1,9 +1,11 @@
 //! The `fastloss._native` extension module: bindings only. Argument handling
-//! is in [`args`], the generic call path in [`pointwise`], the losses are
-//! listed in [`regression`].
+//! is in [`args`], what each of a loss's four functions computes and returns
+//! in [`kind`], the generic call path in [`pointwise`], the losses are listed
+//! in [`regression`].
 
 pub(crate) mod args;
 mod binary;
+pub(crate) mod kind;
 pub(crate) mod pointwise;
 mod regression;
 mod softmax;

@@ -9,14 +9,14 @@ use numpy::{
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyFloat};
-use pyo3::IntoPyObjectExt;
+use pyo3::types::PyDict;
 
 use super::args::{self, Dtype};
-use super::pointwise::{pointwise_pyfunctions, Kind};
+use super::kind::{Kind, Outputs};
+use super::pointwise::pointwise_pyfunctions;
 use crate::error::LossError;
 use crate::float::Float;
-use crate::kernel::{Op, Weights};
+use crate::kernel::Weights;
 use crate::loss::softmax::{CrossEntropy, Targets};
 use crate::reduce::Reduction;
 use crate::simd::Level;
@@ -345,40 +345,19 @@ impl<'py> Call<'py> {
             (_, true) => new(&shape),
             (_, false) => new(&moved_shape),
         };
-        let reduced = self.reduction != Reduction::None;
-        let (values, first, second) = match kind {
-            Kind::Value if reduced => (None, None, None),
-            Kind::Value => (Some(new(&self.rows_shape)), None, None),
-            Kind::Grad => (None, Some(grad_buf()), None),
-            Kind::ValueAndGrad if reduced => (None, Some(grad_buf()), None),
-            Kind::ValueAndGrad => (Some(new(&self.rows_shape)), Some(grad_buf()), None),
-            Kind::GradHess => (None, Some(grad_buf()), Some(new(&moved_shape))),
-        };
         let reduction = self.reduction;
+        let outputs = Outputs::new(
+            kind,
+            reduction,
+            || new(&self.rows_shape),
+            grad_buf,
+            || new(&moved_shape),
+        );
         let classes = self.classes;
         let value = {
-            // SAFETY: the buffers are distinct fresh arrays (or `out`),
+            // SAFETY: the outputs are distinct fresh arrays (or `out`),
             // C-contiguous and of type T; nothing else holds them yet.
-            let v = values
-                .as_ref()
-                .map(|a| unsafe { a.as_slice_mut() }.expect("contiguous"));
-            let g = first
-                .as_ref()
-                // SAFETY: as above.
-                .map(|a| unsafe { a.as_slice_mut() }.expect("contiguous"));
-            let h = second
-                .as_ref()
-                // SAFETY: as above.
-                .map(|a| unsafe { a.as_slice_mut() }.expect("contiguous"));
-            let op = match (kind, v, g, h) {
-                (Kind::Value, None, _, _) => Op::Value,
-                (Kind::Value, Some(v), _, _) => Op::ValueEach(v),
-                (Kind::Grad, _, Some(g), _) => Op::Grad(g),
-                (Kind::ValueAndGrad, None, Some(g), _) => Op::ValueGrad(g),
-                (Kind::ValueAndGrad, Some(v), Some(g), _) => Op::ValueEachGrad(v, g),
-                (Kind::GradHess, _, Some(g), Some(h)) => Op::GradHess(g, h),
-                _ => unreachable!("buffers match the kind"),
-            };
+            let op = unsafe { outputs.op(kind) };
             let run = || loss.evaluate(Level::active(), x, target, classes, w, reduction, op);
             let result = if x.len() >= DETACH_MIN {
                 py.detach(run)
@@ -401,18 +380,12 @@ impl<'py> Call<'py> {
             numpy_fn(py, &COPYTO, "copyto")?.call1((&dst, view))?;
             PyResult::Ok(dst.into_any())
         };
-        let float = || PyFloat::new(py, value.to_f64()).into_any();
-        let first = first.map(|g| back(g, out.as_ref())).transpose()?;
-        let second = second.map(|h| back(h, None)).transpose()?;
-        match (kind, values, first, second) {
-            (Kind::Value, None, _, _) => Ok(float()),
-            (Kind::Value, Some(v), _, _) => Ok(v.into_any()),
-            (Kind::Grad, _, Some(g), _) => Ok(g),
-            (Kind::ValueAndGrad, None, Some(g), _) => (float(), g).into_bound_py_any(py),
-            (Kind::ValueAndGrad, Some(v), Some(g), _) => (v, g).into_bound_py_any(py),
-            (Kind::GradHess, _, Some(g), Some(h)) => (g, h).into_bound_py_any(py),
-            _ => unreachable!("buffers match the kind"),
-        }
+        let outputs = Outputs {
+            value: outputs.value.map(|v| v.into_any()),
+            grad: outputs.grad.map(|g| back(g, out.as_ref())).transpose()?,
+            hess: outputs.hess.map(|h| back(h, None)).transpose()?,
+        };
+        outputs.result(py, kind, value.to_f64())
     }
 }
 

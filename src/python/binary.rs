@@ -19,8 +19,6 @@ mod binary_cross_entropy_with_logits_py {
     use crate::python::args::{self, Dtype};
     use crate::python::kind::Kind;
     use crate::python::pointwise::{pointwise_pyfunctions, Call};
-    use numpy::PyUntypedArrayMethods;
-    use pyo3::exceptions::PyValueError;
 
     /// `pos_weight` is 1-D with one entry per element of the input's last axis.
     #[allow(clippy::too_many_arguments)]
@@ -34,20 +32,9 @@ mod binary_cross_entropy_with_logits_py {
         out: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let call = Call::new(input, target, reduction, sample_weight, out)?;
-        let pw = match pos_weight {
-            None => None,
-            Some(p) => {
-                let p = args::array(p, "pos_weight")?;
-                let columns = call.shape().last().copied().unwrap_or(1);
-                if p.shape() != [columns] {
-                    return Err(PyValueError::new_err(format!(
-                        "pos_weight has shape {}; expected ({columns},), the input's last axis",
-                        args::shape_str(p.shape())
-                    )));
-                }
-                Some(p)
-            }
-        };
+        let pw = pos_weight
+            .map(|p| args::pos_weight(p, call.shape()))
+            .transpose()?;
         macro_rules! run {
             ($t:ty) => {{
                 let typed = match &pw {

@@ -62,10 +62,7 @@ fn _panic_in_kernel(py: Python<'_>, n: usize) -> PyResult<f64> {
 /// depend on it.
 #[pyfunction]
 fn set_num_threads(n: i64) -> PyResult<()> {
-    let n = usize::try_from(n)
-        .ok()
-        .filter(|&n| n >= 1)
-        .ok_or_else(|| PyValueError::new_err(format!("n must be >= 1, got {n}")))?;
+    let n = args::num_threads(n)?;
     Ok(crate::threads::set_num_threads(n)?)
 }
 

@@ -38,14 +38,9 @@ impl<'py> Call<'py> {
         let target = args::array(target, "target")?;
         let dtype = args::compute_dtype(&input, &target)?;
         args::check_shapes(input.shape(), target.shape())?;
-        let weight = match sample_weight {
-            None => None,
-            Some(w) => {
-                let w = args::array(w, "sample_weight")?;
-                let shape = args::weight_shape(w.shape(), input.shape())?;
-                Some((w, shape))
-            }
-        };
+        let weight = sample_weight
+            .map(|w| args::sample_weight(w, input.shape()))
+            .transpose()?;
         Ok(Self {
             dtype,
             input,

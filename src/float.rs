@@ -87,6 +87,19 @@ pub trait Float:
     fn mul_add(self, a: Self, b: Self) -> Self;
 }
 
+/// `Σ coeffs[k]·x^k` by Horner's rule, the coefficients rounded to `T` (the
+/// fitted polynomials of the loss kernels). Here rather than in
+/// [`crate::math`], which this module builds on: `math` works on `f32` and
+/// `f64` directly and needs nothing from [`Float`].
+#[inline(always)]
+pub(crate) fn horner<T: Float>(x: T, coeffs: &[f64]) -> T {
+    let mut p = T::from_f64(coeffs[coeffs.len() - 1]);
+    for &c in coeffs[..coeffs.len() - 1].iter().rev() {
+        p = p.mul_add(x, T::from_f64(c));
+    }
+    p
+}
+
 macro_rules! impl_float {
     ($t:ident, $name:literal, $exp:path, $exp_term:path, $lowest:expr, $exact_above:expr, $log1p:path, $ln:path) => {
         impl Float for $t {

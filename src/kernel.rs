@@ -120,27 +120,61 @@ pub enum Op<'a, T> {
     GradHess(&'a mut [T], &'a mut [T]),
 }
 
-/// What an [`Op`] asks for: `(value, store, grad, hess)` — a value (reduced
-/// unless `store`), the values stored per element, a gradient, a second
-/// derivative — and its buffers `(v, g, h)`, empty where not asked for.
-pub(crate) type OpParts<'a, T> = (
-    (bool, bool, bool, bool),
-    &'a mut [T],
-    &'a mut [T],
-    &'a mut [T],
-);
+/// What an [`Op`] asks the kernels for. The drivers choose the kernel
+/// instance from these flags (what a call does not ask for is compiled out
+/// of its loop) and check the length of exactly the buffers asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Wants {
+    /// The loss's value: reduced into the returned number, or stored per
+    /// element when [`store`](Self::store) is set.
+    pub(crate) value: bool,
+    /// The value goes into a buffer, one per element (or row), instead of
+    /// being summed: reduction `None`, which returns no number.
+    pub(crate) store: bool,
+    /// The gradient, into its buffer: every operation but the value alone
+    /// writes one.
+    pub(crate) grad: bool,
+    /// The diagonal second derivative, into its buffer: only with the
+    /// gradient, for second-order training.
+    pub(crate) hess: bool,
+}
+
+impl Wants {
+    /// Whether the value is summed (and returned) rather than stored.
+    pub(crate) fn summed(self) -> bool {
+        self.value && !self.store
+    }
+}
+
+/// What an [`Op`] asks for, and its buffers `(v, g, h)`, empty where not
+/// asked for.
+pub(crate) type OpParts<'a, T> = (Wants, &'a mut [T], &'a mut [T], &'a mut [T]);
 
 impl<'a, T> Op<'a, T> {
-    /// The flags and buffers of this operation (see [`OpParts`]).
-    pub(crate) fn parts(self) -> OpParts<'a, T> {
-        match self {
-            Op::Value => ((true, false, false, false), &mut [], &mut [], &mut []),
-            Op::ValueEach(v) => ((true, true, false, false), v, &mut [], &mut []),
-            Op::Grad(g) => ((false, false, true, false), &mut [], g, &mut []),
-            Op::ValueGrad(g) => ((true, false, true, false), &mut [], g, &mut []),
-            Op::ValueEachGrad(v, g) => ((true, true, true, false), v, g, &mut []),
-            Op::GradHess(g, h) => ((false, false, true, true), &mut [], g, h),
+    /// What this operation asks for.
+    fn wants(&self) -> Wants {
+        Wants {
+            value: matches!(
+                self,
+                Op::Value | Op::ValueEach(_) | Op::ValueGrad(_) | Op::ValueEachGrad(..)
+            ),
+            store: matches!(self, Op::ValueEach(_) | Op::ValueEachGrad(..)),
+            grad: !matches!(self, Op::Value | Op::ValueEach(_)),
+            hess: matches!(self, Op::GradHess(..)),
         }
+    }
+
+    /// What this operation asks for and its buffers (see [`OpParts`]).
+    pub(crate) fn parts(self) -> OpParts<'a, T> {
+        let wants = self.wants();
+        let (v, g, h): (&'a mut [T], &'a mut [T], &'a mut [T]) = match self {
+            Op::Value => (&mut [], &mut [], &mut []),
+            Op::ValueEach(v) => (v, &mut [], &mut []),
+            Op::Grad(g) | Op::ValueGrad(g) => (&mut [], g, &mut []),
+            Op::ValueEachGrad(v, g) => (v, g, &mut []),
+            Op::GradHess(g, h) => (&mut [], g, h),
+        };
+        (wants, v, g, h)
     }
 }
 
@@ -395,7 +429,7 @@ fn block_body<
     if !ACC {
         return 0.0;
     }
-    // The reduced value alone checks its inputs here (see `evaluate`).
+    // The reduced value alone checks its inputs here (see `Plan::fused_check`).
     if L::CHECKS_INPUT && !G && !valid_body(loss, x) {
         return f64::NAN;
     }
@@ -552,149 +586,229 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
     reduction: Reduction,
     op: Op<'_, T>,
 ) -> Result<T, LossError> {
-    let n = input.len();
-    check_len("target", n, target.len())?;
-    let ((value, store, grad, hess), v, g, h) = op.parts();
-    // A reduced value is accumulated; a value per element is stored.
-    let acc = value && !store;
-    for (name, wanted, buf) in [
-        ("value out", store, &*v),
-        ("grad out", grad, &*g),
-        ("hess out", hess, &*h),
-    ] {
-        if wanted {
-            check_len(name, n, buf.len())?;
+    let parts = op.parts();
+    let plan = Plan::new(level, loss, input, target, weights, reduction, &parts)?;
+    let (_, v, g, h) = parts;
+    plan.run(v, g, h)
+}
+
+/// A call of [`evaluate`] whose checks have all passed, with everything its
+/// run needs decided: nothing has been written yet.
+struct Plan<'a, T, L> {
+    level: Level,
+    loss: &'a L,
+    input: &'a [T],
+    target: &'a [T],
+    /// What the call asks for, which picks the kernel instance.
+    wants: Wants,
+    /// Sample weights, each covering `rows` consecutive elements.
+    w: Option<&'a [T]>,
+    rows: usize,
+    /// What the sum is divided by: Σ w (or n) for a mean, else 1.
+    denominator: f64,
+    /// Unweighted, every element's factor (1/denominator); weighted, what
+    /// each weight is divided by (the denominator itself: 1/Σw overflows
+    /// when Σw is subnormal).
+    scale: T,
+    /// Subtrees from this many elements go to two threads.
+    grain: usize,
+    columns: Option<&'a [T]>,
+    /// The input's domain check runs inside the blocks, and in full only
+    /// when the sum comes out NaN.
+    fused_check: bool,
+}
+
+impl<'a, T: Float, L: Pointwise<T>> Plan<'a, T, L> {
+    /// Checks the call and decides how it runs: every error the call can
+    /// return is found here, but for an input outside the domain that only
+    /// the fused check (see `fused_check`) finds, in the run.
+    fn new(
+        level: Level,
+        loss: &'a L,
+        input: &'a [T],
+        target: &'a [T],
+        weights: Weights<'a, T>,
+        reduction: Reduction,
+        (wants, v, g, h): &OpParts<'_, T>,
+    ) -> Result<Self, LossError> {
+        let wants = *wants;
+        let n = input.len();
+        check_len("target", n, target.len())?;
+        for (name, wanted, buf) in [
+            ("value out", wants.store, &**v),
+            ("grad out", wants.grad, &**g),
+            ("hess out", wants.hess, &**h),
+        ] {
+            if wanted {
+                check_len(name, n, buf.len())?;
+            }
         }
-    }
-    if acc && reduction == Reduction::None {
-        return Err(LossError::NoneReduction);
-    }
-    // Per-row weights become per-element ones when rows are single elements.
-    let (w, rows) = match weights {
-        Weights::None => (None, 1),
-        Weights::Each(w) => {
-            check_len("sample_weight", n, w.len())?;
-            (Some(w), 1)
+        // A reduced value is accumulated; a value per element is stored.
+        let acc = wants.summed();
+        if acc && reduction == Reduction::None {
+            return Err(LossError::NoneReduction);
         }
-        Weights::Rows(w) if w.len() == n => (Some(w), 1),
-        Weights::Rows(w) => {
-            if w.is_empty() || !n.is_multiple_of(w.len()) {
-                return Err(LossError::WeightRows {
+        // Per-row weights become per-element ones when rows are single elements.
+        let (w, rows) = match weights {
+            Weights::None => (None, 1),
+            Weights::Each(w) => {
+                check_len("sample_weight", n, w.len())?;
+                (Some(w), 1)
+            }
+            Weights::Rows(w) if w.len() == n => (Some(w), 1),
+            Weights::Rows(w) => {
+                if w.is_empty() || !n.is_multiple_of(w.len()) {
+                    return Err(LossError::WeightRows {
+                        elements: n,
+                        weights: w.len(),
+                    });
+                }
+                (Some(w), n / w.len())
+            }
+        };
+        let total = match w {
+            Some(w) => weight_total(level, w)? * rows as f64,
+            None => n as f64,
+        };
+        let denominator = if reduction == Reduction::Mean {
+            total
+        } else {
+            1.0
+        };
+        // Unweighted calls multiply by 1/n; weighted ones divide by Σw.
+        let scale = if w.is_some() {
+            T::from_f64(denominator)
+        } else {
+            T::from_f64(1.0 / denominator)
+        };
+        // Subtrees from `grain` elements go to two threads: from 2^16 elements
+        // for the transcendental losses, 2^19 for the others in f64 and 2^21 in
+        // f32 (what `benches/compare.py` showed at n = 10^6: f64 values 1.6 to
+        // 2.2 × as fast on two threads, f32 values no faster; see BENCHMARKS.md).
+        let grain = if L::HEAVY {
+            1 << 15
+        } else if T::MANTISSA_DIGITS > 24 {
+            1 << 18
+        } else {
+            1 << 20
+        };
+        let columns = loss.columns();
+        if let Some(c) = columns {
+            if n > 0 && (c.is_empty() || !n.is_multiple_of(c.len())) {
+                return Err(LossError::Columns {
                     elements: n,
-                    weights: w.len(),
+                    columns: c.len(),
                 });
             }
-            (Some(w), n / w.len())
         }
-    };
-    let total = match w {
-        Some(w) => weight_total(level, w)? * rows as f64,
-        None => n as f64,
-    };
-    let denominator = if reduction == Reduction::Mean {
-        total
-    } else {
-        1.0
-    };
-    // Unweighted calls multiply by 1/n; weighted ones divide by Σw.
-    let scale = if w.is_some() {
-        T::from_f64(denominator)
-    } else {
-        T::from_f64(1.0 / denominator)
-    };
-    // Subtrees from `grain` elements go to two threads: from 2^16 elements
-    // for the transcendental losses, 2^19 for the others in f64 and 2^21 in
-    // f32 (what `benches/compare.py` showed at n = 10^6: f64 values 1.6 to
-    // 2.2 × as fast on two threads, f32 values no faster; see BENCHMARKS.md).
-    let grain = if L::HEAVY {
-        1 << 15
-    } else if T::MANTISSA_DIGITS > 24 {
-        1 << 18
-    } else {
-        1 << 20
-    };
-    let columns = loss.columns();
-    if let Some(c) = columns {
-        if n > 0 && (c.is_empty() || !n.is_multiple_of(c.len())) {
-            return Err(LossError::Columns {
-                elements: n,
-                columns: c.len(),
-            });
+        // The reduced value alone writes nothing, so its blocks check their own
+        // inputs after computing (in L1), and a NaN sum sends the call to the
+        // full check; every other operation checks before its first write.
+        let fused_check = L::CHECKS_INPUT && acc && !wants.grad && !wants.hess;
+        if L::CHECKS_INPUT && !fused_check {
+            check_input(level, loss, input, grain)?;
         }
-    }
-    // The reduced value alone writes nothing, so its blocks check their own
-    // inputs after computing (in L1), and a NaN sum sends the call to the
-    // full check; every other operation checks before its first write.
-    let fused_check = L::CHECKS_INPUT && acc && !grad && !hess;
-    if L::CHECKS_INPUT && !fused_check {
-        check_input(level, loss, input, grain)?;
+        Ok(Plan {
+            level,
+            loss,
+            input,
+            target,
+            wants,
+            w,
+            rows,
+            denominator,
+            scale,
+            grain,
+            columns,
+            fused_check,
+        })
     }
 
-    macro_rules! run {
-        ($acc:literal, $v:literal, $g:literal, $h:literal) => {
-            tree(n, BLOCK, grain, (v, g, h), &|r: Range<usize>,
-                                               (v, g, h): (
-                &mut [T],
-                &mut [T],
-                &mut [T],
-            )| {
-                let (x, y) = (&input[r.clone()], &target[r.clone()]);
-                let (cstore, wstore);
-                let col: &[T] = match columns {
-                    // An empty input has one empty leaf and no columns to cycle.
-                    _ if r.is_empty() => &[],
-                    None => &[],
-                    Some(c) => {
-                        cstore = cycle(c, r.clone());
-                        &cstore[..r.len()]
-                    }
-                };
-                match w {
-                    None => block::<T, L, $acc, $v, $g, $h, false>(
-                        level,
-                        loss,
-                        x,
-                        y,
-                        col,
-                        &[],
-                        scale,
-                        v,
-                        g,
-                        h,
-                    ),
-                    // rows == 0 only for empty input, whose one leaf is empty.
-                    Some(w) if rows <= 1 => block::<T, L, $acc, $v, $g, $h, true>(
-                        level, loss, x, y, col, &w[r], scale, v, g, h,
-                    ),
-                    Some(w) => {
-                        wstore = repeat_rows(w, rows, r.clone());
-                        block::<T, L, $acc, $v, $g, $h, true>(
+    /// Runs the call into the buffers it was planned with.
+    fn run(self, v: &mut [T], g: &mut [T], h: &mut [T]) -> Result<T, LossError> {
+        let Plan {
+            level,
+            loss,
+            input,
+            target,
+            wants,
+            w,
+            rows,
+            denominator,
+            scale,
+            grain,
+            columns,
+            fused_check,
+        } = self;
+        let n = input.len();
+        let acc = wants.summed();
+
+        macro_rules! run {
+            ($acc:literal, $v:literal, $g:literal, $h:literal) => {
+                tree(n, BLOCK, grain, (v, g, h), &|r: Range<usize>,
+                                                   (v, g, h): (
+                    &mut [T],
+                    &mut [T],
+                    &mut [T],
+                )| {
+                    let (x, y) = (&input[r.clone()], &target[r.clone()]);
+                    let (cstore, wstore);
+                    let col: &[T] = match columns {
+                        // An empty input has one empty leaf and no columns to cycle.
+                        _ if r.is_empty() => &[],
+                        None => &[],
+                        Some(c) => {
+                            cstore = cycle(c, r.clone());
+                            &cstore[..r.len()]
+                        }
+                    };
+                    match w {
+                        None => block::<T, L, $acc, $v, $g, $h, false>(
                             level,
                             loss,
                             x,
                             y,
                             col,
-                            &wstore[..r.len()],
+                            &[],
                             scale,
                             v,
                             g,
                             h,
-                        )
+                        ),
+                        // rows == 0 only for empty input, whose one leaf is empty.
+                        Some(w) if rows <= 1 => block::<T, L, $acc, $v, $g, $h, true>(
+                            level, loss, x, y, col, &w[r], scale, v, g, h,
+                        ),
+                        Some(w) => {
+                            wstore = repeat_rows(w, rows, r.clone());
+                            block::<T, L, $acc, $v, $g, $h, true>(
+                                level,
+                                loss,
+                                x,
+                                y,
+                                col,
+                                &wstore[..r.len()],
+                                scale,
+                                v,
+                                g,
+                                h,
+                            )
+                        }
                     }
-                }
-            })
+                })
+            };
+        }
+        let sum = match (acc, wants.store, wants.grad, wants.hess) {
+            (true, _, false, _) => run!(true, false, false, false),
+            (true, _, true, _) => run!(true, false, true, false),
+            (false, true, false, _) => run!(false, true, false, false),
+            (false, true, true, _) => run!(false, true, true, false),
+            (false, false, _, false) => run!(false, false, true, false),
+            (false, false, _, true) => run!(false, false, true, true),
         };
+        if fused_check && sum.is_nan() {
+            check_input(level, loss, input, grain)?;
+        }
+        Ok(T::from_f64(sum / denominator))
     }
-    let sum = match (acc, store, grad, hess) {
-        (true, _, false, _) => run!(true, false, false, false),
-        (true, _, true, _) => run!(true, false, true, false),
-        (false, true, false, _) => run!(false, true, false, false),
-        (false, true, true, _) => run!(false, true, true, false),
-        (false, false, _, false) => run!(false, false, true, false),
-        (false, false, _, true) => run!(false, false, true, true),
-    };
-    if fused_check && sum.is_nan() {
-        check_input(level, loss, input, grain)?;
-    }
-    Ok(T::from_f64(sum / denominator))
 }

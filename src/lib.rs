@@ -94,5 +94,6 @@ pub use loss::binary::{BinaryCrossEntropy, BinaryCrossEntropyWithLogits};
 pub use loss::regression::{Huber, LogCosh, Mae, Mse, Pinball, SmoothL1};
 pub use loss::softmax::{CrossEntropy, Targets};
 pub use loss::PointwiseLoss;
-pub use reduce::{num_threads, set_num_threads, Reduction, BLOCK};
+pub use reduce::{Reduction, BLOCK};
 pub use simd::Level;
+pub use threads::{num_threads, set_num_threads};

@@ -504,21 +504,6 @@ pub fn log1p_f64(x: f64) -> f64 {
 }
 
 // ----------------------------------------------------------------------------
-// polynomials
-// ----------------------------------------------------------------------------
-
-/// `Σ coeffs[k]·x^k` by Horner's rule, the coefficients rounded to `T` (the
-/// fitted polynomials of the loss kernels).
-#[inline(always)]
-pub(crate) fn horner<T: crate::float::Float>(x: T, coeffs: &[f64]) -> T {
-    let mut p = T::from_f64(coeffs[coeffs.len() - 1]);
-    for &c in coeffs[..coeffs.len() - 1].iter().rev() {
-        p = p.mul_add(x, T::from_f64(c));
-    }
-    p
-}
-
-// ----------------------------------------------------------------------------
 // sigmoid
 // ----------------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::error::{require, LossError};
 use crate::threads;
 
 /// How a reduced loss is scaled: the `reduction` argument of every loss.
@@ -87,7 +86,7 @@ where
 {
     let block = block.max(1);
     let grain = grain.max(block.saturating_mul(2));
-    let threads = num_threads();
+    let threads = threads::num_threads();
     if len < grain.saturating_mul(2) || threads == 1 {
         return walk(0..len, block, outs, leaf);
     }
@@ -238,36 +237,6 @@ pub(crate) fn fold_lanes<const N: usize>(mut acc: [f64; N]) -> f64 {
 /// down, go left. Depends on `len` and `block` alone, which fixes the tree.
 fn split_point(len: usize, block: usize) -> usize {
     len.div_ceil(block) / 2 * block
-}
-
-// ---------------------------------------------------------------- threads --
-
-static THREADS: AtomicUsize = AtomicUsize::new(0);
-
-/// Threads the kernels use: `set_num_threads`, else `FASTLOSS_NUM_THREADS`,
-/// else the number of cores.
-pub fn num_threads() -> usize {
-    match THREADS.load(Ordering::Relaxed) {
-        0 => {
-            let n = std::env::var("FASTLOSS_NUM_THREADS")
-                .ok()
-                .and_then(|s| s.trim().parse::<usize>().ok())
-                .filter(|&n| n > 0)
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            // Another thread may have set a value meanwhile; keep theirs.
-            let _ = THREADS.compare_exchange(0, n, Ordering::Relaxed, Ordering::Relaxed);
-            THREADS.load(Ordering::Relaxed)
-        }
-        n => n,
-    }
-}
-
-/// Sets the number of threads the kernels use (at least 1). Results do not
-/// depend on it; only speed does.
-pub fn set_num_threads(n: usize) -> Result<(), LossError> {
-    require(n >= 1, "n", n as f64, "n >= 1")?;
-    THREADS.store(n, Ordering::Relaxed);
-    Ok(())
 }
 
 #[cfg(test)]

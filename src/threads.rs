@@ -1,4 +1,9 @@
-//! The worker threads: who runs the tasks of a split call.
+//! The worker threads: how many a call may use, and who runs the tasks of a
+//! split call.
+//!
+//! The count is [`set_num_threads`]'s, else `FASTLOSS_NUM_THREADS`'s, else
+//! the number of cores; it is read at every split call, so a change applies
+//! to the next call.
 //!
 //! The calling thread always works. [`run`] posts the call's work for up to
 //! `threads - 1` helper threads and then does it itself; helpers that arrive
@@ -18,6 +23,37 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use crate::error::{require, LossError};
+
+/// The thread count in use; 0 until it is first set or read.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Threads the kernels use: `set_num_threads`, else `FASTLOSS_NUM_THREADS`,
+/// else the number of cores.
+pub fn num_threads() -> usize {
+    match THREADS.load(Ordering::Relaxed) {
+        0 => {
+            let n = std::env::var("FASTLOSS_NUM_THREADS")
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+                .filter(|&n| n > 0)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            // Another thread may have set a value meanwhile; keep theirs.
+            let _ = THREADS.compare_exchange(0, n, Ordering::Relaxed, Ordering::Relaxed);
+            THREADS.load(Ordering::Relaxed)
+        }
+        n => n,
+    }
+}
+
+/// Sets the number of threads the kernels use (at least 1). Results do not
+/// depend on it; only speed does.
+pub fn set_num_threads(n: usize) -> Result<(), LossError> {
+    require(n >= 1, "n", n as f64, "n >= 1")?;
+    THREADS.store(n, Ordering::Relaxed);
+    Ok(())
+}
 
 /// How long a helper stays awake for the next job before it sleeps.
 const SPIN: Duration = Duration::from_micros(200);

@@ -2,9 +2,9 @@
 //! [`crate::kernel`]). `x` is the input, `t` the target in [0, 1].
 
 use crate::error::{require, LossError};
-use crate::float::Float;
+use crate::float::{horner, Float};
 use crate::kernel::{Pointwise, Terms};
-use crate::math::{horner, ln_pair_f64};
+use crate::math::ln_pair_f64;
 use crate::{dd, fixed};
 
 /// Binary cross-entropy on probabilities (PyTorch's `binary_cross_entropy`):

@@ -6,9 +6,8 @@
 //! level against.
 
 use crate::error::{require, LossError};
-use crate::float::Float;
+use crate::float::{horner, Float};
 use crate::kernel::{Pointwise, Terms};
-use crate::math::horner;
 
 /// `x` is `2^e` for some integer `e` (a positive power of two, normal in
 /// `f64`, which every `f32` and normal `f64` power of two is).

@@ -1,6 +1,9 @@
 //! How Python arguments become slices: array conversion, dtype promotion,
-//! shape and `out=` checks. C-contiguous, aligned, native float32/float64
-//! arrays are borrowed as they are; anything else is converted by NumPy once.
+//! and every check of an argument that the kernels do not make themselves
+//! (shapes, the class axis, the kind of target, `out=`), so that the binding
+//! modules only plan and run a call. C-contiguous, aligned, native
+//! float32/float64 arrays are borrowed as they are; anything else is
+//! converted by NumPy once.
 
 use numpy::npyffi::flags::{NPY_ARRAY_ALIGNED, NPY_ARRAY_C_CONTIGUOUS, NPY_ARRAY_WRITEABLE};
 use numpy::{
@@ -11,6 +14,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
 
+use crate::error::LossError;
 use crate::float::Float;
 use crate::reduce::Reduction;
 
@@ -40,7 +44,8 @@ fn promotes_to(arr: &Bound<'_, PyUntypedArray>, name: &str) -> PyResult<Dtype> {
     }
 }
 
-fn numpy_fn<'py>(
+/// The NumPy function `name`, imported once into `cell`.
+pub(crate) fn numpy_fn<'py>(
     py: Python<'py>,
     cell: &'static PyOnceLock<Py<PyAny>>,
     name: &str,
@@ -65,7 +70,8 @@ pub(crate) fn array<'py>(
     Ok(converted.cast_into::<PyUntypedArray>()?)
 }
 
-/// The compute dtype of two arrays (SPEC §4).
+/// The compute dtype of two arrays: float32 when both are float32 or
+/// narrower floats, float64 otherwise.
 pub(crate) fn compute_dtype(
     input: &Bound<'_, PyUntypedArray>,
     target: &Bound<'_, PyUntypedArray>,
@@ -204,12 +210,35 @@ pub(crate) fn check_out<'py, T: Float + Element>(
     for s in inputs {
         let (a, b) = byte_range(s);
         if lo < b && a < hi {
-            return Err(PyValueError::new_err(
-                "out shares memory with an input; pass a separate array",
-            ));
+            return Err(PyValueError::new_err(OUT_SHARES));
         }
     }
     Ok(arr)
+}
+
+/// The error of an `out=` that overlaps an input.
+const OUT_SHARES: &str = "out shares memory with an input; pass a separate array";
+
+/// `np.may_share_memory(a, b)`.
+fn may_share(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<bool> {
+    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    numpy_fn(a.py(), &F, "may_share_memory")?
+        .call1((a, b))?
+        .extract()
+}
+
+/// `out` must share no memory with `originals`: inputs the kernel read as
+/// copies, which [`check_out`] compared with the copies only.
+pub(crate) fn check_out_apart(
+    out: &Bound<'_, PyAny>,
+    originals: &[&Bound<'_, PyAny>],
+) -> PyResult<()> {
+    for o in originals {
+        if may_share(out, o)? {
+            return Err(PyValueError::new_err(OUT_SHARES));
+        }
+    }
+    Ok(())
 }
 
 /// Sample weights: `None`, the input's shape, or 1-D of length `shape[0]`.
@@ -218,7 +247,17 @@ pub(crate) enum WeightShape {
     Rows,
 }
 
-pub(crate) fn weight_shape(w: &[usize], input: &[usize]) -> PyResult<WeightShape> {
+/// `sample_weight` of an elementwise loss, as an array, and its shape.
+pub(crate) fn sample_weight<'py>(
+    w: &Bound<'py, PyAny>,
+    input: &[usize],
+) -> PyResult<(Bound<'py, PyUntypedArray>, WeightShape)> {
+    let w = array(w, "sample_weight")?;
+    let shape = weight_shape(w.shape(), input)?;
+    Ok((w, shape))
+}
+
+fn weight_shape(w: &[usize], input: &[usize]) -> PyResult<WeightShape> {
     if w == input {
         Ok(WeightShape::Each)
     } else if w.len() == 1 && !input.is_empty() && w[0] == input[0] {
@@ -230,5 +269,191 @@ pub(crate) fn weight_shape(w: &[usize], input: &[usize]) -> PyResult<WeightShape
             shape_str(input),
             input.first().map_or("n".into(), |d| d.to_string())
         )))
+    }
+}
+
+/// The thread count of `set_num_threads`: at least 1.
+pub(crate) fn num_threads(n: i64) -> PyResult<usize> {
+    usize::try_from(n)
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| PyValueError::new_err(format!("n must be >= 1, got {n}")))
+}
+
+/// `pos_weight` of the binary cross-entropy with logits, as an array: 1-D,
+/// one entry per element of the input's last axis.
+pub(crate) fn pos_weight<'py>(
+    p: &Bound<'py, PyAny>,
+    input: &[usize],
+) -> PyResult<Bound<'py, PyUntypedArray>> {
+    let p = array(p, "pos_weight")?;
+    let columns = input.last().copied().unwrap_or(1);
+    if p.shape() != [columns] {
+        return Err(PyValueError::new_err(format!(
+            "pos_weight has shape {}; expected ({columns},), the input's last axis",
+            shape_str(p.shape())
+        )));
+    }
+    Ok(p)
+}
+
+// ---------------------------------------------------------- cross-entropy --
+// `axis` is the argument as given (negative or not): messages quote it.
+
+/// The class axis of an input of `shape`, in `0..ndim`.
+pub(crate) fn class_axis(shape: &[usize], axis: i64) -> PyResult<usize> {
+    let ndim = shape.len();
+    if ndim == 0 {
+        return Err(PyValueError::new_err(
+            "input must have at least one dimension (the class axis), got a 0-d array",
+        ));
+    }
+    usize::try_from(if axis < 0 { axis + ndim as i64 } else { axis })
+        .ok()
+        .filter(|&a| a < ndim)
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "axis {axis} is out of range for input with {ndim} dimension{}",
+                if ndim == 1 { "" } else { "s" }
+            ))
+        })
+}
+
+/// Whether a cross-entropy target holds class indices (integers, or an
+/// empty array of the per-row loss shape `rows`) rather than probabilities.
+/// A bool target is neither.
+pub(crate) fn class_indices(target: &Bound<'_, PyUntypedArray>, rows: &[usize]) -> PyResult<bool> {
+    let kind = target.dtype().kind();
+    if kind == b'b' {
+        return Err(PyTypeError::new_err(
+            "target has dtype bool; expected integer class indices or float probabilities",
+        ));
+    }
+    Ok(kind == b'i' || kind == b'u' || (target.len() == 0 && target.shape() == rows))
+}
+
+/// The target's shape: `rows` (the input's `shape` without the class axis)
+/// for class indices, `shape` for probabilities.
+pub(crate) fn check_class_target_shape(
+    target: &[usize],
+    indices: bool,
+    shape: &[usize],
+    rows: &[usize],
+    axis: i64,
+) -> PyResult<()> {
+    let want = if indices { rows } else { shape };
+    if target == want {
+        return Ok(());
+    }
+    Err(PyValueError::new_err(format!(
+        "target shape {} does not fit input shape {} with axis={axis}: class indices need shape {}, probabilities shape {}",
+        shape_str(target),
+        shape_str(shape),
+        shape_str(rows),
+        shape_str(shape),
+    )))
+}
+
+/// At least one class, unless there are no rows either.
+pub(crate) fn check_classes(
+    classes: usize,
+    rows: usize,
+    shape: &[usize],
+    axis: i64,
+) -> PyResult<()> {
+    if classes == 0 && rows > 0 {
+        return Err(PyValueError::new_err(format!(
+            "input has C = 0 classes along axis={axis} (shape {}): cross-entropy needs at least one class",
+            shape_str(shape)
+        )));
+    }
+    Ok(())
+}
+
+/// `class_weight`, as an array: 1-D, one weight per class.
+pub(crate) fn class_weight<'py>(
+    w: &Bound<'py, PyAny>,
+    classes: usize,
+    axis: i64,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
+    let w = array(w, "class_weight")?;
+    if w.shape() != [classes] {
+        return Err(PyValueError::new_err(format!(
+            "class_weight must be 1-D of length C = {classes} (the size of input along axis={axis}), got shape {}",
+            shape_str(w.shape())
+        )));
+    }
+    Ok(w)
+}
+
+/// `sample_weight` of the cross-entropy, as an array: one weight per row
+/// (the per-row loss shape `rows`), or 1-D of length `rows[0]`.
+pub(crate) fn row_sample_weight<'py>(
+    w: &Bound<'py, PyAny>,
+    rows: &[usize],
+) -> PyResult<(Bound<'py, PyUntypedArray>, WeightShape)> {
+    let w = array(w, "sample_weight")?;
+    if w.shape() == rows {
+        return Ok((w, WeightShape::Each));
+    }
+    if w.ndim() == 1 && rows.first() == Some(&w.shape()[0]) {
+        return Ok((w, WeightShape::Rows));
+    }
+    Err(PyValueError::new_err(format!(
+        "sample_weight has shape {}; expected the per-row loss shape {}{}",
+        shape_str(w.shape()),
+        shape_str(rows),
+        rows.first()
+            .map_or(String::new(), |d| format!(" or ({d},)"))
+    )))
+}
+
+/// The class indices as a C-contiguous, aligned int64 array: the array
+/// itself when it is one, else a converted copy.
+pub(crate) fn labels<'py>(
+    target: &Bound<'py, PyUntypedArray>,
+) -> PyResult<Bound<'py, PyArrayDyn<i64>>> {
+    let py = target.py();
+    if target.dtype().is_equiv_to(&numpy::dtype::<i64>(py)) && target.is_c_contiguous() {
+        let arr = target.cast::<PyArrayDyn<i64>>()?;
+        // SAFETY: only the Result is used; the slice is dropped at once.
+        if unsafe { arr.as_slice() }.is_ok() {
+            return Ok(arr.clone());
+        }
+    }
+    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("dtype", numpy::dtype::<i64>(py))?;
+    kwargs.set_item("requirements", "CA")?;
+    let copy = numpy_fn(py, &F, "require")?.call((target,), Some(&kwargs))?;
+    Ok(copy.cast_into::<PyArrayDyn<i64>>()?)
+}
+
+/// A flat index as the position of an array of `shape`: `(3,)`, `(1, 2)`.
+fn position(mut index: usize, shape: &[usize]) -> String {
+    let mut pos = vec![0; shape.len()];
+    for (p, &d) in pos.iter_mut().zip(shape).rev() {
+        if d > 0 {
+            *p = index % d;
+            index /= d;
+        }
+    }
+    shape_str(&pos)
+}
+
+/// A cross-entropy kernel error as a Python exception: the kernel checks the
+/// class indices, and a bad one is reported at its position in the target's
+/// shape.
+pub(crate) fn label_error(e: LossError, target_shape: &[usize]) -> PyErr {
+    match e {
+        LossError::InvalidLabel {
+            index,
+            label,
+            classes,
+        } => PyValueError::new_err(format!(
+            "target has label {label} at index {} but C = {classes}: a label must be in [0, {classes}) or equal ignore_index",
+            position(index, target_shape)
+        )),
+        e => e.into(),
     }
 }

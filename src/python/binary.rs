@@ -2,12 +2,11 @@
 //! `pos_weight` is an array (the plain binary cross-entropy is built from its
 //! kernel in `losses.rs`).
 
-use numpy::PyUntypedArrayMethods;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::args::{self, Dtype};
-use super::pointwise::{Call, Kind};
+use super::kind::Kind;
+use super::pointwise::Call;
 use crate::loss::binary::BinaryCrossEntropyWithLogits;
 
 /// `pos_weight` is 1-D with one entry per element of the input's last axis.
@@ -22,20 +21,9 @@ pub(crate) fn call<'py>(
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let call = Call::new(input, target, reduction, sample_weight, out)?;
-    let pw = match pos_weight {
-        None => None,
-        Some(p) => {
-            let p = args::array(p, "pos_weight")?;
-            let columns = call.shape().last().copied().unwrap_or(1);
-            if p.shape() != [columns] {
-                return Err(PyValueError::new_err(format!(
-                    "pos_weight has shape {}; expected ({columns},), the input's last axis",
-                    args::shape_str(p.shape())
-                )));
-            }
-            Some(p)
-        }
-    };
+    let pw = pos_weight
+        .map(|p| args::pos_weight(p, call.shape()))
+        .transpose()?;
     macro_rules! run {
         ($t:ty) => {{
             let typed = match &pw {

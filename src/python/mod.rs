@@ -1,9 +1,11 @@
 //! The `fastloss._native` extension module: bindings only. Argument handling
-//! is in [`args`], the generic call path in [`pointwise`], the losses'
+//! is in [`args`], what each of a loss's four functions computes and returns
+//! in [`kind`], the generic call path in [`pointwise`], the losses'
 //! functions in [`losses`] (generated from the registry of losses).
 
 pub(crate) mod args;
 mod binary;
+pub(crate) mod kind;
 mod losses;
 pub(crate) mod pointwise;
 mod softmax;
@@ -60,17 +62,14 @@ fn _panic_in_kernel(py: Python<'_>, n: usize) -> PyResult<f64> {
 /// depend on it.
 #[pyfunction]
 fn set_num_threads(n: i64) -> PyResult<()> {
-    let n = usize::try_from(n)
-        .ok()
-        .filter(|&n| n >= 1)
-        .ok_or_else(|| PyValueError::new_err(format!("n must be >= 1, got {n}")))?;
-    Ok(crate::reduce::set_num_threads(n)?)
+    let n = args::num_threads(n)?;
+    Ok(crate::threads::set_num_threads(n)?)
 }
 
 /// The number of threads the kernels use.
 #[pyfunction]
 fn get_num_threads() -> usize {
-    crate::reduce::num_threads()
+    crate::threads::num_threads()
 }
 
 /// Version, SIMD level in use, the levels this machine has, and threads.
@@ -86,7 +85,7 @@ fn info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
             .map(Level::name)
             .collect::<Vec<_>>(),
     )?;
-    d.set_item("threads", crate::reduce::num_threads())?;
+    d.set_item("threads", crate::threads::num_threads())?;
     Ok(d)
 }
 

@@ -2,28 +2,18 @@
 //! generic path for all of them; the per-loss `#[pyfunction]`s are generated
 //! by [`pointwise_functions!`].
 
-use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{Element, PyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::PyFloat;
-use pyo3::IntoPyObjectExt;
 
 use super::args::{self, Dtype, WeightShape};
+use super::kind::{Kind, Outputs};
 use crate::float::Float;
-use crate::kernel::{evaluate, Op, Pointwise, Weights};
+use crate::kernel::{evaluate, Pointwise, Weights};
 use crate::reduce::Reduction;
 use crate::simd::Level;
 
 /// Below this many elements the GIL is kept: releasing it costs more.
 const DETACH_MIN: usize = 1 << 14;
-
-/// Which of the four functions of a loss was called.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Value,
-    Grad,
-    ValueAndGrad,
-    GradHess,
-}
 
 /// The arguments of a call, converted to arrays and checked.
 pub(crate) struct Call<'py> {
@@ -48,14 +38,9 @@ impl<'py> Call<'py> {
         let target = args::array(target, "target")?;
         let dtype = args::compute_dtype(&input, &target)?;
         args::check_shapes(input.shape(), target.shape())?;
-        let weight = match sample_weight {
-            None => None,
-            Some(w) => {
-                let w = args::array(w, "sample_weight")?;
-                let shape = args::weight_shape(w.shape(), input.shape())?;
-                Some((w, shape))
-            }
-        };
+        let weight = sample_weight
+            .map(|w| args::sample_weight(w, input.shape()))
+            .transpose()?;
         Ok(Self {
             dtype,
             input,
@@ -118,34 +103,11 @@ impl<'py> Call<'py> {
         };
         let grad = || out.clone().unwrap_or_else(new);
         let reduction = self.reduction;
-        let reduced = reduction != Reduction::None;
-        let (first, second) = match kind {
-            Kind::Value if reduced => (None, None),
-            Kind::Value => (Some(new()), None),
-            Kind::Grad => (Some(grad()), None),
-            Kind::ValueAndGrad if reduced => (Some(grad()), None),
-            Kind::ValueAndGrad => (Some(new()), Some(grad())),
-            Kind::GradHess => (Some(grad()), Some(new())),
-        };
+        let outputs = Outputs::new(kind, reduction, new, grad, new);
         let value = {
-            // SAFETY: `first`/`second` are distinct fresh arrays (or `out`),
+            // SAFETY: the outputs are distinct fresh arrays (or `out`),
             // C-contiguous and of type T; nothing else holds them yet.
-            let a = first
-                .as_ref()
-                .map(|a| unsafe { a.as_slice_mut() }.expect("contiguous"));
-            let b = second
-                .as_ref()
-                // SAFETY: as above.
-                .map(|b| unsafe { b.as_slice_mut() }.expect("contiguous"));
-            let op = match (kind, a, b) {
-                (Kind::Value, None, _) => Op::Value,
-                (Kind::Value, Some(v), _) => Op::ValueEach(v),
-                (Kind::Grad, Some(g), _) => Op::Grad(g),
-                (Kind::ValueAndGrad, Some(g), None) => Op::ValueGrad(g),
-                (Kind::ValueAndGrad, Some(v), Some(g)) => Op::ValueEachGrad(v, g),
-                (Kind::GradHess, Some(g), Some(h)) => Op::GradHess(g, h),
-                _ => unreachable!("buffers match the kind"),
-            };
+            let op = unsafe { outputs.op(kind) };
             let run = || evaluate(Level::active(), &loss, x, y, w, reduction, op);
             if x.len() >= DETACH_MIN {
                 py.detach(run)?
@@ -153,14 +115,9 @@ impl<'py> Call<'py> {
                 run()?
             }
         };
-        let float = || PyFloat::new(py, value.to_f64()).into_any();
-        match (kind, first, second) {
-            (Kind::Value, None, _) => Ok(float()),
-            (Kind::Value, Some(v), _) | (Kind::Grad, Some(v), _) => Ok(v.into_any()),
-            (Kind::ValueAndGrad, Some(g), None) => (float(), g).into_bound_py_any(py),
-            (_, Some(a), Some(b)) => (a, b).into_bound_py_any(py),
-            _ => unreachable!("buffers match the kind"),
-        }
+        outputs
+            .map(|a| a.into_any())
+            .result(py, kind, value.to_f64())
     }
 }
 
@@ -191,7 +148,7 @@ macro_rules! pointwise_pyfunctions {
             reduction: &str,
             sample_weight: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
-            use $crate::python::pointwise::Kind;
+            use $crate::python::kind::Kind;
             $crate::python::guard(|| call(Kind::Value, input, target, $($p,)* reduction, sample_weight, None))
         }
 
@@ -209,7 +166,7 @@ macro_rules! pointwise_pyfunctions {
             sample_weight: Option<&Bound<'py, PyAny>>,
             out: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
-            use $crate::python::pointwise::Kind;
+            use $crate::python::kind::Kind;
             $crate::python::guard(|| call(Kind::Grad, input, target, $($p,)* reduction, sample_weight, out))
         }
 
@@ -227,7 +184,7 @@ macro_rules! pointwise_pyfunctions {
             sample_weight: Option<&Bound<'py, PyAny>>,
             out: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
-            use $crate::python::pointwise::Kind;
+            use $crate::python::kind::Kind;
             $crate::python::guard(|| call(Kind::ValueAndGrad, input, target, $($p,)* reduction, sample_weight, out))
         }
 
@@ -244,7 +201,7 @@ macro_rules! pointwise_pyfunctions {
             reduction: &str,
             sample_weight: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
-            use $crate::python::pointwise::Kind;
+            use $crate::python::kind::Kind;
             $crate::python::guard(|| call(Kind::GradHess, input, target, $($p,)* reduction, sample_weight, None))
         }
 
@@ -276,7 +233,7 @@ macro_rules! pointwise_functions {
 
         #[allow(clippy::too_many_arguments)]
         fn call<'py>(
-            kind: $crate::python::pointwise::Kind,
+            kind: $crate::python::kind::Kind,
             input: &Bound<'py, PyAny>,
             target: &Bound<'py, PyAny>,
             $($p: $pt,)*

@@ -3,20 +3,14 @@
 //! probability targets told apart by dtype, every check before the first
 //! write, then one call of [`CrossEntropy::evaluate`].
 
-use numpy::{
-    Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
-};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyFloat};
-use pyo3::IntoPyObjectExt;
 
-use super::args::{self, Dtype};
-use super::pointwise::Kind;
-use crate::error::LossError;
+use super::args::{self, Dtype, WeightShape};
+use super::kind::{Kind, Outputs};
 use crate::float::Float;
-use crate::kernel::{Op, Weights};
+use crate::kernel::Weights;
 use crate::loss::softmax::{CrossEntropy, Targets};
 use crate::reduce::Reduction;
 use crate::simd::Level;
@@ -24,73 +18,10 @@ use crate::simd::Level;
 /// Below this many logits the GIL is kept: releasing it costs more.
 const DETACH_MIN: usize = 1 << 14;
 
-fn numpy_fn<'py>(
-    py: Python<'py>,
-    cell: &'static PyOnceLock<Py<PyAny>>,
-    name: &str,
-) -> PyResult<&'py Bound<'py, PyAny>> {
-    cell.import(py, "numpy", name)
-}
-
 /// `np.moveaxis(arr, from, to)`.
 fn moveaxis<'py>(arr: &Bound<'py, PyAny>, from: isize, to: isize) -> PyResult<Bound<'py, PyAny>> {
     static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    numpy_fn(arr.py(), &F, "moveaxis")?.call1((arr, from, to))
-}
-
-/// `np.may_share_memory(a, b)`.
-fn may_share(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<bool> {
-    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    numpy_fn(a.py(), &F, "may_share_memory")?
-        .call1((a, b))?
-        .extract()
-}
-
-/// The class indices as a C-contiguous, aligned int64 array: the array
-/// itself when it is one, else a converted copy.
-fn labels<'py>(target: &Bound<'py, PyUntypedArray>) -> PyResult<Bound<'py, PyArrayDyn<i64>>> {
-    let py = target.py();
-    if target.dtype().is_equiv_to(&numpy::dtype::<i64>(py)) && target.is_c_contiguous() {
-        let arr = target.cast::<PyArrayDyn<i64>>()?;
-        // SAFETY: only the Result is used; the slice is dropped at once.
-        if unsafe { arr.as_slice() }.is_ok() {
-            return Ok(arr.clone());
-        }
-    }
-    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let kwargs = PyDict::new(py);
-    kwargs.set_item("dtype", numpy::dtype::<i64>(py))?;
-    kwargs.set_item("requirements", "CA")?;
-    let copy = numpy_fn(py, &F, "require")?.call((target,), Some(&kwargs))?;
-    Ok(copy.cast_into::<PyArrayDyn<i64>>()?)
-}
-
-/// A flat index as the position of an array of `shape`: `(3,)`, `(1, 2)`.
-fn position(mut index: usize, shape: &[usize]) -> String {
-    let mut pos = vec![0; shape.len()];
-    for (p, &d) in pos.iter_mut().zip(shape).rev() {
-        if d > 0 {
-            *p = index % d;
-            index /= d;
-        }
-    }
-    args::shape_str(&pos)
-}
-
-/// A kernel error as a Python exception; label positions in the target's
-/// shape.
-fn error(e: LossError, target_shape: &[usize]) -> PyErr {
-    match e {
-        LossError::InvalidLabel {
-            index,
-            label,
-            classes,
-        } => PyValueError::new_err(format!(
-            "target has label {label} at index {} but C = {classes}: a label must be in [0, {classes}) or equal ignore_index",
-            position(index, target_shape)
-        )),
-        e => e.into(),
-    }
+    args::numpy_fn(arr.py(), &F, "moveaxis")?.call1((arr, from, to))
 }
 
 /// The targets of a call.
@@ -113,7 +44,7 @@ struct Call<'py> {
     ignore_index: Option<i64>,
     label_smoothing: f64,
     from_logits: bool,
-    weight: Option<(Bound<'py, PyUntypedArray>, bool)>,
+    weight: Option<(Bound<'py, PyUntypedArray>, WeightShape)>,
     reduction: Reduction,
     out: Option<Bound<'py, PyAny>>,
 }
@@ -138,97 +69,32 @@ impl<'py> Call<'py> {
         // The compute dtype follows the input (class indices do not count).
         let dtype = args::compute_dtype(&input, &input)?;
         let shape = input.shape().to_vec();
-        let ndim = shape.len();
-        if ndim == 0 {
-            return Err(PyValueError::new_err(
-                "input must have at least one dimension (the class axis), got a 0-d array",
-            ));
-        }
         let given = axis;
-        let axis = usize::try_from(if axis < 0 { axis + ndim as i64 } else { axis })
-            .ok()
-            .filter(|&a| a < ndim)
-            .ok_or_else(|| {
-                PyValueError::new_err(format!(
-                    "axis {axis} is out of range for input with {ndim} dimension{}",
-                    if ndim == 1 { "" } else { "s" }
-                ))
-            })?;
+        let axis = args::class_axis(&shape, axis)?;
         let classes = shape[axis];
         let mut rows_shape = shape.clone();
         rows_shape.remove(axis);
         let rows: usize = rows_shape.iter().product();
 
-        let kind = target.dtype().kind();
-        let target = if kind == b'b' {
-            return Err(PyTypeError::new_err(
-                "target has dtype bool; expected integer class indices or float probabilities",
-            ));
-        } else if kind == b'i'
-            || kind == b'u'
-            || (target.len() == 0 && target.shape() == rows_shape)
-        {
-            Target::Index(target)
+        let indices = args::class_indices(&target, &rows_shape)?;
+        let (target, dtype) = if indices {
+            (Target::Index(target), dtype)
         } else {
-            // Probabilities take part in the dtype promotion (SPEC §4).
-            args::compute_dtype(&input, &target)?;
-            Target::Probs(target)
+            // Probabilities take part in the dtype promotion.
+            let dtype = args::compute_dtype(&input, &target)?;
+            (Target::Probs(target), dtype)
         };
-        let dtype = match &target {
-            Target::Probs(t) => args::compute_dtype(&input, t)?,
-            Target::Index(_) => dtype,
+        let tshape = match &target {
+            Target::Index(t) | Target::Probs(t) => t.shape(),
         };
-        let (tshape, want) = match &target {
-            Target::Index(t) => (t.shape(), &rows_shape),
-            Target::Probs(t) => (t.shape(), &shape),
-        };
-        if tshape != want.as_slice() {
-            return Err(PyValueError::new_err(format!(
-                "target shape {} does not fit input shape {} with axis={given}: class indices need shape {}, probabilities shape {}",
-                args::shape_str(tshape),
-                args::shape_str(&shape),
-                args::shape_str(&rows_shape),
-                args::shape_str(&shape),
-            )));
-        }
-        if classes == 0 && rows > 0 {
-            return Err(PyValueError::new_err(format!(
-                "input has C = 0 classes along axis={given} (shape {}): cross-entropy needs at least one class",
-                args::shape_str(&shape)
-            )));
-        }
-        let class_weight = match class_weight {
-            None => None,
-            Some(w) => {
-                let w = args::array(w, "class_weight")?;
-                if w.shape() != [classes] {
-                    return Err(PyValueError::new_err(format!(
-                        "class_weight must be 1-D of length C = {classes} (the size of input along axis={given}), got shape {}",
-                        args::shape_str(w.shape())
-                    )));
-                }
-                Some(w)
-            }
-        };
-        let weight = match sample_weight {
-            None => None,
-            Some(w) => {
-                let w = args::array(w, "sample_weight")?;
-                let each = w.shape() == rows_shape.as_slice();
-                let rows = w.ndim() == 1 && rows_shape.first() == Some(&w.shape()[0]);
-                if !(each || rows) {
-                    return Err(PyValueError::new_err(format!(
-                        "sample_weight has shape {}; expected the per-row loss shape {}{}",
-                        args::shape_str(w.shape()),
-                        args::shape_str(&rows_shape),
-                        rows_shape
-                            .first()
-                            .map_or(String::new(), |d| format!(" or ({d},)"))
-                    )));
-                }
-                Some((w, each))
-            }
-        };
+        args::check_class_target_shape(tshape, indices, &shape, &rows_shape, given)?;
+        args::check_classes(classes, rows, &shape, given)?;
+        let class_weight = class_weight
+            .map(|w| args::class_weight(w, classes, given))
+            .transpose()?;
+        let weight = sample_weight
+            .map(|w| args::row_sample_weight(w, &rows_shape))
+            .transpose()?;
         Ok(Self {
             dtype,
             input,
@@ -262,7 +128,7 @@ impl<'py> Call<'py> {
         };
         let input = to_rows(&self.input, "input")?;
         let (labels, probs) = match &self.target {
-            Target::Index(t) => (Some(labels(t)?), None),
+            Target::Index(t) => (Some(args::labels(t)?), None),
             Target::Probs(t) => (None, Some(to_rows(t, "target")?)),
         };
         let class_weight = match &self.class_weight {
@@ -270,7 +136,7 @@ impl<'py> Call<'py> {
             None => None,
         };
         let weight = match &self.weight {
-            Some((w, each)) => Some((args::typed::<T>(w, "sample_weight")?, *each)),
+            Some((w, shape)) => Some((args::typed::<T>(w, "sample_weight")?, shape)),
             None => None,
         };
         // SAFETY: inputs are only read; outputs are fresh arrays or `out`,
@@ -287,9 +153,9 @@ impl<'py> Call<'py> {
         let cw = class_weight.as_ref().map(|w| unsafe { args::slice(w) });
         let w = match &weight {
             // SAFETY: as above.
-            Some((w, true)) => Weights::Each(unsafe { args::slice(w) }),
+            Some((w, WeightShape::Each)) => Weights::Each(unsafe { args::slice(w) }),
             // SAFETY: as above.
-            Some((w, false)) => Weights::Rows(unsafe { args::slice(w) }),
+            Some((w, WeightShape::Rows)) => Weights::Rows(unsafe { args::slice(w) }),
             None => Weights::None,
         };
         let mut loss = CrossEntropy::<T>::new()
@@ -319,13 +185,7 @@ impl<'py> Call<'py> {
                     if let Target::Probs(t) = &self.target {
                         originals.push(t.as_any());
                     }
-                    for o in originals {
-                        if may_share(out, o)? {
-                            return Err(PyValueError::new_err(
-                                "out shares memory with an input; pass a separate array",
-                            ));
-                        }
-                    }
+                    args::check_out_apart(out, &originals)?;
                 }
                 Some(checked)
             }
@@ -345,47 +205,26 @@ impl<'py> Call<'py> {
             (_, true) => new(&shape),
             (_, false) => new(&moved_shape),
         };
-        let reduced = self.reduction != Reduction::None;
-        let (values, first, second) = match kind {
-            Kind::Value if reduced => (None, None, None),
-            Kind::Value => (Some(new(&self.rows_shape)), None, None),
-            Kind::Grad => (None, Some(grad_buf()), None),
-            Kind::ValueAndGrad if reduced => (None, Some(grad_buf()), None),
-            Kind::ValueAndGrad => (Some(new(&self.rows_shape)), Some(grad_buf()), None),
-            Kind::GradHess => (None, Some(grad_buf()), Some(new(&moved_shape))),
-        };
         let reduction = self.reduction;
+        let outputs = Outputs::new(
+            kind,
+            reduction,
+            || new(&self.rows_shape),
+            grad_buf,
+            || new(&moved_shape),
+        );
         let classes = self.classes;
         let value = {
-            // SAFETY: the buffers are distinct fresh arrays (or `out`),
+            // SAFETY: the outputs are distinct fresh arrays (or `out`),
             // C-contiguous and of type T; nothing else holds them yet.
-            let v = values
-                .as_ref()
-                .map(|a| unsafe { a.as_slice_mut() }.expect("contiguous"));
-            let g = first
-                .as_ref()
-                // SAFETY: as above.
-                .map(|a| unsafe { a.as_slice_mut() }.expect("contiguous"));
-            let h = second
-                .as_ref()
-                // SAFETY: as above.
-                .map(|a| unsafe { a.as_slice_mut() }.expect("contiguous"));
-            let op = match (kind, v, g, h) {
-                (Kind::Value, None, _, _) => Op::Value,
-                (Kind::Value, Some(v), _, _) => Op::ValueEach(v),
-                (Kind::Grad, _, Some(g), _) => Op::Grad(g),
-                (Kind::ValueAndGrad, None, Some(g), _) => Op::ValueGrad(g),
-                (Kind::ValueAndGrad, Some(v), Some(g), _) => Op::ValueEachGrad(v, g),
-                (Kind::GradHess, _, Some(g), Some(h)) => Op::GradHess(g, h),
-                _ => unreachable!("buffers match the kind"),
-            };
+            let op = unsafe { outputs.op(kind) };
             let run = || loss.evaluate(Level::active(), x, target, classes, w, reduction, op);
             let result = if x.len() >= DETACH_MIN {
                 py.detach(run)
             } else {
                 run()
             };
-            result.map_err(|e| error(e, &self.rows_shape))?
+            result.map_err(|e| args::label_error(e, &self.rows_shape))?
         };
         // Back to the input's layout.
         let back = |a: Bound<'py, PyArrayDyn<T>>, into: Option<&Bound<'py, PyArrayDyn<T>>>| {
@@ -398,21 +237,15 @@ impl<'py> Call<'py> {
                 None => new(&shape),
             };
             static COPYTO: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-            numpy_fn(py, &COPYTO, "copyto")?.call1((&dst, view))?;
+            args::numpy_fn(py, &COPYTO, "copyto")?.call1((&dst, view))?;
             PyResult::Ok(dst.into_any())
         };
-        let float = || PyFloat::new(py, value.to_f64()).into_any();
-        let first = first.map(|g| back(g, out.as_ref())).transpose()?;
-        let second = second.map(|h| back(h, None)).transpose()?;
-        match (kind, values, first, second) {
-            (Kind::Value, None, _, _) => Ok(float()),
-            (Kind::Value, Some(v), _, _) => Ok(v.into_any()),
-            (Kind::Grad, _, Some(g), _) => Ok(g),
-            (Kind::ValueAndGrad, None, Some(g), _) => (float(), g).into_bound_py_any(py),
-            (Kind::ValueAndGrad, Some(v), Some(g), _) => (v, g).into_bound_py_any(py),
-            (Kind::GradHess, _, Some(g), Some(h)) => (g, h).into_bound_py_any(py),
-            _ => unreachable!("buffers match the kind"),
-        }
+        let outputs = Outputs {
+            value: outputs.value.map(|v| v.into_any()),
+            grad: outputs.grad.map(|g| back(g, out.as_ref())).transpose()?,
+            hess: outputs.hess.map(|h| back(h, None)).transpose()?,
+        };
+        outputs.result(py, kind, value.to_f64())
     }
 }
 

@@ -44,7 +44,7 @@ use core::ops::Range;
 
 use crate::error::{require, LossError};
 use crate::float::Float;
-use crate::kernel::{check_len, check_sample_weights, invalid_weight, Op, Weights};
+use crate::kernel::{check_len, check_sample_weights, invalid_weight, Op, OpParts, Wants, Weights};
 use crate::math;
 use crate::reduce::{first_failure, fold_lanes, tree, Reduction, BLOCK};
 use crate::simd::{dispatch, Level};
@@ -137,15 +137,26 @@ const PLAIN: u8 = 0;
 const SMOOTH: u8 = 1;
 const PROBS: u8 = 2;
 
-/// Everything a block of rows needs, read-only.
+/// A call of [`CrossEntropy::evaluate`] whose checks have all passed, with
+/// everything its run needs decided: nothing has been written yet. Blocks of
+/// rows read it, on whichever thread takes them.
 struct Plan<'a, T> {
     x: &'a [T],
     classes: usize,
+    /// Rows, rows per leaf of the tree, and rows from which a subtree goes
+    /// to a second thread.
+    rows: usize,
+    block: usize,
+    grain: usize,
     labels: &'a [i64],
     probs: &'a [T],
+    /// [`PLAIN`], [`SMOOTH`] or [`PROBS`], and whether the input holds
+    /// logits: with [`wants`](Self::wants), the kernel instance.
+    kind: u8,
+    logits: bool,
     /// Class weights, or ones, then [`LANES`] zeros (full-width reads of a
     /// row's last chunk).
-    cw: &'a [T],
+    cw: Vec<T>,
     weighted_classes: bool,
     ignore: Option<i64>,
     /// 1 − ε and ε / C, in f64 and in T.
@@ -160,8 +171,9 @@ struct Plan<'a, T> {
     /// Rows are scaled by `s_i / denom` when `mean`, by `s_i` otherwise.
     denom: f64,
     mean: bool,
-    /// Per-row values are stored (`true`) or summed.
-    store: bool,
+    /// What the call asks for; per-row values are stored (`wants.store`)
+    /// or summed.
+    wants: Wants,
     /// The SIMD level, capped to what the CPU has.
     level: Level,
 }
@@ -338,7 +350,7 @@ fn block_body<
         };
         if VAL {
             let wv = sw * value;
-            if p.store {
+            if p.wants.store {
                 v[k] = T::from_f64(wv);
             } else {
                 sum += wv;
@@ -537,6 +549,26 @@ impl<T: Float> CrossEntropy<T> {
         reduction: Reduction,
         op: Op<'_, T>,
     ) -> Result<T, LossError> {
+        let parts = op.parts();
+        let plan = self.plan(level, input, target, classes, weights, reduction, &parts)?;
+        let (_, v, g, h) = parts;
+        Ok(plan.run(v, g, h))
+    }
+
+    /// Checks a call of [`evaluate`](Self::evaluate) and decides how it
+    /// runs: every error the call can return is found here.
+    #[allow(clippy::too_many_arguments)]
+    fn plan<'a>(
+        &self,
+        level: Level,
+        input: &'a [T],
+        target: Targets<'a, T>,
+        classes: usize,
+        weights: Weights<'a, T>,
+        reduction: Reduction,
+        (wants, v, g, h): &OpParts<'_, T>,
+    ) -> Result<Plan<'a, T>, LossError> {
+        let wants = *wants;
         let c = classes;
         let (rows, labels, probs): (usize, &[i64], &[T]) = match target {
             Targets::Index(labels) => {
@@ -566,17 +598,16 @@ impl<T: Float> CrossEntropy<T> {
         if let Some(w) = &self.class_weight {
             check_len("class_weight", c, w.len())?;
         }
-        let ((val, store, grad, hess), v, g, h) = op.parts();
-        if store {
+        if wants.store {
             check_len("value out", rows, v.len())?;
         }
-        if grad {
+        if wants.grad {
             check_len("grad out", input.len(), g.len())?;
         }
-        if hess {
+        if wants.hess {
             check_len("hess out", input.len(), h.len())?;
         }
-        if val && !store && reduction == Reduction::None {
+        if wants.summed() && reduction == Reduction::None {
             return Err(LossError::NoneReduction);
         }
         let (sw, per): (&[T], usize) = match weights {
@@ -649,33 +680,44 @@ impl<T: Float> CrossEntropy<T> {
         } else {
             1.0
         };
-        let plan = Plan {
+        let weight_sum = if weighted_classes {
+            self.weight_sum
+        } else {
+            c as f64
+        };
+        Ok(Plan {
             x: input,
             classes: c,
+            rows,
+            block: (ROW_BLOCK / c.max(1)).max(1),
+            grain,
             labels,
             probs,
-            cw: &cw,
+            kind,
+            logits: self.from_logits,
+            cw,
             weighted_classes,
             ignore,
             keep: 1.0 - eps,
             spread,
             keep_t: T::from_f64(1.0 - eps),
             spread_t: T::from_f64(spread),
-            weight_sum: if weighted_classes {
-                self.weight_sum
-            } else {
-                c as f64
-            },
+            weight_sum,
             sw,
             per,
             denom,
             mean,
-            store,
+            wants,
             level: level.min(Level::detected()),
-        };
-        let block = (ROW_BLOCK / c.max(1)).max(1);
-        let logits = self.from_logits;
+        })
+    }
+}
 
+impl<T: Float> Plan<'_, T> {
+    /// Runs the call into the buffers it was planned with. Returns the
+    /// reduced value when the value is summed, and `0` otherwise.
+    fn run(&self, v: &mut [T], g: &mut [T], h: &mut [T]) -> T {
+        let (rows, block, grain, level) = (self.rows, self.block, self.grain, self.level);
         macro_rules! run {
             ($val:literal, $grad:literal, $hess:literal) => {{
                 macro_rules! go {
@@ -687,12 +729,12 @@ impl<T: Float> CrossEntropy<T> {
                             &mut [T],
                         )| {
                             rows_block::<T, $val, $grad, $hess, { $kind }, $logits>(
-                                level, &plan, r, v, g, h,
+                                level, self, r, v, g, h,
                             )
                         })
                     };
                 }
-                match (kind, logits) {
+                match (self.kind, self.logits) {
                     (PLAIN, true) => go!(PLAIN, true),
                     (SMOOTH, true) => go!(SMOOTH, true),
                     (_, true) => go!(PROBS, true),
@@ -702,15 +744,16 @@ impl<T: Float> CrossEntropy<T> {
                 }
             }};
         }
-        let sum = match (val, grad, hess) {
+        let wants = self.wants;
+        let sum = match (wants.value, wants.grad, wants.hess) {
             (true, false, _) => run!(true, false, false),
             (true, true, _) => run!(true, true, false),
             (false, _, false) => run!(false, true, false),
             (false, _, true) => run!(false, true, true),
         };
-        if !val || store {
-            return Ok(T::ZERO);
+        if !wants.summed() {
+            return T::ZERO;
         }
-        Ok(T::from_f64(if mean { sum / denom } else { sum }))
+        T::from_f64(if self.mean { sum / self.denom } else { sum })
     }
 }

@@ -154,7 +154,7 @@ pub(super) fn small_rows<
             for l in 0..LANES {
                 let wv = sw[l] * val[l];
                 if l < n {
-                    if p.store {
+                    if p.wants.store {
                         v[base + l] = T::from_f64(wv);
                     } else {
                         lane_sum[l] += wv;

@@ -133,21 +133,6 @@ fn reference(kind: Kind, x: f64, t: f64, pw: f64) -> ([f64; 3], [f64; 3]) {
 
 // --------------------------------------------------------------------- data --
 
-impl Rng {
-    /// `10^u`, u uniform in `[lo, hi)`.
-    fn decade(&mut self, lo: f64, hi: f64) -> f64 {
-        10f64.powf(lo + (hi - lo) * self.unit())
-    }
-    /// 0, 1 or uniform in [0, 1).
-    fn target(&mut self) -> f64 {
-        match self.below(3) {
-            0 => 0.0,
-            1 => 1.0,
-            _ => self.unit(),
-        }
-    }
-}
-
 /// `(input, target)` for `kind`: probabilities (uniform, near 0 and 1 down to
 /// 1e-40, exact 0, 1, −0.0, certain predictions) or logits (±10^[−3, 3],
 /// ±inf, ±50, ±800, 0, and NaN when `nan`).

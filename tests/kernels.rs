@@ -18,35 +18,14 @@ mod common;
 
 use common::kinds::{Kind, Large, Loss, Ref, Visit, KINDS};
 use common::{
-    assert_close, assert_ulps, data, exact_sum, filled, has_specials, is_f64, loss, same, ulps,
-    weights, Elem, SENTINEL,
+    assert_close, assert_ulps, data, data_sets, exact_sum, filled, is_f64, loss, same, ulps,
+    weights, Elem, LARGE, SENTINEL, SIZES,
 };
 use fastloss::{
     num_threads, set_num_threads, Level, LossError, Op, Pointwise, PointwiseLoss, Reduction,
     Weights, BLOCK,
 };
 use std::sync::Mutex;
-
-/// Every tail of an 8/16/32-lane loop, a block and a bit, and many blocks.
-const SIZES: [usize; 14] = [
-    0,
-    1,
-    7,
-    8,
-    15,
-    16,
-    17,
-    31,
-    33,
-    63,
-    65,
-    1000,
-    4099,
-    (1 << 17) + 3,
-];
-
-/// Sizes above this get the lighter op plans.
-const LARGE: usize = 5000;
 
 // ------------------------------------------------------------ element types --
 
@@ -434,12 +413,7 @@ fn check_kind<T: Elem>(kind: Kind) {
         if cols > 0 {
             weighted.push(("rows", Weights::Rows(&rows), &rows_each[..]));
         }
-        // Specials make the reduced values NaN or inf: a second, smaller
-        // data set carries them so that the first keeps the sums finite.
-        for specials in [false, true] {
-            if specials && (large || !has_specials(kind.domain())) {
-                continue;
-            }
+        for specials in data_sets(kind, size) {
             let (x, y) = data::<T>(kind, n, 17 + seed, specials);
             let refs: Vec<Ref> = (0..n).map(|i| loss.reference(i, x[i], y[i])).collect();
             let mut base: Option<Vec<Outs<T>>> = None;

@@ -144,6 +144,27 @@ pub fn filled<T: Elem>(n: usize) -> Vec<T> {
 
 // --------------------------------------------------------------------- data --
 
+/// Every tail of an 8/16/32-lane loop, a block and a bit, and many blocks.
+pub const SIZES: [usize; 14] = [
+    0,
+    1,
+    7,
+    8,
+    15,
+    16,
+    17,
+    31,
+    33,
+    63,
+    65,
+    1000,
+    4099,
+    (1 << 17) + 3,
+];
+
+/// Sizes above this get lighter checks.
+pub const LARGE: usize = 5000;
+
 /// SplitMix64. A test may add the draws of its own data as inherent methods.
 pub struct Rng(pub u64);
 
@@ -262,6 +283,21 @@ pub fn data<T: Elem>(kind: Kind, n: usize, seed: u64, specials: bool) -> (Vec<T>
         y.push(T::from_f64(b));
     }
     (x, y)
+}
+
+/// Which data sets (`specials` of [`data`]) the checks of `kind` at `size`
+/// run. Specials make the reduced values NaN or inf: a second data set
+/// carries them, so that the first keeps the sums finite. It is left out at
+/// the large sizes and where the domain has none. A kind with columns takes
+/// `columns` times the size, and runs the second only: its family without
+/// columns runs both.
+pub fn data_sets(kind: Kind, size: usize) -> Vec<bool> {
+    let second = size <= LARGE && has_specials(kind.domain());
+    let first = kind.columns() == 0 || !second;
+    [(first, false), (second, true)]
+        .into_iter()
+        .filter_map(|(run, specials)| run.then_some(specials))
+        .collect()
 }
 
 /// One `(input, target)` of the difference domain (see [`data`]).

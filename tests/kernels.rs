@@ -388,9 +388,9 @@ fn check_weighted<T: Elem>(w: &[T], refs: &[Ref], ou: &Outs<T>, ow: &Outs<T>, ct
 }
 
 /// Every check of one kind in one type, over every size and level: without
-/// weights, with a weight per element, and (for a kind with columns) with a
-/// weight per row of columns. (Rows of one element are evaluated as weights
-/// per element.)
+/// weights, with a weight per element, and for a kind with columns with a
+/// weight per row of them (rows of one element are weights per element:
+/// `evaluate` makes them so).
 fn check_kind<T: Elem>(kind: Kind) {
     let levels = Level::available();
     let cols = kind.columns();

@@ -5,11 +5,16 @@
 //! this file by path) all take their losses from.
 //!
 //! A row is a [`Kind`]: a variant with its parameter, its samples in
-//! [`KINDS`], and its arm in each `match` of `impl Kind` and [`Loss::visit`]
-//! (the compiler lists the ones a new variant lacks): the loss it builds, its
-//! name, its input/target [`Domain`], the crate's scalar reference, the
-//! reference the tests judge it by and its ulp bound. A new elementwise loss
-//! is one more variant; every concern test and the fuzz target then run it.
+//! [`KINDS`], and its arms in the `match`es of `impl Kind` and
+//! [`Loss::visit`]. The compiler asks a new variant for the loss it builds
+//! ([`Loss::visit`]), its name, how a parameter replaces its own
+//! ([`Kind::with_param`]), its input/target [`Domain`] and the crate's scalar
+//! reference ([`Kind::scalar`]); the rest have defaults: no per-column
+//! parameter ([`Kind::columns`]), the large size at every level
+//! ([`Kind::large`]), judged by the scalar reference in ulps
+//! ([`Kind::reference`]) within its domain's bound ([`Kind::ulps`]). A new
+//! elementwise loss is one more variant; every concern test and the fuzz
+//! target then run it.
 //!
 //! This file depends on `fastloss` and on `exact.rs` beside it only, so that
 //! the fuzz crate can include it.
@@ -49,8 +54,8 @@ pub enum Kind {
     Logits(usize),
 }
 
-/// Every loss with the parameters under test. The families come in the
-/// order of [`families`], which the fuzz target numbers them by.
+/// Every loss with the parameters under test. The fuzz target numbers the
+/// families in this order ([`families`]).
 pub const KINDS: [Kind; 17] = [
     Kind::Mae,
     Kind::Mse,
@@ -67,7 +72,7 @@ pub const KINDS: [Kind; 17] = [
     Kind::Pinball(0.9),
     Kind::Bce,
     Kind::Logits(0),
-    Kind::Logits(3), // pos_weight cycling over columns that straddle the lanes
+    Kind::Logits(3), // pos_weight periods that no lane count divides
     Kind::Logits(7),
 ];
 
@@ -130,7 +135,7 @@ pub enum Large {
 }
 
 impl Kind {
-    /// The loss's name in the crate (and in the Python package).
+    /// The loss's name (the Python package's function).
     pub fn name(self) -> &'static str {
         match self {
             Kind::Mae => "mae",
@@ -172,6 +177,7 @@ impl Kind {
         }
     }
 
+    /// Where its inputs and targets live.
     pub fn domain(self) -> Domain {
         match self {
             Kind::Mae
@@ -185,6 +191,7 @@ impl Kind {
         }
     }
 
+    /// How the concern tests run it at the large size.
     pub fn large(self) -> Large {
         match self {
             Kind::SmoothL1(p) | Kind::Huber(p) if p != 1.0 => Large::Baseline,

@@ -1,17 +1,12 @@
-//! The binary cross-entropies through the public Rust API: every SIMD level
-//! this machine has against the baseline (bitwise), and against the crate's
-//! scalar f64 references `scalar::*_scalar`; tail sizes of the lane loops and
-//! of the 4096-element blocks; `pos_weight` cycling over 3 and 7 columns;
-//! the errors (`InvalidInput`, `Columns`, `InvalidParameter`) before any
-//! output is written; thread counts.
-//!
-//! References. `binary_cross_entropy_scalar` is used as it is. The logits
-//! reference evaluates `(1−t)·x + c·softplus(−x)` as written, which cancels
-//! for `x ≪ 0` (two terms near `|x|` whose difference is `e^x`), so it is
-//! compared with a tolerance in units of its terms' magnitude; where that
-//! makes the check toothless, `stable` (written here, no cancellation)
-//! judges the kernels to a few ulp. Infinite logits are judged by their
-//! limits (`limit`), and the scalar reference itself by the same table.
+//! The binary cross-entropies' own math, beyond what `kernels.rs` checks of
+//! every elementwise loss (every level, op, tail size, weights, errors and
+//! thread count, the crate's scalar references within the kinds' ulp bounds):
+//! BCE with logits against a formula without cancellation, exact at infinite
+//! logits (and the scalar reference's limits there), tiny losses that keep
+//! their digits, a small `pos_weight` and `pos_weight` per column, spot
+//! values, the errors of these losses alone (`InvalidInput` for inputs that
+//! are no probabilities, `Columns` and `InvalidParameter` for `pos_weight`)
+//! before any output is written, and the deep gradient path.
 //!
 //! Cost: the library runs unoptimized under `cargo test`; sizes stay below
 //! 30 000 elements per call.
@@ -20,76 +15,21 @@ use core::f64::consts::LN_2;
 
 mod common;
 
-use common::{canonical_bits, exact_sum, filled, is_f64, same, ulps, Elem, Rng, SENTINEL};
+use common::kinds::{limit, Domain, Kind, Loss, KINDS};
+use common::{
+    assert_close, data, data_sets, filled, is_f64, loss, pos_weight, same, ulps, weights, Elem,
+    Rng, LARGE, SENTINEL, SIZES,
+};
 use fastloss::kernel::evaluate;
-use fastloss::loss::binary::scalar::{
-    binary_cross_entropy_scalar, binary_cross_entropy_with_logits_scalar,
-};
+use fastloss::loss::binary::scalar::binary_cross_entropy_with_logits_scalar;
 use fastloss::{
-    num_threads, set_num_threads, BinaryCrossEntropy, BinaryCrossEntropyWithLogits, Level,
-    LossError, Op, Pointwise, PointwiseLoss, Reduction, Weights,
+    BinaryCrossEntropy, BinaryCrossEntropyWithLogits, Level, LossError, Op, Pointwise,
+    PointwiseLoss, Reduction, Weights,
 };
 
-/// Every tail of an 8/16/32-lane loop, a block and a bit.
-const SIZES: [usize; 13] = [0, 1, 7, 8, 15, 16, 17, 31, 33, 63, 65, 1000, 4099];
-
-// ------------------------------------------------------------------- losses --
-
-/// Which loss a run uses: the plain one, or the logits one with an optional
-/// `pos_weight` (a column count only: the values come from `pos_weight`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Kind {
-    Bce,
-    Logits(usize),
-}
-
-/// Seeded `pos_weight` of `cols` entries in `[0.5, 4)` with an exact 1 and 0.
-/// (Smaller weights have their own test: `small_pos_weight_keeps_its_digits`.)
-fn pos_weight<T: Elem>(cols: usize, seed: u64) -> Vec<T> {
-    let mut rng = Rng(seed ^ 0x5eed ^ cols as u64);
-    (0..cols)
-        .map(|j| match j {
-            1 => T::ONE,
-            2 => T::ZERO,
-            _ => T::from_f64(0.5 + 3.5 * rng.unit()),
-        })
-        .collect()
-}
-
-#[allow(clippy::too_many_arguments)]
-fn eval<T: Elem>(
-    kind: Kind,
-    pw: &[T],
-    level: Level,
-    x: &[T],
-    y: &[T],
-    w: Weights<'_, T>,
-    red: Reduction,
-    op: Op<'_, T>,
-) -> Result<T, LossError> {
-    match kind {
-        Kind::Bce => evaluate(level, &BinaryCrossEntropy, x, y, w, red, op),
-        Kind::Logits(0) => {
-            let loss = BinaryCrossEntropyWithLogits::<T>::new(None)?;
-            evaluate(level, &loss, x, y, w, red, op)
-        }
-        Kind::Logits(_) => {
-            let loss = BinaryCrossEntropyWithLogits::new(Some(pw))?;
-            evaluate(level, &loss, x, y, w, red, op)
-        }
-    }
-}
-
-/// The limits at infinite logits: `x = −inf, t = 0` and `x = +inf, t = 1` give
-/// 0, and so does any zero coefficient of `|x|`; otherwise `+inf`. Gradients
-/// `(1−t)·σ(x) − pw·t·σ(−x)` with `σ(±inf) ∈ {1, 0}`; second derivative 0.
-fn limit(x: f64, t: f64, pw: f64) -> [f64; 3] {
-    let (coef, grad) = if x > 0.0 {
-        (1.0 - t, 1.0 - t)
-    } else {
-        (pw * t, -pw * t)
-    };
-    [if coef == 0.0 { 0.0 } else { f64::INFINITY }, grad, 0.0]
+/// BCE with logits with `pos_weight` (none if empty).
+fn logits<T: Elem>(pos_weight: &[T]) -> Loss<T> {
+    Loss::new(Kind::Logits(pos_weight.len()), pos_weight.to_vec())
 }
 
 /// `(1−t)·x + c·softplus(−x)` without cancellation:
@@ -104,97 +44,64 @@ fn stable(x: f64, t: f64, pw: f64) -> [f64; 3] {
     [v, (1.0 - t) * sx - pw * t * snx, c * sx * snx]
 }
 
-/// One element's reference and the magnitudes its rounding errors scale with
-/// (`[value, grad, hess]` each).
-fn reference(kind: Kind, x: f64, t: f64, pw: f64) -> ([f64; 3], [f64; 3]) {
-    match kind {
-        Kind::Bce => {
-            let (v, g, h) = binary_cross_entropy_scalar(x, t);
-            let lp = x.ln().max(-100.0);
-            let lq = (-x).ln_1p().max(-100.0);
-            let scale = [(t * lp).abs() + ((1.0 - t) * lq).abs(), g.abs(), h.abs()];
-            ([v, g, h], scale)
+/// BCE with logits against [`stable`], at the same sizes (the large one
+/// aside) and on the same data as `kernels.rs` checks every kind against
+/// its reference. That one,
+/// `binary_cross_entropy_with_logits_scalar`, is judged in units of the
+/// terms of `(1−t)·x + c·softplus(−x)`, which cancel for `x ≪ 0` (two terms
+/// near `|x|` whose difference is `e^x`): `stable` judges the value and the
+/// second derivative to the kind's ulp bound there too, the gradient in
+/// units of its larger term. Finite logits, targets in [0, 1]; one level
+/// (`kernels.rs` finds every level bitwise equal to it).
+fn check_stable<T: Elem>(kind: Kind) {
+    let cols = kind.columns();
+    for (s, &size) in SIZES.iter().enumerate() {
+        if size > LARGE {
+            continue;
         }
-        Kind::Logits(_) if x.is_infinite() && !t.is_nan() => (limit(x, t, pw), [0.0; 3]),
-        Kind::Logits(_) => {
-            let (v, g, h) = binary_cross_entropy_with_logits_scalar(x, t, pw);
-            let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
-            let softplus_neg = (-x).max(0.0) + (-x.abs()).exp().ln_1p();
-            let c = 1.0 + (pw - 1.0) * t;
-            let scale = [
-                ((1.0 - t) * x).abs() + (c * softplus_neg).abs(),
-                ((1.0 - t) * sig(x)).abs() + (pw * t * sig(-x)).abs(),
-                h.abs(),
+        let n = size * cols.max(1);
+        let seed = s as u64 + 17 * cols as u64;
+        let loss = loss::<T>(kind, seed);
+        for specials in data_sets(kind, size) {
+            let (x, y) = data::<T>(kind, n, 17 + seed, specials);
+            let o = run_all(&loss, Level::Baseline, &x, &y, Weights::None);
+            let outs = [
+                get(&o, "value none"),
+                get(&o, "grad none"),
+                get(&o, "grad_hess none hess"),
             ];
-            ([v, g, h], scale)
+            for i in 0..n {
+                let (xi, ti) = (x[i].to_f64(), y[i].to_f64());
+                if !xi.is_finite() || !(0.0..=1.0).contains(&ti) {
+                    continue;
+                }
+                let p = loss.column(i).to_f64();
+                let want = stable(xi, ti, p);
+                let (_, gscale) = loss.scalar(i, x[i], y[i]);
+                for k in 0..3 {
+                    let what = || {
+                        format!(
+                            "{} n={n} {kind:?} {} at {i}: x={:?} t={:?} pw={p:?}",
+                            T::NAME,
+                            ["value", "grad", "hess"][k],
+                            x[i],
+                            y[i]
+                        )
+                    };
+                    let scale = if k == 1 { gscale } else { want[k].abs() };
+                    assert_close(outs[k][i], want[k], scale, kind.ulps::<T>(k), &what);
+                }
+            }
         }
     }
 }
 
-// --------------------------------------------------------------------- data --
-
-impl Rng {
-    /// `10^u`, u uniform in `[lo, hi)`.
-    fn decade(&mut self, lo: f64, hi: f64) -> f64 {
-        10f64.powf(lo + (hi - lo) * self.unit())
+#[test]
+fn logits_against_the_formula_without_cancellation() {
+    for kind in KINDS.into_iter().filter(|k| k.domain() == Domain::Logit) {
+        check_stable::<f32>(kind);
+        check_stable::<f64>(kind);
     }
-    /// 0, 1 or uniform in [0, 1).
-    fn target(&mut self) -> f64 {
-        match self.below(3) {
-            0 => 0.0,
-            1 => 1.0,
-            _ => self.unit(),
-        }
-    }
-}
-
-/// `(input, target)` for `kind`: probabilities (uniform, near 0 and 1 down to
-/// 1e-40, exact 0, 1, −0.0, certain predictions) or logits (±10^[−3, 3],
-/// ±inf, ±50, ±800, 0, and NaN when `nan`).
-fn data<T: Elem>(kind: Kind, n: usize, seed: u64, nan: bool) -> (Vec<T>, Vec<T>) {
-    let mut rng = Rng(seed ^ (n as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
-    let (mut x, mut y) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for _ in 0..n {
-        let t = rng.target();
-        let (a, b) = match kind {
-            Kind::Bce => match rng.below(12) {
-                0 => (rng.decade(-40.0, -1.0), t),
-                1 => (1.0 - rng.decade(-16.0, -1.0), t),
-                2 => ([0.0, 1.0, -0.0][rng.below(3) as usize], t),
-                3 => {
-                    let p = [0.0, 1.0][rng.below(2) as usize];
-                    (p, p)
-                }
-                4 => (t, t),
-                _ => (rng.unit(), t),
-            },
-            Kind::Logits(_) => match rng.below(16) {
-                0 => {
-                    let s = [f64::INFINITY, f64::NEG_INFINITY][rng.below(2) as usize];
-                    (s, [0.0, 1.0, 0.5][rng.below(3) as usize])
-                }
-                1 => (rng.sign() * [50.0, 800.0, 0.0][rng.below(3) as usize], t),
-                2 if nan => (f64::NAN, t),
-                3 if nan => (rng.sign(), f64::NAN),
-                4..=7 => (rng.sign() * rng.decade(-3.0, 3.0), t),
-                _ => (rng.sign() * 4.0 * rng.unit(), t),
-            },
-        };
-        x.push(T::from_f64(a));
-        y.push(T::from_f64(b));
-    }
-    (x, y)
-}
-
-/// Weights in `[0, 3)`, a tenth of them exact zeros.
-fn weights<T: Elem>(n: usize, seed: u64) -> Vec<T> {
-    let mut rng = Rng(seed.wrapping_mul(31) ^ n as u64);
-    (0..n)
-        .map(|_| match rng.below(10) {
-            0 => T::ZERO,
-            _ => T::from_f64(3.0 * rng.unit()),
-        })
-        .collect()
 }
 
 // ------------------------------------------------------------------ running --
@@ -204,8 +111,7 @@ fn weights<T: Elem>(n: usize, seed: u64) -> Vec<T> {
 type Outputs<T> = Vec<(&'static str, Vec<T>)>;
 
 fn run_all<T: Elem>(
-    kind: Kind,
-    pw: &[T],
+    loss: &Loss<T>,
     level: Level,
     x: &[T],
     y: &[T],
@@ -213,7 +119,7 @@ fn run_all<T: Elem>(
 ) -> Outputs<T> {
     let n = x.len();
     let go = |red: Reduction, op: Op<'_, T>| -> T {
-        eval(kind, pw, level, x, y, w, red, op).expect("valid call")
+        loss.eval(level, x, y, w, red, op).expect("valid call")
     };
     let mut out: Outputs<T> = Vec::new();
     out.push(("value mean", vec![go(Reduction::Mean, Op::Value)]));
@@ -279,263 +185,21 @@ fn assert_same_outputs<T: Elem>(got: &Outputs<T>, want: &Outputs<T>, ctx: &str) 
     }
 }
 
-/// Outputs that must be the same bits whichever op computed them.
-fn check_consistent<T: Elem>(o: &Outputs<T>, ctx: &str) {
-    let groups: [&[&str]; 7] = [
-        &["value mean", "value_grad mean"],
-        &["value sum", "value_grad sum"],
-        &["value none", "value_each_grad value"],
-        &["grad mean", "value_grad mean grad", "grad_hess mean grad"],
-        &["grad sum", "value_grad sum grad", "grad_hess sum grad"],
-        &[
-            "grad none",
-            "value_each_grad grad",
-            "grad_hess none grad",
-            "grad sum",
-        ],
-        &["grad_hess none hess", "grad_hess sum hess"],
-    ];
-    for group in groups {
-        let first = get(o, group[0]);
-        for label in &group[1..] {
-            let other = get(o, label);
-            if let Some(i) = (0..first.len()).find(|&i| !same(first[i], other[i])) {
-                panic!(
-                    "{ctx}: {} and {label} differ at {i}: {:?} vs {:?}",
-                    group[0], first[i], other[i]
-                );
-            }
-        }
-    }
-}
-
-/// `got` against the f64 reference `want`: within `tol` ulps of `want`
-/// rounded to `T`, or, where the reference's own formula cancels, within
-/// `tol` ulps of the magnitude `scale`; `4 × TINY` absolute for results that
-/// underflow.
-fn assert_close<T: Elem>(got: T, want: f64, scale: f64, tol: u64, what: &dyn Fn() -> String) {
-    if want.is_nan() {
-        assert!(got.nan(), "{}: got {got:?}, expected NaN", what());
-        return;
-    }
-    let rounded = T::from_f64(want);
-    if ulps(got, rounded) <= tol {
-        return;
-    }
-    let err = (got.to_f64() - want).abs();
-    let allowed = tol as f64 * T::EPS * scale.max(want.abs()) + 4.0 * T::TINY;
-    assert!(
-        err <= allowed,
-        "{}: got {got:?}, expected {want:?} ({} ulps; |err| {err:.3e} > {allowed:.3e})",
-        what(),
-        ulps(got, rounded)
-    );
-}
-
-/// Elementwise tolerance in ulps: value and gradient 4 (f32, SPEC §5) or 8
-/// (f64: the kernel's and the reference's errors add); the second derivative,
-/// a product of three rounded factors, twice that.
-fn tolerance<T: Elem>(k: usize) -> u64 {
-    let base = if is_f64::<T>() { 8 } else { 4 };
-    if k == 2 {
-        2 * base
-    } else {
-        base
-    }
-}
-
-/// The unscaled outputs (`Sum` and `None` without weights) against the
-/// references, and the reduced sum against their compensated sum.
-fn check_reference<T: Elem>(kind: Kind, pw: &[T], x: &[T], y: &[T], o: &Outputs<T>, ctx: &str) {
-    let n = x.len();
-    let mut values = Vec::with_capacity(n);
-    for i in 0..n {
-        let (xi, ti) = (x[i].to_f64(), y[i].to_f64());
-        let p = if pw.is_empty() {
-            1.0
-        } else {
-            pw[i % pw.len()].to_f64()
-        };
-        let (want, scale) = reference(kind, xi, ti, p);
-        values.push(want[0]);
-        let outs = [
-            get(o, "value none")[i],
-            get(o, "grad none")[i],
-            get(o, "grad_hess none hess")[i],
-        ];
-        for k in 0..3 {
-            let what = || {
-                format!(
-                    "{ctx} {kind:?} {} at {i}: x={:?} t={:?} pw={p:?}",
-                    ["value", "grad", "hess"][k],
-                    x[i],
-                    y[i]
-                )
-            };
-            assert_close(outs[k], want[k], scale[k], tolerance::<T>(k), &what);
-            // The cancelling reference is toothless for x ≪ 0: judge the
-            // kernels by the formula without cancellation there too.
-            if let Kind::Logits(_) = kind {
-                if xi.is_finite() && (0.0..=1.0).contains(&ti) {
-                    let s = stable(xi, ti, p);
-                    let sscale = if k == 1 { scale[1] } else { s[k].abs() };
-                    assert_close(outs[k], s[k], sscale, tolerance::<T>(k), &what);
-                }
-            }
-        }
-    }
-    let sum = get(o, "value sum")[0].to_f64();
-    let want = exact_sum(values.iter().copied());
-    let rel = if is_f64::<T>() { 1e-13 } else { 2e-6 };
-    if want.is_nan() {
-        assert!(sum.is_nan(), "{ctx} sum: {sum:?}, expected NaN");
-    } else if want.is_infinite() {
-        assert_eq!(sum, want, "{ctx} sum");
-    } else {
-        assert!(
-            (sum - want).abs() <= rel * want.abs() + 4.0 * T::TINY,
-            "{ctx} sum: {sum:?}, exact {want:?}"
-        );
-    }
-    let mean = get(o, "value mean")[0].to_f64();
-    if n == 0 {
-        assert!(mean.is_nan(), "{ctx}: mean of nothing is {mean:?}");
-    }
-}
-
-/// The weighted outputs against the unweighted ones: `w·ℓ`, `w·g`, `w·h`
-/// (one rounding in `T`) and Σw·ℓ / Σw.
-fn check_weighted<T: Elem>(w: &[T], rows: usize, plain: &Outputs<T>, o: &Outputs<T>, ctx: &str) {
-    let n = get(plain, "value none").len();
-    for (label, k) in [
-        ("value none", 0),
-        ("grad none", 1),
-        ("grad_hess none hess", 2),
-    ] {
-        let (a, b) = (get(plain, label), get(o, label));
-        for i in 0..n {
-            let wi = w[i / rows];
-            let want = wi * a[i];
-            let what = || format!("{ctx} weighted {label} at {i}: w={wi:?}");
-            assert_close(b[i], want.to_f64(), want.to_f64(), 1, &what);
-            let _ = k;
-        }
-    }
-    let terms = get(o, "value none").iter().map(|v| v.to_f64());
-    let total = exact_sum((0..n).map(|i| w[i / rows].to_f64()));
-    let want = exact_sum(terms) / total;
-    let mean = get(o, "value mean")[0].to_f64();
-    let rel = if is_f64::<T>() { 1e-13 } else { 2e-6 };
-    if want.is_finite() {
-        assert!(
-            (mean - want).abs() <= rel * want.abs() + 4.0 * T::TINY,
-            "{ctx} weighted mean: {mean:?}, exact {want:?}"
-        );
-    }
-}
-
-fn check_kind<T: Elem>(kind: Kind) {
-    let levels = Level::available();
-    let cols = match kind {
-        Kind::Logits(c) => c,
-        Kind::Bce => 0,
-    };
-    for (s, &size) in SIZES.iter().enumerate() {
-        // with columns, `size` rows of `cols` elements
-        let n = size * cols.max(1);
-        let seed = s as u64 + 17 * cols as u64;
-        let (x, y) = data::<T>(kind, n, seed, true);
-        let pw = pos_weight::<T>(cols, seed);
-        let each = weights::<T>(n, seed);
-        let rows = weights::<T>(size, seed + 1);
-        let ctx = format!("{} n={n} {kind:?}", T::NAME);
-        let cases: [(&str, Weights<'_, T>); 3] = [
-            ("unweighted", Weights::None),
-            ("each", Weights::Each(&each)),
-            ("rows", Weights::Rows(&rows)),
-        ];
-        let mut plain = None;
-        for (wl, w) in cases {
-            let base = run_all(kind, &pw, Level::Baseline, &x, &y, w);
-            let ctx = format!("{ctx} {wl}");
-            for &level in &levels[1..] {
-                let got = run_all(kind, &pw, level, &x, &y, w);
-                assert_same_outputs(&got, &base, &format!("{ctx} {level:?} vs Baseline"));
-            }
-            check_consistent(&base, &ctx);
-            match w {
-                Weights::None => check_reference(kind, &pw, &x, &y, &base, &ctx),
-                Weights::Each(w) => {
-                    check_weighted(w, 1, plain.as_ref().expect("unweighted first"), &base, &ctx)
-                }
-                Weights::Rows(w) if n > 0 => check_weighted(
-                    w,
-                    n / w.len(),
-                    plain.as_ref().expect("unweighted first"),
-                    &base,
-                    &ctx,
-                ),
-                Weights::Rows(_) => {}
-            }
-            if let Weights::None = w {
-                plain = Some(base);
-            }
-        }
-    }
-}
-
-#[test]
-fn bce_every_level_against_reference() {
-    check_kind::<f32>(Kind::Bce);
-    check_kind::<f64>(Kind::Bce);
-}
-
-#[test]
-fn logits_every_level_against_reference() {
-    check_kind::<f32>(Kind::Logits(0));
-    check_kind::<f64>(Kind::Logits(0));
-}
-
-#[test]
-fn logits_pos_weight_three_columns() {
-    check_kind::<f32>(Kind::Logits(3));
-    check_kind::<f64>(Kind::Logits(3));
-}
-
-#[test]
-fn logits_pos_weight_seven_columns() {
-    check_kind::<f32>(Kind::Logits(7));
-    check_kind::<f64>(Kind::Logits(7));
-}
-
 /// `pos_weight` of ones is no `pos_weight`; column `j` gets `pos_weight[j]`.
 fn check_columns<T: Elem>() {
-    let (x, y) = data::<T>(Kind::Logits(5), 5 * 41, 3, false);
+    let (x, y) = data::<T>(Kind::Logits(5), 5 * 41, 3, true);
     let ones = vec![T::ONE; 5];
-    let none = run_all(Kind::Logits(0), &[], Level::active(), &x, &y, Weights::None);
-    let with = run_all(
-        Kind::Logits(5),
-        &ones,
-        Level::active(),
-        &x,
-        &y,
-        Weights::None,
-    );
+    let level = Level::active();
+    let none = run_all(&logits::<T>(&[]), level, &x, &y, Weights::None);
+    let with = run_all(&logits(&ones), level, &x, &y, Weights::None);
     assert_same_outputs(&with, &none, "pos_weight of ones");
     let pw = pos_weight::<T>(5, 9);
-    let all = run_all(Kind::Logits(5), &pw, Level::active(), &x, &y, Weights::None);
+    let all = run_all(&logits(&pw), level, &x, &y, Weights::None);
     for (j, &pwj) in pw.iter().enumerate() {
         let xs: Vec<T> = x.iter().skip(j).step_by(5).copied().collect();
         let ys: Vec<T> = y.iter().skip(j).step_by(5).copied().collect();
         let one = [pwj];
-        let col = run_all(
-            Kind::Logits(1),
-            &one,
-            Level::active(),
-            &xs,
-            &ys,
-            Weights::None,
-        );
+        let col = run_all(&logits(&one), level, &xs, &ys, Weights::None);
         for label in ["value none", "grad none", "grad_hess none hess"] {
             let a: Vec<T> = get(&all, label)
                 .iter()
@@ -578,7 +242,7 @@ fn check_infinities<T: Elem>() {
         let y: Vec<T> = cases.iter().map(|c| T::from_f64(c.1)).collect();
         let pw = vec![T::from_f64(pwv); cases.len()];
         for level in Level::available() {
-            let o = run_all(Kind::Logits(cases.len()), &pw, level, &x, &y, Weights::None);
+            let o = run_all(&logits(&pw), level, &x, &y, Weights::None);
             for (i, &(xi, ti)) in cases.iter().enumerate() {
                 let [v, g, h] = limit(xi, ti, pwv);
                 let ctx = format!("{} {level:?} x={xi} t={ti} pw={pwv}", T::NAME);
@@ -648,7 +312,7 @@ fn check_tiny<T: Elem>() {
         y.extend([T::ONE, T::ZERO]);
     }
     for level in Level::available() {
-        let o = run_all(Kind::Logits(0), &[], level, &x, &y, Weights::None);
+        let o = run_all(&logits(&[]), level, &x, &y, Weights::None);
         for (i, xi) in x.iter().enumerate() {
             let d = xi.to_f64().abs();
             let want = (-d).exp().ln_1p(); // e^−d, to an ulp
@@ -685,7 +349,7 @@ fn check_small_pos_weight<T: Elem>() -> Vec<String> {
         for &xv in &[0.0, 0.5, 2.0, 10.0, -1.0] {
             for &tv in &[1.0, 0.9] {
                 let (x, y, pw) = ([T::from_f64(xv)], [T::from_f64(tv)], [T::from_f64(pwv)]);
-                let o = run_all(Kind::Logits(1), &pw, Level::active(), &x, &y, Weights::None);
+                let o = run_all(&logits(&pw), Level::active(), &x, &y, Weights::None);
                 let s = stable(xv, y[0].to_f64(), pw[0].to_f64());
                 let v = get(&o, "value none")[0];
                 let h = get(&o, "grad_hess none hess")[0];
@@ -784,6 +448,7 @@ fn each_writing_op<T: Elem>(
 }
 
 fn check_invalid_input<T: Elem>() {
+    let bce = Loss::plain(Kind::Bce);
     let n = 3 * 4096 + 5;
     let bad_values = [
         1.5,
@@ -803,10 +468,10 @@ fn check_invalid_input<T: Elem>() {
                     x[index + 7] = T::from_f64(2.0); // a later one is not reported
                     x[n - 1] = T::from_f64(-3.0);
                 }
-                let w = weights::<T>(n, 1);
+                let w = weights::<T>(n, 1, false);
                 for weights in [Weights::None, Weights::Each(&w)] {
                     let results = each_writing_op::<T>(n, |op, red| {
-                        eval(Kind::Bce, &[], level, &x, &y, weights, red, op)
+                        bce.eval(level, &x, &y, weights, red, op)
                     });
                     for (label, r, untouched) in results {
                         let ctx = format!("{} {level:?} {label} bad={bad} at {index}", T::NAME);
@@ -836,9 +501,9 @@ fn check_invalid_input<T: Elem>() {
     ];
     let y = [T::ZERO; 4];
     for level in Level::available() {
-        for (label, r, _) in each_writing_op::<T>(4, |op, red| {
-            eval(Kind::Bce, &[], level, &x, &y, Weights::None, red, op)
-        }) {
+        for (label, r, _) in
+            each_writing_op::<T>(4, |op, red| bce.eval(level, &x, &y, Weights::None, red, op))
+        {
             assert!(r.is_ok(), "{} {level:?} {label}: {r:?}", T::NAME);
         }
     }
@@ -862,19 +527,10 @@ fn bad_probabilities_are_rejected_before_any_write() {
 fn check_columns_error<T: Elem>() {
     for (n, cols) in [(10, 3), (7, 2), (1, 3), (4099, 7), (6, 4)] {
         let (x, y) = data::<T>(Kind::Logits(cols), n, 2, false);
-        let pw = pos_weight::<T>(cols, 2);
+        let loss = loss::<T>(Kind::Logits(cols), 2);
         for level in Level::available() {
             for (label, r, untouched) in each_writing_op::<T>(n, |op, red| {
-                eval(
-                    Kind::Logits(cols),
-                    &pw,
-                    level,
-                    &x,
-                    &y,
-                    Weights::None,
-                    red,
-                    op,
-                )
+                loss.eval(level, &x, &y, Weights::None, red, op)
             }) {
                 let ctx = format!("{} {level:?} {label} n={n} cols={cols}", T::NAME);
                 assert_eq!(
@@ -890,11 +546,11 @@ fn check_columns_error<T: Elem>() {
         }
     }
     // an empty pos_weight for a non-empty input
-    let (x, y) = data::<T>(Kind::Logits(1), 5, 2, false);
-    let r = eval(
-        Kind::Logits(1),
-        &[],
+    let (x, y) = data::<T>(Kind::Logits(0), 5, 2, false);
+    let loss = BinaryCrossEntropyWithLogits::<T>::new(Some(&[])).unwrap();
+    let r = evaluate(
         Level::active(),
+        &loss,
         &x,
         &y,
         Weights::None,
@@ -908,19 +564,6 @@ fn check_columns_error<T: Elem>() {
             columns: 0
         })
     );
-    // an empty input divides by any column count
-    let pw = pos_weight::<T>(3, 1);
-    let s = eval(
-        Kind::Logits(3),
-        &pw,
-        Level::active(),
-        &[],
-        &[],
-        Weights::None,
-        Reduction::Sum,
-        Op::Value,
-    );
-    assert_eq!(s, Ok(T::ZERO));
 }
 
 #[test]
@@ -990,158 +633,6 @@ fn check_bad_pos_weight<T: Elem>() {
 fn bad_pos_weight_values_are_rejected() {
     check_bad_pos_weight::<f32>();
     check_bad_pos_weight::<f64>();
-}
-
-fn check_shape_errors<T: Elem>() {
-    let (x, y) = data::<T>(Kind::Bce, 10, 1, false);
-    for kind in [Kind::Bce, Kind::Logits(0)] {
-        let r = eval(
-            kind,
-            &[],
-            Level::active(),
-            &x,
-            &y[..9],
-            Weights::None,
-            Reduction::Sum,
-            Op::Value,
-        );
-        assert!(
-            matches!(r, Err(LossError::LengthMismatch { name: "target", .. })),
-            "{r:?}"
-        );
-        let r = eval(
-            kind,
-            &[],
-            Level::active(),
-            &x,
-            &y,
-            Weights::None,
-            Reduction::None,
-            Op::Value,
-        );
-        assert_eq!(r, Err(LossError::NoneReduction));
-        let w = weights::<T>(3, 1);
-        let mut g = filled::<T>(10);
-        let r = eval(
-            kind,
-            &[],
-            Level::active(),
-            &x,
-            &y,
-            Weights::Rows(&w),
-            Reduction::Sum,
-            Op::Grad(&mut g),
-        );
-        assert!(matches!(r, Err(LossError::WeightRows { .. })), "{r:?}");
-        assert!(g.iter().all(|v| v.to_f64() == SENTINEL));
-        let mut w = weights::<T>(10, 1);
-        w[9] = T::from_f64(-1.0);
-        let r = eval(
-            kind,
-            &[],
-            Level::active(),
-            &x,
-            &y,
-            Weights::Each(&w),
-            Reduction::Sum,
-            Op::Grad(&mut g),
-        );
-        assert!(
-            matches!(r, Err(LossError::InvalidWeight { index: 9, .. })),
-            "{r:?}"
-        );
-        assert!(g.iter().all(|v| v.to_f64() == SENTINEL));
-    }
-}
-
-#[test]
-fn shape_and_weight_errors() {
-    check_shape_errors::<f32>();
-    check_shape_errors::<f64>();
-}
-
-// -------------------------------------------------------------- public API --
-
-/// The `PointwiseLoss` methods are `evaluate` at the active level.
-fn check_trait<T: Elem>() {
-    let (x, y) = data::<T>(Kind::Logits(4), 4 * 300, 5, false);
-    let pw = pos_weight::<T>(4, 5);
-    let loss = BinaryCrossEntropyWithLogits::new(Some(&pw)).unwrap();
-    let o = run_all(Kind::Logits(4), &pw, Level::active(), &x, &y, Weights::None);
-    let v = loss.value(&x, &y, Reduction::Mean, Weights::None).unwrap();
-    assert!(same(v, get(&o, "value mean")[0]));
-    let mut g = vec![T::ZERO; x.len()];
-    let mut h = vec![T::ZERO; x.len()];
-    let v = loss
-        .value_and_grad_into(&x, &y, Reduction::Sum, Weights::None, &mut g)
-        .unwrap();
-    assert!(same(v, get(&o, "value sum")[0]));
-    assert!(g.iter().zip(get(&o, "grad sum")).all(|(a, b)| same(*a, *b)));
-    loss.grad_hess_into(&x, &y, Reduction::None, Weights::None, &mut g, &mut h)
-        .unwrap();
-    assert!(h
-        .iter()
-        .zip(get(&o, "grad_hess none hess"))
-        .all(|(a, b)| same(*a, *b)));
-    let (p, t) = data::<T>(Kind::Bce, 999, 5, false);
-    let o = run_all(Kind::Bce, &[], Level::active(), &p, &t, Weights::None);
-    let mut g = vec![T::ZERO; p.len()];
-    BinaryCrossEntropy
-        .grad_into(&p, &t, Reduction::Mean, Weights::None, &mut g)
-        .unwrap();
-    assert!(g
-        .iter()
-        .zip(get(&o, "grad mean"))
-        .all(|(a, b)| same(*a, *b)));
-}
-
-#[test]
-fn trait_methods_are_evaluate_at_the_active_level() {
-    check_trait::<f32>();
-    check_trait::<f64>();
-}
-
-/// Bits do not depend on the thread count.
-fn check_threads<T: Elem>() {
-    let rows = 40_001;
-    let (x, y) = data::<T>(Kind::Logits(3), 3 * rows, 8, true);
-    let pw = pos_weight::<T>(3, 8);
-    let w = weights::<T>(rows, 8);
-    let (p, t) = data::<T>(Kind::Bce, 3 * rows, 8, false);
-    let snapshot = || {
-        let mut s = Vec::new();
-        for (kind, a, b) in [(Kind::Logits(3), &x, &y), (Kind::Bce, &p, &t)] {
-            for red in [Reduction::Mean, Reduction::Sum] {
-                let mut g = vec![T::ZERO; a.len()];
-                let v = eval(kind, &pw, Level::active(), a, b, Weights::Rows(&w), red, {
-                    Op::ValueGrad(&mut g)
-                })
-                .unwrap();
-                s.push(canonical_bits(v));
-                s.extend(g.iter().map(|&v| canonical_bits(v)));
-            }
-        }
-        s
-    };
-    let before = num_threads();
-    set_num_threads(1).unwrap();
-    let one = snapshot();
-    for n in [2, 3, 8] {
-        set_num_threads(n).unwrap();
-        assert!(
-            snapshot() == one,
-            "{} threads change the bits ({})",
-            n,
-            T::NAME
-        );
-    }
-    set_num_threads(before).unwrap();
-}
-
-#[test]
-fn results_do_not_depend_on_the_thread_count() {
-    check_threads::<f32>();
-    check_threads::<f64>();
 }
 
 /// The slowest gradient path (126-bit fixed point, for gradients that cancel

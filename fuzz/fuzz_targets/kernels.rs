@@ -1,33 +1,31 @@
-//! Coverage-guided fuzzing of the kernels: arbitrary bytes become a loss (any
-//! of the nine families), a dtype, an operation, a reduction, weights and
-//! values (small dyadic numbers, special values such as ±inf, NaN, ±0,
-//! subnormals, the extremes of both types, and raw bit patterns), and are run
-//! at every SIMD level this machine has. It checks that
+//! Coverage-guided fuzzing of the kernels: arbitrary bytes become a loss
+//! (any family of the elementwise losses' table, `tests/common/kinds.rs`,
+//! or cross-entropy), a dtype, an operation, a reduction, weights and values
+//! (small dyadic numbers, special values such as ±inf, NaN, ±0, subnormals,
+//! the extremes of both types, and raw bit patterns), and are run at every
+//! SIMD level this machine has. It checks that
 //!
 //! * every level returns the same result, bit for bit (the kernels use no
 //!   fused multiply-add and fixed lanes: see `fastloss::simd`), the same
 //!   error when there is one, and writes the same bits;
 //! * an error leaves every output buffer untouched;
 //! * the results agree with the crate's scalar `f64` references
-//!   (`scalar::*_scalar`, the formulas of SPEC §2) within a few units of the
-//!   compute type's precision, elementwise and for the reduced sum.
+//!   (`scalar::*_scalar`, each loss's formulas as written) within a few
+//!   units of the compute type's precision, elementwise and for the reduced
+//!   sum.
 //!
 //! A failed check panics, which libFuzzer reports as a crash with the input.
 
 #![no_main]
 
+/// The table of elementwise losses the integration tests use too.
+#[path = "../../tests/common/kinds.rs"]
+mod kinds;
+
 use fastloss::kernel::evaluate;
-use fastloss::loss::binary::scalar::{
-    binary_cross_entropy_scalar, binary_cross_entropy_with_logits_scalar,
-};
-use fastloss::loss::regression::scalar::{
-    huber_scalar, log_cosh_scalar, mae_scalar, mse_scalar, pinball_scalar, smooth_l1_scalar,
-};
 use fastloss::loss::softmax::scalar::{cross_entropy_row_scalar, index_weights, prob_weights};
-use fastloss::{
-    BinaryCrossEntropy, BinaryCrossEntropyWithLogits, CrossEntropy, Float, Huber, Level, LogCosh,
-    Mae, Mse, Op, Pinball, Pointwise, Reduction, SmoothL1, Targets, Weights, BLOCK,
-};
+use fastloss::{CrossEntropy, Float, Level, Op, Pointwise, Reduction, Targets, Weights, BLOCK};
+use kinds::{families, Domain, Kind, Loss, Visit};
 use libfuzzer_sys::fuzz_target;
 
 /// What output buffers hold before a call.
@@ -263,8 +261,9 @@ fn unit(v: f64) -> f64 {
     }
 }
 
-/// The elementwise families (all but cross-entropy).
-fn elementwise<T: Elem>(case: &Case, bytes: &mut Bytes<'_>) {
+/// An elementwise loss of `family` (a kind of the table, whose parameter the
+/// case replaces).
+fn elementwise<T: Elem>(family: Kind, case: &Case, bytes: &mut Bytes<'_>) {
     let mut raw = Vec::new();
     while bytes.left() && raw.len() < 3 * 1024 {
         raw.push(bytes.value::<T>());
@@ -275,12 +274,12 @@ fn elementwise<T: Elem>(case: &Case, bytes: &mut Bytes<'_>) {
     let x: Vec<T> = to_t(&tile(&raw[..n0], len));
     let mut yv = tile(&raw[n0..2 * n0], len);
     let wv = tile(&raw[2 * n0..3 * n0], len);
-    let fam = case.family;
-    if fam >= 6 {
+    let domain = family.domain();
+    if domain.target_is_probability() {
         // Targets of the binary losses: probabilities (not validated).
         yv.iter_mut().for_each(|v| *v = unit(*v));
     }
-    let x: Vec<T> = if fam == 6 && bounded {
+    let x: Vec<T> = if domain.input_is_probability() && bounded {
         x.iter().map(|&v| T::from_f64(unit(v.to_f64()))).collect()
     } else {
         x
@@ -313,80 +312,61 @@ fn elementwise<T: Elem>(case: &Case, bytes: &mut Bytes<'_>) {
         .map(|i| raw.get(i).copied().unwrap_or(1.0).abs())
         .collect();
     let pw: Vec<T> = to_t(&pw_raw);
-    macro_rules! go {
-        ($loss:expr, $ref:expr) => {{
-            let loss = match $loss {
-                Ok(l) => l,
-                Err(_) => return,
-            };
-            let o = every_level::<T>(lens, |level, bufs| {
-                evaluate(level, &loss, &x, &y, weights, red, op_of(op, bufs))
-                    .map_err(|e| format!("{e:?}"))
-            });
-            check_elementwise::<T, _>(&o, op, red, &x, &y, weights, &loss, $ref);
-        }};
-    }
-    match fam {
-        0 => go!(Ok::<_, ()>(Mae), |d: f64, _: f64, _: f64| (
-            mae_scalar(d),
-            0.0
-        )),
-        1 => go!(Ok::<_, ()>(Mse), |d: f64, _: f64, _: f64| (
-            mse_scalar(d),
-            0.0
-        )),
-        2 => {
-            let b = T::from_f64(p).to_f64();
-            go!(SmoothL1::<T>::new(p), move |d: f64, _: f64, _: f64| (
-                smooth_l1_scalar(d, b),
-                0.0
-            ))
-        }
-        3 => {
-            let dl = T::from_f64(p).to_f64();
-            go!(Huber::<T>::new(p), move |d: f64, _: f64, _: f64| (
-                huber_scalar(d, dl),
-                0.0
-            ))
-        }
-        4 => go!(Ok::<_, ()>(LogCosh), |d: f64, _: f64, _: f64| (
-            log_cosh_scalar(d),
-            0.0
-        )),
-        5 => {
-            // Pinball keeps q − 1 and 0.5 − q to f64 accuracy: the
-            // reference takes q unrounded.
-            let q = p;
-            go!(Pinball::<T>::new(p), move |d: f64, _: f64, _: f64| (
-                pinball_scalar(d, q),
-                0.0
-            ))
-        }
-        6 => go!(Ok::<_, ()>(BinaryCrossEntropy), |_: f64, p: f64, t: f64| (
-            binary_cross_entropy_scalar(p, t),
-            0.0
-        )),
-        // The reference needs the column's pos_weight: `check_elementwise`
-        // evaluates it when the closure flags the loss as this one.
-        _ => go!(
-            BinaryCrossEntropyWithLogits::new((!pw.is_empty()).then_some(&pw[..])),
-            |_: f64, _: f64, _: f64| ((0.0, 0.0, 0.0), 1.0)
-        ),
+    let kind = family.with_param(p).with_columns(pw.len());
+    let loss = Loss::new(kind, if kind.columns() > 0 { pw } else { Vec::new() });
+    let run = Run {
+        table: &loss,
+        lens,
+        op,
+        red,
+        x: &x,
+        y: &y,
+        weights,
+    };
+    // An invalid parameter is the constructor's error: no case.
+    let _ = loss.visit(run);
+}
+
+/// One elementwise case, run with the loss that `table` builds.
+struct Run<'a, T> {
+    table: &'a Loss<T>,
+    lens: [usize; 3],
+    op: u8,
+    red: Reduction,
+    x: &'a [T],
+    y: &'a [T],
+    weights: Weights<'a, T>,
+}
+
+impl<T: Elem> Visit<T> for Run<'_, T> {
+    type Out = ();
+    fn visit<L: Pointwise<T>>(self, loss: &L) {
+        let Run {
+            table,
+            lens,
+            op,
+            red,
+            x,
+            y,
+            weights,
+        } = self;
+        let o = every_level::<T>(lens, |level, bufs| {
+            evaluate(level, loss, x, y, weights, red, op_of(op, bufs)).map_err(|e| format!("{e:?}"))
+        });
+        check_elementwise::<T>(&o, op, red, x, y, weights, table);
     }
 }
 
 /// Baseline against the scalar reference: elementwise outputs when they are
 /// unscaled (`Sum`, `None`), the reduced sum.
-#[allow(clippy::too_many_arguments)]
-fn check_elementwise<T: Elem, L: Pointwise<T>>(
+fn check_elementwise<T: Elem>(
     o: &Outcome<T>,
     op: u8,
     red: Reduction,
     x: &[T],
     y: &[T],
     weights: Weights<'_, T>,
-    loss: &L,
-    reference: impl Fn(f64, f64, f64) -> ((f64, f64, f64), f64),
+    loss: &Loss<T>,
 ) {
     let Ok(value) = o.result else { return };
     if red == Reduction::Mean {
@@ -398,31 +378,19 @@ fn check_elementwise<T: Elem, L: Pointwise<T>>(
         Weights::Each(w) => w[i].to_f64(),
         Weights::Rows(w) => w[i / (n / w.len())].to_f64(),
     };
-    let columns = loss.columns();
     // Σ w·ℓ, compensated (Neumaier): the reference must beat the kernel's
     // own blocked sum.
     let (mut sum, mut comp, mut scale) = (0.0f64, 0.0f64, 0.0f64);
     for i in 0..n {
         let (xi, yi) = (x[i].to_f64(), y[i].to_f64());
-        let d = (x[i] - y[i]).to_f64();
-        let ((mut v, mut g, mut h), logits) = reference(d, xi, yi);
-        let mut gscale = 0.0;
+        // NaN differences propagate through value and gradient; the
+        // gradient of BCE with logits is measured against the larger of
+        // its two terms.
+        let ([v, g, h], gscale) = loss.scalar(i, x[i], y[i]);
         // An infinite target is no label: its gradient (1−t)·σ(x) −
         // pw·t·σ(−x) is ±inf or, where σ(−|x|) underflows in `T` and
         // ∞·0 appears, NaN. Either is IEEE's answer.
-        let nan_grad_ok = logits != 0.0 && yi.is_infinite();
-        if logits != 0.0 {
-            let pw = columns.map_or(1.0, |c| c[i % c.len()].to_f64());
-            (v, g, h) = binary_cross_entropy_with_logits_scalar(xi, yi, pw);
-            // The gradient is a difference of two terms: its error is
-            // measured against the larger.
-            let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
-            gscale = ((1.0 - yi) * sig(xi)).abs().max((pw * yi * sig(-xi)).abs());
-        }
-        if d.is_nan() && logits == 0.0 {
-            // NaN propagates through value and gradient (SPEC §4).
-            (v, g) = (f64::NAN, f64::NAN);
-        }
+        let nan_grad_ok = loss.kind.domain() == Domain::Logit && yi.is_infinite();
         let w = weight(i);
         // The loss is computed in T, then weighted: a term that overflows T
         // times a zero weight is NaN, as IEEE says.
@@ -616,19 +584,21 @@ fn cross_entropy<T: Elem>(case: &Case, bytes: &mut Bytes<'_>) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // The table's families, then cross-entropy.
+    let families = families();
     let mut bytes = Bytes { data, pos: 0 };
     let case = Case {
-        family: bytes.byte() % 9,
+        family: bytes.byte() % (families.len() as u8 + 1),
         flags: bytes.byte(),
         param: bytes.byte(),
         extra: bytes.byte(),
         repeat: bytes.byte(),
     };
     let f64_ = case.flags & 1 != 0;
-    match (case.family, f64_) {
-        (8, false) => cross_entropy::<f32>(&case, &mut bytes),
-        (8, true) => cross_entropy::<f64>(&case, &mut bytes),
-        (_, false) => elementwise::<f32>(&case, &mut bytes),
-        (_, true) => elementwise::<f64>(&case, &mut bytes),
+    match (families.get(usize::from(case.family)), f64_) {
+        (None, false) => cross_entropy::<f32>(&case, &mut bytes),
+        (None, true) => cross_entropy::<f64>(&case, &mut bytes),
+        (Some(&f), false) => elementwise::<f32>(f, &case, &mut bytes),
+        (Some(&f), true) => elementwise::<f64>(f, &case, &mut bytes),
     }
 });

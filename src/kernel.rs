@@ -192,10 +192,8 @@ const ACC_WIDTH: usize = 8;
 /// The sums are read at an offset the compiler cannot see through (an
 /// opaque 0), which keeps them one array in memory: read at constant
 /// offsets, they were split into 32 scalars that the vectorizer put back
-/// together in pieces of 2 and 4, and mse and huber took 1.7 to 2.2 × as
-/// long (n = 65536, one thread: mse 0.30 against 0.17 ns per element at
-/// `avx512`, 0.27 against 0.16 at `avx2`; huber 0.35 against 0.16 and 0.50
-/// against 0.24).
+/// together in pieces of 2 and 4, which made the light losses about twice
+/// as slow (BENCHMARKS.md has the figures).
 #[inline(always)]
 fn flush<T: Float>(wide: &mut [f64; LANES], acc: &Acc<T>) {
     let flat = acc.as_flattened();
@@ -355,8 +353,7 @@ fn block_body<
     // Every slice as its whole chunks, all `chunks` long: the chunk loop
     // has no bounds checks, whose panics made the sums go back to memory
     // after every chunk: one store more per output store, which a gradient
-    // written to DRAM paid for dearly (mse value_and_grad at 10^7, two
-    // threads: 0.63 against 0.39-0.46 ns per element).
+    // written to DRAM pays for dearly.
     let body = chunks * LANES;
     let (xc, yc) = (whole(x, body, true), whole(y, body, true));
     let (wc, cc) = (
@@ -683,8 +680,8 @@ impl<'a, T: Float, L: Pointwise<T>> Plan<'a, T, L> {
         };
         // Subtrees from `grain` elements go to two threads: from 2^16 elements
         // for the transcendental losses, 2^19 for the others in f64 and 2^21 in
-        // f32 (what `benches/compare.py` showed at n = 10^6: f64 values 1.6 to
-        // 2.2 × as fast on two threads, f32 values no faster; see BENCHMARKS.md).
+        // f32, where `benches/compare.py` showed a second thread paying off
+        // (BENCHMARKS.md has the figures).
         let grain = if L::HEAVY {
             1 << 15
         } else if T::MANTISSA_DIGITS > 24 {

@@ -7,8 +7,9 @@
 //!
 //! Reference: `scalar::cross_entropy_row_scalar`, a textbook two-pass
 //! log-sum-exp in `f64` with libm, per row; reductions are composed here
-//! with a compensated sum. Tolerances (SPEC §5): a row's value within 4 ulp
-//! of `max(|lse|, 1)` in `T` per unit of target weight; gradients within a
+//! with a compensated sum. Tolerances (the README's accuracy bounds): a
+//! row's value within 4 ulp of `max(|lse|, 1)` in `T` per unit of target
+//! weight; gradients within a
 //! few ulp of their terms, plus the conditioning of `exp` at a rounded
 //! `z − m` (`|z − m|` ulp).
 //!
@@ -322,7 +323,7 @@ fn check_case<T: Elem>(case: &Case<T>, level: Level, what: &str) -> Outputs {
     out
 }
 
-/// SPEC §5 for one row, per unit of target weight: 4 ulp of max(|lse|, 1)
+/// The accuracy bound for one row, per unit of target weight: 4 ulp of max(|lse|, 1)
 /// in float32; ~1e-14 relative in float64; plus the rounding of the result.
 fn row_tol<T: Elem>(r: &Ref, i: usize) -> f64 {
     if r.a_abs[i] == 0.0 {

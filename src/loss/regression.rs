@@ -364,7 +364,8 @@ impl<T: Float> Pointwise<T> for Pinball<T> {
     }
 }
 
-/// Scalar `f64` references: the formulas of SPEC §2 as written, with libm.
+/// Scalar `f64` references: the formulas of the README's table as written,
+/// with libm.
 /// They return `(value, grad, hess)` for `d = input − target`.
 pub mod scalar {
     /// [`super::Mae`].

@@ -88,9 +88,9 @@ pub(super) fn small_rows<
         // The terms in T at its full width, by exp_term (see `term`), then
         // their sums in f64.
         for (zk, ek) in zt[..c].iter().zip(e.iter_mut()) {
-            // term_floor stays in this loop: computing it in a lane loop of
-            // its own before this one made 65536×10 slower (1.19 → 1.26 ns
-            // per logit; LLVM split the maximum's loop into halves).
+            // term_floor stays in this loop: in a lane loop of its own it
+            // was slower, as LLVM split the maximum's loop into halves
+            // (BENCHMARKS.md has the figures).
             for l in 0..LANES {
                 ek[l] = term(zk[l], m[l], term_floor(m[l], false), false);
             }

@@ -38,11 +38,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from losses import FORMS as SUFFIXES
+from losses import shape_pattern
 from reference import (
     F64,
     FLOATS,
     REDUCTIONS,
-    SUFFIXES,
     Array,
     DType,
     api,
@@ -53,7 +54,6 @@ from reference import (
     exact_sum,
     make_weight,
     mpmath,
-    shape_pattern,
     tie_positions,
     ulps_from,
 )

@@ -37,6 +37,7 @@ import fastloss
 import numpy as np
 import numpy.typing as npt
 import pytest
+from losses import shape_pattern
 from reference import (
     F64,
     FLOATS,
@@ -47,7 +48,6 @@ from reference import (
     assert_bitwise,
     exact_sum,
     mpmath,
-    shape_pattern,
 )
 
 FUNCS = (

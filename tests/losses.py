@@ -177,7 +177,7 @@ def inputs(
     loss: Loss,
     shape: tuple[int, ...],
     dtype: Any,
-    seed: int,
+    seed: int = 0,
     *,
     specials: bool = False,
     classes: int = CLASSES,

@@ -50,6 +50,7 @@ from reference import (
     mpmath,
 )
 
+NAME = "cross_entropy"
 FUNCS = (
     "cross_entropy",
     "cross_entropy_grad",

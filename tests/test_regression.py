@@ -11,14 +11,19 @@ from __future__ import annotations
 import math
 import re
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from losses import value_pattern
 from reference import (
     DYADIC_PARAMS,
     FLOATS,
+    KINKS,
     LOSSES,
     OTHER_PARAMS,
     PARAM,
@@ -33,6 +38,7 @@ from reference import (
     elementwise,
     make_data,
     make_weight,
+    param_value,
     reference,
 )
 
@@ -355,3 +361,92 @@ def test_smooth_l1_large_beta_float32_does_not_overflow() -> None:
     np.testing.assert_allclose(got, want, rtol=1e-6)
     total = api("smooth_l1")(x, y, beta=beta, reduction="sum")
     assert math.isclose(total, float(np.sum(want)), rel_tol=1e-6)
+
+
+PROPERTY = settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+# ------------------------------------- finite differences, away from the kinks --
+
+MARGIN = 0.02
+
+
+@dataclass(frozen=True)
+class Smooth:
+    name: str
+    param: float | None
+    x: Array
+    y: Array
+    weight: Array | None
+    reduction: str
+
+
+@st.composite
+def smooth_cases(draw: st.DrawFn) -> Smooth:
+    """float64 inputs whose differences stay ``MARGIN`` away from every kink."""
+    name = draw(st.sampled_from(LOSSES))
+    param: float | None = None
+    if name in PARAM:
+        pool = DYADIC_PARAMS[name] + OTHER_PARAMS[name]
+        param = draw(st.sampled_from([p for p in pool if p == 0.0 or p >= 0.1]))
+    n = draw(st.integers(1, 6))
+    x = draw(hnp.arrays(np.float64, n, elements=st.floats(-4.0, 4.0)))
+    d = draw(hnp.arrays(np.float64, n, elements=st.floats(-4.0, 4.0)))
+    kinks = KINKS[name](param_value(name, param))
+    for _ in range(3):
+        for k in kinks:
+            d = np.where(np.abs(d - k) < MARGIN, k + 2.5 * MARGIN, d)
+    y = x - d
+    weight = None
+    if draw(st.booleans()):
+        weights = st.floats(0.0, 2.0, allow_subnormal=False)
+        weight = draw(hnp.arrays(np.float64, n, elements=weights))
+    reduction = draw(st.sampled_from(["mean", "sum"]))
+    return Smooth(name, param, x, y, weight, reduction)
+
+
+def far_from_kinks(c: Smooth, h: float) -> bool:
+    d = c.x - c.y
+    kinks = KINKS[c.name](param_value(c.name, c.param))
+    return all(bool(np.all(np.abs(d - k) > 10 * h)) for k in kinks)
+
+
+@PROPERTY
+@given(c=smooth_cases())
+def test_gradient_is_derivative_of_reduced_value(c: Smooth) -> None:
+    h = 1e-6
+    assert far_from_kinks(c, h)
+    kw: dict[str, Any] = {"param": c.param, "reduction": c.reduction, "sample_weight": c.weight}
+    grad = call(c.name, "_grad", c.x, c.y, **kw)
+    if c.weight is not None and c.reduction == "mean" and float(np.sum(c.weight)) == 0.0:
+        return  # the mean is 0/0
+    for i in range(c.x.size):
+        xp, xm = c.x.copy(), c.x.copy()
+        xp[i] += h
+        xm[i] -= h
+        fd = (call(c.name, "", xp, c.y, **kw) - call(c.name, "", xm, c.y, **kw)) / (xp[i] - xm[i])
+        assert math.isclose(grad[i], fd, rel_tol=1e-5, abs_tol=1e-5), (
+            f"{c.name}({c.param}) {c.reduction} d={c.x[i] - c.y[i]!r}: grad {grad[i]!r}, "
+            f"finite difference {fd!r}"
+        )
+
+
+@PROPERTY
+@given(c=smooth_cases())
+def test_second_derivative_is_derivative_of_gradient(c: Smooth) -> None:
+    h = 1e-5
+    assert far_from_kinks(c, h)
+    kw: dict[str, Any] = {"param": c.param, "reduction": "none", "sample_weight": c.weight}
+    _, hess = call(c.name, "_grad_hess", c.x, c.y, **kw)
+    gp = call(c.name, "_grad", c.x + h, c.y, **kw)
+    gm = call(c.name, "_grad", c.x - h, c.y, **kw)
+    fd = (gp - gm) / ((c.x + h) - (c.x - h))
+    np.testing.assert_allclose(
+        hess, fd, rtol=1e-5, atol=1e-6, err_msg=f"{c.name}({c.param}) d={c.x - c.y!r}"
+    )

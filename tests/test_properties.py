@@ -66,10 +66,11 @@ class Case:
         return self.x.shape[:-1] if self.loss.family == "rows" else self.x.shape
 
 
-def domain(kind: str, smooth: bool) -> st.SearchStrategy[float]:
-    """Values of a domain; ``smooth``: away from the steep ends, and no infinities."""
+def domain(kind: str, smooth: bool, target: bool = False) -> st.SearchStrategy[float]:
+    """Values of a domain; ``smooth``: inputs away from the steep ends, and no
+    infinities (a probability target does not make a loss steep)."""
     if kind == "probability":
-        return st.floats(0.02, 0.98) if smooth else st.floats(0.0, 1.0, width=32)
+        return st.floats(0.02, 0.98) if smooth and not target else st.floats(0.0, 1.0, width=32)
     if smooth:
         return st.floats(-8.0, 8.0)
     return st.floats(-1e3, 1e3, width=32)
@@ -77,11 +78,13 @@ def domain(kind: str, smooth: bool) -> st.SearchStrategy[float]:
 
 @st.composite
 def cases(draw: st.DrawFn, loss: Loss, smooth: bool = False) -> Case:
-    """For ``loss``: any dtype, shape (1..3-D; empty sides too unless ``smooth``), values of its
+    """For ``loss``: any dtype, shape (1..3-D, sides up to 9, empty ones too), values of its
     domains, weights, parameters from the registry's samples, array parameters and
-    reduction. ``smooth``: float64, values away from the domains' ends, weights ≥ 0.25."""
+    reduction. ``smooth``: float64, sides 1 to 6, inputs away from the domains' ends,
+    weights ≥ 0.25."""
     dtype: DType = np.float64 if smooth else draw(st.sampled_from(FLOATS))
-    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1 if smooth else 0, max_side=6))
+    sides = {"min_side": 1, "max_side": 6} if smooth else {"min_side": 0, "max_side": 9}
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, **sides))
     classes = draw(st.integers(1, 6))
     xs = input_shape(loss, shape, classes)
     values = domain(loss.input, smooth)
@@ -92,7 +95,7 @@ def cases(draw: st.DrawFn, loss: Loss, smooth: bool = False) -> Case:
     if loss.target == "classes":
         y = draw(hnp.arrays(np.int64, shape, elements=st.integers(0, classes - 1)))
     else:
-        y = draw(hnp.arrays(dtype, shape, elements=domain(loss.target, smooth)))
+        y = draw(hnp.arrays(dtype, shape, elements=domain(loss.target, smooth, target=True)))
     mode = draw(st.sampled_from(["none", "each", "rows"]))
     weight: Array | None = None
     if mode != "none":

@@ -348,8 +348,8 @@ def test_parameter_outside_its_domain(name: str, value: float, suffix: str) -> N
 
 
 def test_smooth_l1_large_beta_float32_does_not_overflow() -> None:
-    """0.5·d²/β must not overflow float32 in d² for |d| < β when β > ~2.6e19 (a kernel
-    fuzzer's finding); the value is below 0.5·|d|."""
+    """0.5·d²/β must not overflow float32 in d² for |d| < β when β > ~2.6e19: the value is
+    below 0.5·|d|."""
     x = np.array([1e20, -3e25, 2.0], dtype=np.float32)
     y = np.zeros(3, dtype=np.float32)
     beta = 1e30

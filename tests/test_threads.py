@@ -161,13 +161,18 @@ for dtype in (np.float32, np.float64):
             shape, classes = (n,), 5
             if loss.family == "rows":
                 shape, classes = ((3,), n) if n <= 4099 else ((n // 1000,), 1000)
-            data = [("", inputs(loss, shape, dtype, n, classes=classes),
-                     inputs(loss, shape, dtype, n, classes=classes, specials=True))]
+            clean = inputs(loss, shape, dtype, n, classes=classes)
+            special = inputs(loss, shape, dtype, n, classes=classes, specials=True)
+            data = [("", shape, clean, special)]
             if loss.target == "classes":
                 probs = inputs(loss, shape, dtype, n, classes=classes, probabilities=True)
-                data.append((" probabilities", probs, probs))
-            for label, (x, y), (xs, ys) in data:
-                w = weights(shape, "each", n)
+                data.append((" probabilities", shape, probs, probs))
+            if array_kwargs(loss, clean[0]) and loss.family == "elementwise" and n > 1:
+                # Array parameters over the columns of a 2-D input.
+                data.append((" 7 columns", (n, 7), inputs(loss, (n, 7), dtype, n + 1),
+                             inputs(loss, (n, 7), dtype, n + 1, specials=True)))
+            for label, s, (x, y), (xs, ys) in data:
+                w = weights(s, "each", n)
                 variants = [(str(kw), kw) for kw in param_variants(loss)]
                 arrays = array_kwargs(loss, x, n)
                 if arrays:
@@ -184,18 +189,11 @@ for dtype in (np.float32, np.float64):
                             v, g = call(loss, "_value_and_grad", x, y, reduction=red, **kw2)
                             r[red + " vg"] = hexed(v) + " " + digest(g)
                         r["none"] = digest(call(loss, "", xs, ys, reduction="none", **kw2))
+                        v, g = call(loss, "_value_and_grad", xs, ys, reduction="none", **kw2)
+                        r["none vg"] = digest(v) + " " + digest(g)
                         g, h = call(loss, "_grad_hess", xs, ys, **kw2)
                         r["grad_hess"] = digest(g) + " " + digest(h)
                         out["results"][key] = r
-            if arrays and loss.family == "elementwise" and n > 1:
-                # Array parameters over the columns of a 2-D input.
-                x7, y7 = inputs(loss, (n, 7), dtype, n + 1, specials=True)
-                kw = array_kwargs(loss, x7, n)
-                v, g = call(loss, "_value_and_grad", x7, y7, reduction="none", **kw)
-                g2, h = call(loss, "_grad_hess", x7, y7, **kw)
-                out["results"][f"{np.dtype(dtype).name} n={n} {loss.name} 7 columns"] = {
-                    "none vg": digest(v) + " " + digest(g),
-                    "grad_hess": digest(g2) + " " + digest(h)}
 print(json.dumps(out))
 """
 

@@ -1,7 +1,7 @@
 """Shared pytest setup for the fastloss Python suites.
 
-The helper module ``reference`` lives beside the tests; put this folder on
-``sys.path`` so that it imports whatever pytest's import mode is.
+The helper modules ``reference`` and ``losses`` live beside the tests; put this
+folder on ``sys.path`` so that they import whatever pytest's import mode is.
 """
 
 from __future__ import annotations

@@ -1,17 +1,19 @@
-"""References for the regression losses, written by hand from SPEC §2.
+"""References for the losses' math, written by hand, and the helpers the family tests share.
 
 Two kinds:
 
 * float64 NumPy formulas for the value, gradient and second derivative of
-  every loss, with PyTorch semantics (``sign(0) = 0``, ``smooth_l1`` with
-  ``beta = 0`` is ``mae``, huber's quadratic branch is ``|d| <= delta``), and
-  the reductions and sample weights of SPEC §3 on top of them;
+  every regression loss, with PyTorch semantics (``sign(0) = 0``, ``smooth_l1``
+  with ``beta = 0`` is ``mae``, huber's quadratic branch is ``|d| <= delta``),
+  and the documented reductions and sample weights on top of them
+  (Σw·l/Σw, Σw·l, w·l; weights of the input's shape or one per row);
 * exact ones: ``math.fsum`` for sums and mpmath (50 digits) for ``log_cosh``
   and its gradient ``tanh``.
 
 The library computes ``d = input - target`` in the compute dtype; so do the
-references, then they widen ``d`` to float64.  The module also holds the
-helpers the test files share: data generation, ulp measures, comparisons.
+references, then they widen ``d`` to float64. ``loss_terms`` gives the
+per-element (per-row) value of every loss of the registry at its defaults.
+The module also holds data generation, ulp measures and comparisons.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from __future__ import annotations
 import functools
 import importlib
 import math
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 import fastloss
 import numpy as np
 import numpy.typing as npt
+from fastloss._registry import LOSSES as REGISTRY
 
 F64 = npt.NDArray[np.float64]
 Array = npt.NDArray[Any]
@@ -36,16 +38,21 @@ DType = type[np.floating[Any]]
 mpmath: Any = importlib.import_module("mpmath")
 mpmath.mp.dps = 50
 
-LOSSES: tuple[str, ...] = ("mae", "mse", "smooth_l1", "huber", "log_cosh", "pinball")
+#: The regression losses: elementwise, of a real input and a real target. Each has its
+#: formulas in ``elementwise`` below (a loss without them fails there, by name).
+LOSSES: tuple[str, ...] = tuple(
+    loss.name
+    for loss in REGISTRY
+    if loss.family == "elementwise" and loss.input == "real" and loss.target == "real"
+)
 REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none")
 FLOATS: tuple[DType, ...] = (np.float32, np.float64)
-SUFFIXES: tuple[str, ...] = ("", "_grad", "_value_and_grad", "_grad_hess")
 
-# The one scalar parameter of a loss: (keyword, default).
+# The one scalar parameter of a regression loss: (keyword, default).
 PARAM: dict[str, tuple[str, float]] = {
-    "smooth_l1": ("beta", 1.0),
-    "huber": ("delta", 1.0),
-    "pinball": ("q", 0.5),
+    loss.name: (loss.params[0].name, float(loss.params[0].default or 0.0))
+    for loss in REGISTRY
+    if loss.name in LOSSES and loss.params
 }
 # Parameter values exactly representable in float32 (so that rounding the
 # parameter to the compute dtype changes nothing), to cycle through.
@@ -137,6 +144,33 @@ def elementwise(name: str, d: Array, param: float | None = None) -> tuple[F64, F
     raise ValueError(f"unknown loss {name!r}")
 
 
+def loss_terms(name: str, x: Any, t: Any, dtype: DType) -> F64:
+    """The per-element (per-row) value of loss ``name`` at its default parameters, in
+    float64, from the inputs as the compute dtype ``dtype`` holds them: the regression
+    losses by ``elementwise``; the binary cross-entropies (logs clamped at -100 on
+    probabilities; (1 - t)·x + softplus(-x) on logits); softmax cross-entropy over the last
+    axis against class indices, lse(z) - z_y."""
+    if name in LOSSES:
+        return elementwise(name, difference(x, t, dtype))[0]
+    xd = in_dtype(x, dtype).astype(np.float64)
+    if name == "cross_entropy":
+        y = np.asarray(t).reshape(-1)
+        z = xd.reshape(y.size, -1)
+        m = z.max(axis=1)
+        lse = m + np.log(np.exp(z - m[:, None]).sum(axis=1))
+        out: F64 = (lse - z[np.arange(y.size), y]).reshape(np.shape(t))
+        return out
+    td = in_dtype(t, dtype).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        if name == "binary_cross_entropy":
+            lp = np.maximum(np.log(xd), -100.0)
+            lq = np.maximum(np.log1p(-xd), -100.0)
+            return np.asarray(-(td * lp + (1.0 - td) * lq))
+        if name == "binary_cross_entropy_with_logits":
+            return np.asarray((1.0 - td) * xd + np.logaddexp(0.0, -xd))
+    raise ValueError(f"no reference for loss {name!r}")
+
+
 def in_dtype(a: Any, dtype: DType) -> Array:
     """``a`` as NumPy converts it to the compute dtype."""
     return np.asarray(a).astype(dtype)
@@ -150,7 +184,7 @@ def difference(x: Any, y: Any, dtype: DType) -> F64:
 
 
 def broadcast_weight(weight: Any, shape: tuple[int, ...], dtype: DType) -> F64:
-    """Per-element weights: same shape, or 1-D per row (SPEC §3), in ``dtype``."""
+    """Per-element weights: same shape, or 1-D per row, in ``dtype``."""
     if weight is None:
         return np.ones(shape, dtype=np.float64)
     w = in_dtype(weight, dtype).astype(np.float64)
@@ -408,20 +442,3 @@ def call(
 ) -> Any:
     """``fastloss.<name><suffix>(x, y, <param>, **kwargs)``."""
     return api(name + suffix)(x, y, **param_kwargs(name, param), **kwargs)
-
-
-def shape_pattern(shape: Sequence[int]) -> str:
-    """A regex for a shape as Python ``(3, 1)`` or Rust/list ``[3, 1]`` prints it."""
-    inner = r"\s*,\s*".join(str(s) for s in shape)
-    return r"[\(\[]\s*" + inner + r"\s*,?\s*[\)\]]"
-
-
-def value_pattern(v: float) -> str:
-    """A regex for a number as Python or Rust prints it (``0.0`` or ``0``)."""
-    if math.isnan(v):
-        return r"(?i:nan)"
-    if math.isinf(v):
-        return r"-?(?i:inf)" if v > 0 else r"-(?i:inf)"
-    if v == int(v):
-        return rf"(?<![\d.]){int(v)}(\.0*)?(?![\d.])"
-    return rf"(?<![\d.]){re.escape(repr(v))}(?!\d)"

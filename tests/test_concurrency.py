@@ -1,9 +1,8 @@
-"""Concurrency (issue 5): eight Python threads calling all 36 functions at
-once on shared read-only inputs get exactly the single-threaded results, bit
-for bit; ``set_num_threads`` from another thread while they compute changes
-nothing but speed. Inputs are large enough that the calls release the GIL
-and run on the kernels' worker pool at the same time, and small enough to
-keep the GIL, both.
+"""Concurrency: eight Python threads calling every function of every loss at once on
+shared read-only inputs get exactly the single-threaded results, bit for bit;
+``set_num_threads`` from another thread while they compute changes nothing but speed.
+Inputs are large enough that the calls release the GIL and run on the kernels' worker pool
+at the same time, and small enough to keep the GIL, both.
 """
 
 from __future__ import annotations
@@ -15,8 +14,18 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from reference import Array, api
-from test_hostile import NAMES, SUFFIXES, bits, outcome
+from losses import (
+    FORMS,
+    LOSSES,
+    Array,
+    about,
+    array_kwargs,
+    bits,
+    inputs,
+    outcome,
+    sample_kwargs,
+)
+from reference import api
 
 Call = tuple[str, Callable[[], Any]]
 
@@ -28,51 +37,35 @@ def frozen(a: Array) -> Array:
 
 
 def shared_calls(n: int, seed: int) -> list[Call]:
-    """Every function of every loss, with and without weights, each
-    reduction, on read-only arrays shared by all threads; one failing call
-    per loss too (its exception type is the result)."""
-    rng = np.random.default_rng(seed)
-    x64 = frozen(rng.standard_normal(n) * 3.0)
-    y64 = frozen(rng.standard_normal(n))
-    p64 = frozen(rng.uniform(0.0, 1.0, n))
-    t64 = frozen(rng.uniform(0.0, 1.0, n))
-    w64 = frozen(rng.uniform(0.0, 2.0, n))
-    c = 7
-    rows = n // c
-    z64 = frozen(rng.standard_normal((rows, c)) * 4.0)
-    lab = frozen(rng.integers(0, c, rows))
-    rw = frozen(rng.uniform(0.0, 2.0, rows))
-    pw = frozen(rng.uniform(0.5, 2.0, 16))
-    x2 = frozen(x64[: n // 16 * 16].reshape(-1, 16))
-    t2 = frozen(t64[: n // 16 * 16].reshape(-1, 16))
+    """Every function of every loss, with and without weights, each reduction, on
+    read-only arrays of about ``n`` elements shared by all threads; with the loss's sample
+    parameters and its array parameters (over 16 columns) where it has them; and one
+    failing call per function (its exception type is the result)."""
     calls: list[Call] = []
-    for name in NAMES:
-        for suffix in SUFFIXES:
-            f = api(name + suffix)
+    for loss in LOSSES:
+        shape = about(loss, n)
+        x64, y64 = (frozen(a) for a in inputs(loss, shape, np.float64, seed))
+        w64 = frozen(np.random.default_rng(seed).uniform(0.0, 2.0, shape))
+        columns = about(loss, n // 16, 16)
+        xc, yc = (frozen(a) for a in inputs(loss, columns, np.float64, seed + 1))
+        arrays = {k: frozen(v) for k, v in array_kwargs(loss, xc, seed).items()}
+        params = sample_kwargs(loss)
+        for form in FORMS:
+            f = api(loss.name + form)
             for dt in (np.float32, np.float64):
-                if name == "cross_entropy":
-                    z = frozen(z64.astype(dt))
-                    args: tuple[Any, ...] = (z, lab)
-                    w: Array = frozen(rw.astype(dt))
-                elif name == "binary_cross_entropy":
-                    args = (frozen(p64.astype(dt)), frozen(t64.astype(dt)))
-                    w = frozen(w64.astype(dt))
-                else:
-                    args = (frozen(x64.astype(dt)), frozen(y64.astype(dt)))
-                    w = frozen(w64.astype(dt))
+                x = frozen(x64.astype(dt))
+                y = y64 if loss.target == "classes" else frozen(y64.astype(dt))
+                w = frozen(w64.astype(dt))
                 for red in ("mean", "sum", "none"):
                     for weight in (None, w):
-                        key = f"{name}{suffix} {np.dtype(dt).name} {red} w={weight is not None}"
+                        key = f"{loss.name}{form} {np.dtype(dt).name} {red} w={weight is not None}"
                         kw = {"reduction": red, "sample_weight": weight}
-                        calls.append((key, partial(f, *args, **kw)))
-            if name == "binary_cross_entropy_with_logits":
-                calls.append((f"{name}{suffix} pos_weight", partial(f, x2, t2, pos_weight=pw)))
-            if name == "cross_entropy":
-                call = partial(f, z64, lab, label_smoothing=0.1, axis=-1)
-                calls.append((f"{name}{suffix} smoothing", call))
-            bad_y = y64[:-1] if name != "cross_entropy" else lab[:-1]
-            bad_x = x64 if name != "cross_entropy" else z64
-            calls.append((f"{name}{suffix} fails", partial(f, bad_x, bad_y)))
+                        calls.append((key, partial(f, x, y, **kw)))
+            if arrays:
+                calls.append((f"{loss.name}{form} arrays", partial(f, xc, yc, **arrays)))
+            if params:
+                calls.append((f"{loss.name}{form} params", partial(f, x64, y64, **params)))
+            calls.append((f"{loss.name}{form} fails", partial(f, x64, y64[:-1])))
     return calls
 
 
@@ -88,7 +81,7 @@ def test_eight_threads_all_functions(restore_threads: int) -> None:
     for n in (70_007, 301):
         calls = shared_calls(n, seed=n)
         want = run_all(calls)
-        assert sum(1 for v in want.values() if v[0] == "raises") == len(NAMES) * len(SUFFIXES)
+        assert sum(1 for v in want.values() if v[0] == "raises") == len(LOSSES) * len(FORMS)
         barrier = threading.Barrier(8)
 
         def worker(

@@ -1,5 +1,4 @@
-"""Softmax cross-entropy (SPEC §2 row and details, §3, §4, §5; peers.md §2
-items 4, 7, 8: PyTorch's semantics).
+"""Softmax cross-entropy's math, with PyTorch's semantics.
 
 Per row z (the logits along ``axis``), target weights a_c: for a class index
 y, a_c = (1-eps)·w_y·[c = y] + (eps/C)·w_c (all zero for an ignored row); for
@@ -13,11 +12,13 @@ probabilities t, a_c = w_c·((1-eps)·t_c + eps/C). With A = Σ a_c:
   Σ s_i (probabilities), s the sample weights.
 
 The reference is float64 NumPy written here (rtol 1e-12 in float64; in
-float32 the bound of SPEC §5, 4 ulp of max(|lse|, 1) per unit of target
+float32 the documented bound, 4 ulp of max(|lse|, 1) per unit of target
 weight), gradients measured against the size of their terms (A·p and a,
 which cancel at the target class; exp amplifies the rounding of z - m by
 |z - m|). mpmath checks the ulp bound on a few rows. Then special values,
-errors, ``out=``, layouts and dtypes, and thread counts (bitwise).
+and what belongs to this loss alone among the concerns every loss has:
+class_weight, ignore_index, the class axis, probability targets and
+from_logits=False in errors, ``out=``, dtypes and SIMD levels.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import itertools
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -37,6 +37,7 @@ import fastloss
 import numpy as np
 import numpy.typing as npt
 import pytest
+from losses import shape_pattern
 from reference import (
     F64,
     FLOATS,
@@ -47,9 +48,9 @@ from reference import (
     assert_bitwise,
     exact_sum,
     mpmath,
-    shape_pattern,
 )
 
+NAME = "cross_entropy"
 FUNCS = (
     "cross_entropy",
     "cross_entropy_grad",
@@ -95,7 +96,7 @@ class Rows:
     grad: F64  # per logit, unscaled
     hess: F64
     a: F64  # target weights
-    lse: F64  # the scale of SPEC §5's bound (|value| for probabilities)
+    lse: F64  # the scale of the documented bound (|value| for probabilities)
     cond: F64  # per logit: what the gradient's rounding is relative to
     denom: F64  # per row: its share of the mean's denominator (before s_i)
 
@@ -194,8 +195,8 @@ def expected(
     reduction: str,
     weight: Array | None = None,
 ) -> Expected:
-    """What a call must give (in float64) and how close, with the tolerances
-    of SPEC §5 for values (float64: 1e-12 relative)."""
+    """What a call must give (in float64) and how close, with the documented
+    tolerances for values (float64: 1e-12 relative)."""
     shape = np.shape(x)
     z = _in(to_rows(x, axis), dtype)
     is_index = np.asarray(target).dtype.kind in "iu"
@@ -516,7 +517,7 @@ def test_all_rows_ignored_and_empty() -> None:
 
 @pytest.mark.parametrize("c", [7, 1000])
 def test_large_logits_float32(c: int) -> None:
-    """Logits of ±1e4 in float32: finite, and within SPEC §5's bound."""
+    """Logits of ±1e4 in float32: finite, and within the documented bound."""
     rng = np.random.default_rng(c)
     x = (np.where(rng.uniform(size=(9, c)) < 0.5, -1e4, 1e4) + rng.uniform(size=(9, c))).astype(
         np.float32
@@ -591,52 +592,21 @@ def test_mpmath_rows(dtype: DType) -> None:
 # --------------------------------------------------------- inputs, dtypes --
 
 
-def test_dtypes_and_layouts() -> None:
+def test_probability_targets_promote_and_the_class_axis_keeps_its_layout() -> None:
+    """Class indices do not take part in the compute dtype; float targets (probabilities)
+    promote with the input. The gradient comes back in the input's layout, whatever the
+    class axis."""
     x = logits((6, 5), np.float64, seed=4)
-    y = labels((6, 5), -1, 5, seed=4)
-    want = ce("_value_and_grad")(x, y)
-    for yt in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.uint64):
-        assert_bitwise(ce("_value_and_grad")(x, y.astype(yt))[1], want[1], f"{yt}")
-    assert_bitwise(ce()(x.tolist(), y.tolist()), want[0], "lists")
-    assert_bitwise(ce()(np.asfortranarray(x), y), want[0], "fortran")
-    assert_bitwise(ce()(x[::-1][::-1], y[::-1][::-1]), want[0], "reversed twice")
-    big = np.zeros((6, 10))
-    big[:, ::2] = x
-    assert_bitwise(ce("_grad")(big[:, ::2], y), want[1], "strided")
-    swapped = x.astype(x.dtype.newbyteorder())
-    assert_bitwise(ce("_grad")(swapped, y), want[1], "byte-swapped")
-    ro = x.copy()
-    ro.flags.writeable = False
-    assert_bitwise(ce("_grad")(ro, y), want[1], "read-only")
-    # Compute dtype: float32 for float32/float16 input, float64 otherwise;
-    # class indices do not count, float targets promote with the input.
     x32 = x.astype(np.float32)
-    assert ce("_grad")(x32, y).dtype == np.float32
-    assert ce("_grad")(x.astype(np.float16), y).dtype == np.float32
-    assert ce("_grad")(np.arange(30).reshape(6, 5), y).dtype == np.float64
     p = probabilities((6, 5), -1, np.float64, seed=1)
     assert ce("_grad")(x32, p).dtype == np.float64
     assert ce("_grad")(x32, p.astype(np.float32)).dtype == np.float32
-    assert isinstance(ce()(x32, y), float)
-    # axis: the gradient comes back in the input's layout.
     x3 = logits((3, 4, 5), np.float32, seed=9)
     y3 = labels((3, 4, 5), 1, 4, seed=9)
     g_axis1 = ce("_grad")(x3, y3, axis=1)
     g_last = ce("_grad")(np.ascontiguousarray(np.moveaxis(x3, 1, -1)), y3)
     assert_bitwise(g_axis1, np.ascontiguousarray(np.moveaxis(g_last, -1, 1)), "axis=1")
     assert_bitwise(ce("_grad")(x3, y3, axis=-2), g_axis1, "axis=-2")
-
-
-def test_inputs_not_modified() -> None:
-    x = logits((5, 40), np.float64, seed=8)
-    y = labels((5, 40), -1, 40, seed=8)
-    w = np.linspace(0.0, 1.0, 40)
-    s = np.ones(5)
-    copies = [a.copy() for a in (x, y, w, s)]
-    for f in FUNCS:
-        ce(f[len("cross_entropy") :])(x, y, class_weight=w, sample_weight=s)
-    for a, b in zip((x, y, w, s), copies):
-        assert a.tobytes() == b.tobytes(), "input modified"
 
 
 def test_error_messages() -> None:
@@ -659,10 +629,6 @@ def test_error_messages() -> None:
     big = [1e308, 1e308, 1.0, 1.0, 1.0]  # each finite, their sum is not
     with pytest.raises(ValueError, match=r"class_weight[\s\S]*sum to inf"):
         ce()(logits((4, 5), np.float64, seed=3), np.array([0, 1, 2, 3]), class_weight=big)
-    for eps in (-0.1, 1.5, math.nan):
-        pattern = r"(?i)label_smoothing[\s\S]*" + re.escape(str(eps))
-        with pytest.raises(ValueError, match=pattern):
-            ce("_grad")(x, np.array([0, 1, 2, 3]), label_smoothing=eps)
     with pytest.raises(
         ValueError, match=shape_pattern((4, 4)) + r"[\s\S]*" + shape_pattern((4, 5))
     ):
@@ -673,10 +639,6 @@ def test_error_messages() -> None:
         ce()(x, np.zeros((4, 1), dtype=np.int64))
     with pytest.raises(TypeError, match=r"target[\s\S]*bool"):
         ce()(x, np.array([True, False, True, True]))
-    with pytest.raises(TypeError, match="target"):
-        ce()(x, np.zeros((4, 5), dtype=complex))
-    with pytest.raises(TypeError, match="input"):
-        ce()(x.astype(complex), np.array([0, 1, 2, 3]))
     with pytest.raises(ValueError, match="ignore_index"):
         ce()(x, probabilities((4, 5), -1, np.float64, 0), ignore_index=-100)
     with pytest.raises(ValueError, match=r"C = 0"):
@@ -695,10 +657,6 @@ def test_error_messages() -> None:
         ce()(x, np.zeros(4, dtype=np.int64), sample_weight=[1.0, 1.0, math.nan, 1.0])
     with pytest.raises(ValueError, match=r"reduction[\s\S]*avg"):
         ce()(x, np.zeros(4, dtype=np.int64), reduction="avg")
-    with pytest.raises(TypeError):
-        ce()(x, np.zeros(4, dtype=np.int64), -1)  # keyword-only
-    with pytest.raises(TypeError):
-        ce()(x, np.zeros(4, dtype=np.int64), weight=np.ones(5))
 
 
 # ------------------------------------------------------------------ out= --
@@ -706,8 +664,8 @@ def test_error_messages() -> None:
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
 @pytest.mark.parametrize("func", OUT_FUNCS)
-def test_out_valid(func: str, dtype: DType) -> None:
-    for shape, axis in (((6, 40), -1), ((3, 7, 4), 1), ((5, 8), 0)):
+def test_out_valid_with_the_class_axis_elsewhere(func: str, dtype: DType) -> None:
+    for shape, axis in (((3, 7, 4), 1), ((5, 8), 0)):
         x = logits(shape, dtype, seed=1)
         y = labels(shape, axis, shape[axis], seed=1)
         for red in REDUCTIONS:
@@ -726,38 +684,23 @@ def test_out_valid(func: str, dtype: DType) -> None:
 @pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
 @pytest.mark.parametrize("func", OUT_FUNCS)
 def test_out_rejected_before_writing(func: str, dtype: DType) -> None:
-    """Every invalid call raises, and ``out`` keeps its sentinel."""
+    """A bad class_weight, or out= in the input's layout with the class axis first: a
+    ValueError, and ``out`` keeps its sentinel."""
     f = ce(func[len("cross_entropy") :])
     rows, c = 300, 40
     x = logits((rows, c), dtype, seed=2)
     y = labels((rows, c), -1, c, seed=2)
-    late = y.copy()
-    late[-1] = c  # a bad label in the last row
-    wrong = np.float32 if dtype == np.float64 else np.float64
 
-    def sentinel(shape: tuple[int, ...] = (rows, c), dt: Any = dtype) -> Array:
-        return np.full(shape, 7.25, dtype=dt)
+    def sentinel(shape: tuple[int, ...] = (rows, c)) -> Array:
+        return np.full(shape, 7.25, dtype=dtype)
 
     xo = x.copy()
     cases: list[tuple[str, Callable[[Array], Any], Array]] = [
-        ("late bad label", lambda o: f(x, late, out=o), sentinel()),
         ("bad class_weight", lambda o: f(x, y, class_weight=-np.ones(c), out=o), sentinel()),
         ("class_weight length", lambda o: f(x, y, class_weight=np.ones(3), out=o), sentinel()),
-        ("bad eps", lambda o: f(x, y, label_smoothing=2.0, out=o), sentinel()),
-        ("bad weight", lambda o: f(x, y, sample_weight=-np.ones(rows), out=o), sentinel()),
-        ("bad target shape", lambda o: f(x, y[:-1], out=o), sentinel()),
-        ("bad reduction", lambda o: f(x, y, reduction="avg", out=o), sentinel()),
-        ("wrong dtype", lambda o: f(x, y, out=o), sentinel(dt=wrong)),
-        ("wrong shape", lambda o: f(x, y, out=o), sentinel((c, rows))),
         ("moved shape", lambda o: f(x, y[:c], axis=0, out=o), sentinel((c, rows))),
-        ("strided", lambda o: f(x, y, out=o), sentinel((rows, 2 * c))[:, ::2]),
-        ("fortran", lambda o: f(x, y, out=o), np.asfortranarray(sentinel())),
-        ("out is input", lambda o: f(o, y, out=o), xo),
-        ("out is input, axis 0", lambda o: f(o, y[:c], axis=0, out=o), xo.copy()),
+        ("out is input, axis 0", lambda o: f(o, y[:c], axis=0, out=o), xo),
     ]
-    ro = sentinel()
-    ro.flags.writeable = False
-    cases.append(("read-only", lambda o: f(x, y, out=o), ro))
     failures: list[str] = []
     for label, fail, out in cases:
         before = out.copy()
@@ -771,32 +714,6 @@ def test_out_rejected_before_writing(func: str, dtype: DType) -> None:
         if out.tobytes() != before.tobytes():
             failures.append(f"{label}: out was written")
     assert not failures, "; ".join(failures)
-
-
-# --------------------------------------------------------------- threads --
-
-
-def test_thread_count_does_not_change_bits(restore_threads: int) -> None:
-    cases: list[tuple[Array, Array, dict[str, Any]]] = []
-    for rows, c, seed in ((300, 1000, 1), (7000, 10, 2), (5, 32768, 3)):
-        x = logits((rows, c), np.float32, seed=seed)
-        y = labels((rows, c), -1, c, seed=seed)
-        w = np.random.default_rng(seed).uniform(0.0, 2.0, rows)
-        cases.append((x, y, {"sample_weight": w}))
-        cases.append((x, y, {"label_smoothing": 0.1}))
-    results: dict[int, list[Any]] = {}
-    for threads in (1, 2, 3, 8):
-        api("set_num_threads")(threads)
-        got: list[Any] = []
-        for x, y, kw in cases:
-            got.append(ce()(x, y, **kw))
-            got.extend(ce("_value_and_grad")(x, y, reduction="sum", **kw))
-            got.extend(ce("_grad_hess")(x, y, reduction="mean", **kw))
-            got.append(ce()(x, y, reduction="none", **kw))
-        results[threads] = got
-    for threads in (2, 3, 8):
-        for k, (a, b) in enumerate(zip(results[1], results[threads])):
-            assert_bitwise(b, a, f"{threads} threads, result {k}")
 
 
 def test_typed_calls() -> None:
@@ -831,22 +748,24 @@ def digest(a):
 rng = np.random.default_rng(3)
 out = {"simd": fastloss.info()["simd"]}
 for rows, c in ((50, 7), (20, 100), (3, 1000)):
-    x = (4.0 * rng.standard_normal((rows, c))).astype(np.float32)
-    x[0, 1] = -np.inf
-    y = rng.integers(0, c, rows)
     p = rng.dirichlet(np.ones(c), rows)
+    y = rng.integers(0, c, rows)
     for dt in (np.float32, np.float64):
-        xd = x.astype(dt)
-        v, g = fastloss.cross_entropy_value_and_grad(xd, y, label_smoothing=0.1)
-        g2, h = fastloss.cross_entropy_grad_hess(xd, p.astype(dt), class_weight=np.ones(c))
-        e = fastloss.cross_entropy(np.abs(xd) / c, y, from_logits=False, reduction="none")
-        out[f"{rows}x{c} {dt.__name__}"] = [v.hex(), digest(g), digest(g2), digest(h), digest(e)]
+        pd = p.astype(dt)
+        results = []
+        for target in (y, pd):
+            v, g = fastloss.cross_entropy_value_and_grad(pd, target, from_logits=False)
+            g2, h = fastloss.cross_entropy_grad_hess(pd, target, from_logits=False)
+            e = fastloss.cross_entropy(pd, target, from_logits=False, reduction="none")
+            results += [v.hex(), digest(g), digest(g2), digest(h), digest(e)]
+        out[f"{rows}x{c} {dt.__name__}"] = results
 print(json.dumps(out))
 """
 
 
 def test_simd_levels_give_the_same_bits() -> None:
-    """Every SIMD level this machine has (forced with FASTLOSS_SIMD)."""
+    """from_logits=False (probabilities as input) at every SIMD level this machine has
+    (forced with FASTLOSS_SIMD)."""
     levels = api("info")()["simd_available"]
     runs = {}
     for level in levels:

@@ -1,15 +1,11 @@
-"""Accuracy and determinism of SPEC §5 across all nine losses (issue 5; the
-per-loss suites cover parts: mae/mse reductions in test_accuracy.py, thread
-counts and SIMD levels of the regression losses in test_threads.py and of
-cross-entropy in test_cross_entropy.py, the ulp bounds against mpmath in
-test_accuracy.py, test_binary.py and test_cross_entropy.py):
+"""Accuracy and determinism across every loss of the registry:
 
 * float32 reductions of n = 10^7 same-sign terms to 1e-6 relative of the
   exact sum (``math.fsum`` of float64 terms), every loss;
-* bitwise-identical results for 1, 2, 3 and 8 threads, all 36 functions, at
+* bitwise-identical results for 1, 2, 3 and 8 threads, every function, at
   sizes where the work is split between threads;
 * bitwise-identical results at every ``FASTLOSS_SIMD`` level the machine
-  has (each level in its own process), all 36 functions, special values
+  has (each level in its own process), every function, special values
   included.
 """
 
@@ -27,94 +23,76 @@ from typing import Any
 
 import numpy as np
 import pytest
-from reference import FLOATS, Array, DType, api, difference, elementwise
-from test_hostile import NAMES, SUFFIXES, bits, outcome
+from losses import (
+    FLOAT_IDS,
+    FLOATS,
+    FORMS,
+    LOSSES,
+    Array,
+    DType,
+    Loss,
+    about,
+    bits,
+    call,
+    ids,
+    inputs,
+    outcome,
+)
+from reference import api, loss_terms
 
 N_LARGE = 10**7
-CLASSES = 10
 
 
-def data(name: str, n: int, dtype: DType, seed: int) -> tuple[Array, Array]:
-    """(input, target) of ``n`` elements for ``name`` in ``dtype``."""
-    rng = np.random.default_rng(seed)
-    if name == "cross_entropy":
-        z = (3.0 * rng.standard_normal((n // CLASSES, CLASSES))).astype(dtype)
-        return z, rng.integers(0, CLASSES, n // CLASSES)
-    if name == "binary_cross_entropy":
-        return rng.uniform(0.0, 1.0, n).astype(dtype), rng.uniform(0.0, 1.0, n).astype(dtype)
-    if name == "binary_cross_entropy_with_logits":
-        return (4.0 * rng.standard_normal(n)).astype(dtype), rng.uniform(0, 1, n).astype(dtype)
-    return (3.0 * rng.standard_normal(n)).astype(dtype), rng.standard_normal(n).astype(dtype)
-
-
-def exact_terms(name: str, x: Array, y: Array) -> Array:
-    """The per-element (per-row) losses in float64 from the float32 inputs."""
-    if name == "cross_entropy":
-        z = x.astype(np.float64)
-        m = z.max(axis=1)
-        lse = m + np.log(np.exp(z - m[:, None]).sum(axis=1))
-        return np.asarray(lse - z[np.arange(len(y)), y])
-    p, t = x.astype(np.float64), y.astype(np.float64)
-    if name == "binary_cross_entropy":
-        with np.errstate(divide="ignore"):
-            lp = np.maximum(np.log(p), -100.0)
-            lq = np.maximum(np.log1p(-p), -100.0)
-        return np.asarray(-(t * lp + (1.0 - t) * lq))
-    if name == "binary_cross_entropy_with_logits":
-        return np.asarray((1.0 - t) * p + np.logaddexp(0.0, -p))
-    v, _, _ = elementwise(name, difference(x, y, np.float32))
-    return v
-
-
-@pytest.fixture(scope="module", params=NAMES)
-def large(request: pytest.FixtureRequest) -> Iterator[tuple[str, Array, Array, float]]:
-    name: str = request.param
-    x, y = data(name, N_LARGE, np.float32, seed=7)
-    terms = exact_terms(name, x, y)
+@pytest.fixture(scope="module", params=LOSSES, ids=ids(LOSSES))
+def large(request: pytest.FixtureRequest) -> Iterator[tuple[Loss, Array, Array, float]]:
+    loss: Loss = request.param
+    x, y = inputs(loss, about(loss, N_LARGE), np.float32, seed=7)
+    terms = loss_terms(loss.name, x, y, np.float32)
     assert np.all(terms >= 0.0) and np.all(np.isfinite(terms))
-    yield name, x, y, math.fsum(terms.tolist())
+    yield loss, x, y, math.fsum(terms.ravel().tolist())
 
 
-def test_float32_reductions_of_ten_million(large: tuple[str, Array, Array, float]) -> None:
-    """SPEC §5: relative error ≤ 1e-6 against the exact sum, n = 10^7."""
-    name, x, y, exact = large
-    rows = len(y) if name == "cross_entropy" else x.size
-    total = api(name)(x, y, reduction="sum")
-    mean = api(name)(x, y, reduction="mean")
-    value, _ = api(name + "_value_and_grad")(x, y, reduction="sum")
+def test_float32_reductions_of_ten_million(large: tuple[Loss, Array, Array, float]) -> None:
+    """Relative error ≤ 1e-6 against the exact sum, n = 10^7."""
+    loss, x, y, exact = large
+    rows = y.size if loss.family == "rows" else x.size
+    total = call(loss, "", x, y, reduction="sum")
+    mean = call(loss, "", x, y, reduction="mean")
+    value, _ = call(loss, "_value_and_grad", x, y, reduction="sum")
     for what, got, want in (
         ("sum", total, exact),
         ("mean", mean, exact / rows),
         ("value_and_grad sum", value, exact),
     ):
         err = abs(got - want) / want
-        assert err <= 1e-6, f"{name} float32 {what}: {got!r} vs exact {want!r}: {err:.3g}"
+        assert err <= 1e-6, f"{loss.name} float32 {what}: {got!r} vs exact {want!r}: {err:.3g}"
 
 
 # ---------------------------------------------------------------- threads --
 
 
 def every_result(n: int, dtype: DType, seed: int) -> dict[str, Any]:
-    """Every function of every loss, with and without sample weights."""
+    """Every function of every loss on about ``n`` elements, with and without sample
+    weights, each reduction."""
     out: dict[str, Any] = {}
-    for name in NAMES:
-        x, y = data(name, n, dtype, seed)
+    for loss in LOSSES:
+        x, y = inputs(loss, about(loss, n), dtype, seed)
         rng = np.random.default_rng(seed + 1)
-        w = rng.uniform(0.0, 2.0, len(y)).astype(dtype)
-        for suffix in SUFFIXES:
-            f = api(name + suffix)
+        w = rng.uniform(0.0, 2.0, about(loss, n)).astype(dtype)
+        for form in FORMS:
+            f = api(loss.name + form)
             for weight in (None, w):
                 for red in ("mean", "sum", "none"):
-                    key = f"{name}{suffix} {red} w={weight is not None}"
+                    key = f"{loss.name}{form} {red} w={weight is not None}"
                     out[key] = bits(outcome(f, x, y, reduction=red, sample_weight=weight))
     return out
 
 
-@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
 def test_thread_counts_give_the_same_bits(restore_threads: int, dtype: DType) -> None:
-    """1, 2, 3 and 8 threads: the same bits, all 36 functions; 2^21 + 777
+    """1, 2, 3 and 8 threads: the same bits, every function; about 2^21 + 777
     elements are split between threads by every kernel."""
-    n = (1 << 21) + 777 - ((1 << 21) + 777) % CLASSES
+    n = (1 << 21) + 777
     runs = {}
     for threads in (1, 2, 3, 8):
         api("set_num_threads")(threads)
@@ -146,24 +124,26 @@ print(json.dumps(out))
 """
 
 
+SPECIAL_VALUES = [0.0, -0.0, math.inf, -math.inf, math.nan, 1e308, -1e308, 5e-324, 1e-40, 1.0, -3.5]
+UNIT_VALUES = [0.0, 1.0, 0.5, 1e-45, 1.0 - 2.0**-24, 5e-324]
+
+
 def specials_result(dtype: DType) -> dict[str, Any]:
-    """Every function at every pair of special values (reduction none)."""
-    vals = [0.0, -0.0, math.inf, -math.inf, math.nan, 1e308, -1e308, 5e-324, 1e-40, 1.0, -3.5]
-    units = [0.0, 1.0, 0.5, 1e-45, 1.0 - 2.0**-24, 5e-324]
+    """Every function at every pair of special values of the loss's domains (reduction
+    none); a rows loss gets rows of two logits and probability targets."""
     out: dict[str, Any] = {}
     with np.errstate(all="ignore"):
-        for name in NAMES:
-            xs = np.array(units if name == "binary_cross_entropy" else vals, dtype)
-            ys = np.array(units if name.startswith("binary") else vals, dtype)
+        for loss in LOSSES:
+            xs = np.array(UNIT_VALUES if loss.input == "probability" else SPECIAL_VALUES, dtype)
+            ys = np.array(SPECIAL_VALUES if loss.target == "real" else UNIT_VALUES, dtype)
             x: Array = np.repeat(xs, len(ys))
             y: Array = np.tile(ys, len(xs))
-            if name == "cross_entropy":
-                # Rows of two logits, probability targets.
+            if loss.family == "rows":
                 x = x[: x.size // 2 * 2].reshape(-1, 2)
-                y = np.resize(np.array(units, dtype), x.shape)
-            for suffix in SUFFIXES:
-                r = outcome(api(name + suffix), x, y, reduction="none")
-                out[f"{name}{suffix} specials"] = bits(r)
+                y = np.resize(np.array(UNIT_VALUES, dtype), x.shape)
+            for form in FORMS:
+                r = outcome(api(loss.name + form), x, y, reduction="none")
+                out[f"{loss.name}{form} specials"] = bits(r)
     return out
 
 

@@ -1,16 +1,16 @@
-"""Property tests over all 36 functions (issue 5, hypothesis): random shapes
-(1..4-D, empty sides included), memory layouts (reversed, strided, Fortran,
-byte-swapped, unaligned, read-only), dtypes, parameters, sample weights,
-reductions and values, against the float64 references: ``reference.py`` for
-the regression losses, the references of ``test_binary.py`` and
-``test_cross_entropy.py`` for the classification ones (each checks all four
-functions of a loss with every reduction, and value_and_grad / grad_hess
-bitwise against value and grad).
+"""Property tests over every function of every loss of the registry (hypothesis): random
+shapes (1..4-D, empty sides included), memory layouts (reversed, strided, Fortran,
+byte-swapped, unaligned, read-only), dtypes, parameters, sample weights, reductions and
+values, against the float64 references of the loss's family: ``reference.py`` for the
+regression losses, those of ``test_binary.py`` and ``test_cross_entropy.py`` for the
+classification ones (each checks all four functions of a loss with every reduction, and
+value_and_grad / grad_hess bitwise against value and grad). A loss of the registry without
+a family reference fails ``test_every_loss_has_a_reference``.
 
-Derandomized with 40 examples a test by default; ``.ci/run`` runs them
-again with ``FASTLOSS_HYPOTHESIS_EXAMPLES=1500``, still derandomized (the
-same examples on every run). ``FASTLOSS_HYPOTHESIS_RANDOM=1`` draws fresh
-random seeds, for exploring. A failure prints the example.
+Derandomized with 40 examples a test by default; ``.ci/run`` runs them again with
+``FASTLOSS_HYPOTHESIS_EXAMPLES=1500``, still derandomized (the same examples on every run).
+``FASTLOSS_HYPOTHESIS_RANDOM=1`` draws fresh random seeds, for exploring. A failure prints
+the example.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import test_cross_entropy as tce
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from losses import NAMES
 from reference import (
     DYADIC_PARAMS,
     FLOATS,
@@ -199,8 +200,8 @@ def test_cross_entropy_against_reference(data: st.DataObject) -> None:
     if weighted:
         # No zero class weights: with a mean whose denominator Σ w_y is 0
         # the kernel's gradient (nan at the target class only, second
-        # derivative 0) and the reference's (all nan) differ; see the
-        # report of issue 5. The value (nan) is right.
+        # derivative 0) and the reference's (all nan) differ. The value
+        # (nan) is right.
         pick = st.sampled_from([0.5, 1.0, 2.5])
         cw = np.array(data.draw(st.lists(pick, min_size=c, max_size=c)))
     opts = tce.Options(
@@ -227,6 +228,13 @@ def test_cross_entropy_against_reference(data: st.DataObject) -> None:
         f"{kind} {shape} axis={axis} cw={weighted} ignore={ignore} eps={eps} logits={from_logits}"
     )
     tce.check_call(xl, tl, opts, axis=axis, dtype=dtype, weight=weight, what=what)
+
+
+def test_every_loss_has_a_reference() -> None:
+    """The three tests above cover the registry: each loss is in one family's references."""
+    families = [set(LOSSES), set(tb.BINARY), {tce.NAME}]
+    assert sum(len(f) for f in families) == len(set().union(*families))
+    assert set().union(*families) == set(NAMES)
 
 
 def test_layout_helper_changes_layouts() -> None:

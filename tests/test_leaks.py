@@ -1,9 +1,8 @@
-"""Leaks and long runs (issue 5): 100,000 mixed calls of all 36 functions
-(successful and failing ones, ``out=``, weights, conversions, calls that go
-to the worker pool) grow the peak RSS (``resource.getrusage``) by less than
-2 MB after a warm-up. The calls run in a fresh child process: the peak of
-the pytest process is already set by other tests' large arrays, which would
-hide any growth below it.
+"""Leaks and long runs: 100,000 mixed calls of every function of every loss of the registry
+(successful and failing ones, ``out=``, weights, conversions, calls that go to the worker
+pool) grow the peak RSS (``resource.getrusage``) by less than 2 MB after a warm-up. The
+calls run in a fresh child process: the peak of the pytest process is already set by other
+tests' large arrays, which would hide any growth below it.
 """
 
 from __future__ import annotations
@@ -25,37 +24,41 @@ CHILD = r"""
 import json, math, resource, sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])
+from losses import LOSSES, call, inputs, invalid_kwargs
 from test_concurrency import shared_calls
 
 calls = [f for _, f in shared_calls(257, seed=1)]
 big = [f for _, f in shared_calls(20_003, seed=2)]
-rng = np.random.default_rng(0)
-x = rng.standard_normal(64)
-y = rng.standard_normal(64)
-out64 = np.empty(64)
-import fastloss
+
+
+def extras(loss):
+    # Conversions, out=, and errors raised before and after the arrays are converted
+    # (each exception carries a message built in Rust).
+    x, y = inputs(loss, (8, 8), np.float64, 0)
+    out = np.empty(x.shape)
+    found = [
+        lambda: call(loss, "_grad", x, y, out=out),
+        lambda: call(loss, "", x.tolist(), y.astype(np.float32) if y.dtype.kind == "f" else y),
+        lambda: call(loss, "", x, y, reduction="avg"),
+        lambda: call(loss, "_grad", x, y, out=np.empty(x.shape, np.float32)),
+        lambda: call(loss, "", x, y, sample_weight=-np.ones(y.shape[:1])),
+        lambda: call(loss, "", x, y[:-1]),
+    ]
+    for key, value in invalid_kwargs(loss)[:1]:
+        found.append(lambda: call(loss, "", x, y, **{key: value}))
+    if loss.input == "probability":
+        found.append(lambda: call(loss, "", x + 2.0, y))
+    if loss.target == "classes":
+        found.append(lambda: call(loss, "", x, y + x.shape[-1]))
+    return found
+
+
+extra_calls = [f for loss in LOSSES for f in extras(loss)]
+
 
 def extra(k):
-    # Conversions, out=, and errors raised before and after the arrays are
-    # converted (each exception carries a message built in Rust).
-    m = k % 8
     try:
-        if m == 0:
-            fastloss.mse_grad(x, y, out=out64)
-        elif m == 1:
-            fastloss.huber(x.tolist(), y.astype(np.float32), delta=0.5)
-        elif m == 2:
-            fastloss.huber(x, y, delta=-1.0)
-        elif m == 3:
-            fastloss.binary_cross_entropy(x, y)
-        elif m == 4:
-            fastloss.cross_entropy(x.reshape(8, 8), np.full(8, 9))
-        elif m == 5:
-            fastloss.mae(x, y, reduction="avg")
-        elif m == 6:
-            fastloss.mse_grad(x, y, out=np.empty(64, np.float32))
-        else:
-            fastloss.log_cosh(x, y, sample_weight=-np.ones(64))
+        extra_calls[k % len(extra_calls)]()
     except (ValueError, TypeError):
         pass
 

@@ -1,4 +1,4 @@
-"""Threads, SIMD levels, ``info()`` and ``__version__`` (SPEC §3, §5).
+"""Threads, SIMD levels, ``info()`` and ``__version__``, for every loss of the registry.
 
 Results must be bitwise identical for any thread count and for every SIMD
 level the machine has (the kernels use a fixed summation tree and no FMA).
@@ -6,35 +6,39 @@ level the machine has (the kernels use a fixed summation tree and no FMA).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
 import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import fastloss
 import numpy as np
 import pytest
-from reference import FLOATS, Array, DType, api, make_data, make_weight
+from losses import (
+    FLOAT_IDS,
+    FLOATS,
+    LOSSES,
+    DType,
+    Loss,
+    about,
+    array_kwargs,
+    call,
+    digest,
+    hexed,
+    ids,
+    inputs,
+    sample_kwargs,
+    weights,
+)
+from reference import api
 
 SIMD_NAMES = ("scalar", "sse2", "avx2", "avx512", "neon")
 X86 = platform.machine().lower() in ("x86_64", "amd64")
-
-
-def digest(a: Any) -> str:
-    """A checksum of an array's bits (NaNs made canonical: their payload is
-    not part of the contract)."""
-    arr = np.array(a, copy=True)
-    arr[np.isnan(arr)] = np.nan
-    return hashlib.sha256(arr.tobytes()).hexdigest()[:24]
-
-
-def hexed(v: Any) -> str:
-    assert type(v) is float
-    return "nan" if v != v else v.hex()
+ROWS = tuple(loss for loss in LOSSES if loss.family == "rows")
 
 
 # ------------------------------------------------------------------- api --
@@ -73,85 +77,123 @@ def test_set_num_threads_rejects_less_than_one(restore_threads: int, bad: int) -
 N_THREADED = 3_000_003
 
 
-def snapshot(name: str, x: Array, y: Array, w: Array | None) -> dict[str, str]:
-    """Bits of the results of one loss on (x, y, w)."""
+def snapshot(loss: Loss, x: Any, y: Any, **kw: Any) -> dict[str, str]:
+    """Bits of the results of one loss on (x, y)."""
     s: dict[str, str] = {}
-    s["value sum"] = hexed(api(name)(x, y, reduction="sum", sample_weight=w))
-    v, g = api(name + "_value_and_grad")(x, y, reduction="mean", sample_weight=w)
+    s["value sum"] = hexed(call(loss, "", x, y, reduction="sum", **kw))
+    v, g = call(loss, "_value_and_grad", x, y, reduction="mean", **kw)
     s["value_and_grad mean"] = hexed(v) + " " + digest(g)
-    g, h = api(name + "_grad_hess")(x, y, reduction="mean", sample_weight=w)
+    g, h = call(loss, "_grad_hess", x, y, reduction="mean", **kw)
     s["grad_hess mean"] = digest(g) + " " + digest(h)
+    s["none"] = digest(call(loss, "", x, y, reduction="none", **kw))
     return s
 
 
-@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
-@pytest.mark.parametrize("name", ["mse", "log_cosh"])
-def test_thread_count_does_not_change_bits(restore_threads: int, name: str, dtype: DType) -> None:
-    x, y = make_data(N_THREADED, dtype, seed=31)
-    w = make_weight((N_THREADED,), "each", seed=31)
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+@pytest.mark.parametrize("loss", LOSSES, ids=ids(LOSSES))
+def test_thread_count_does_not_change_bits(restore_threads: int, loss: Loss, dtype: DType) -> None:
+    """About 3·10⁶ elements in rows of 3, with the loss's sample parameters and its array
+    parameters, without and with per-row weights: 1, 2, 3 and 8 threads give the same bits."""
+    shape = about(loss, N_THREADED // 3, 3)
+    x, y = inputs(loss, shape, dtype, seed=31)
+    w = weights(shape, "rows", seed=31)
+    kw = {**sample_kwargs(loss), **array_kwargs(loss, x, 31)}
     results: dict[int, dict[str, str]] = {}
     for threads in (1, 2, 3, 8):
         api("set_num_threads")(threads)
-        results[threads] = snapshot(name, x, y, None)
-        results[threads].update({k + " weighted": v for k, v in snapshot(name, x, y, w).items()})
+        assert api("get_num_threads")() == threads
+        results[threads] = snapshot(loss, x, y, **kw)
+        weighted = snapshot(loss, x, y, sample_weight=w, **kw)
+        results[threads].update({k + " weighted": v for k, v in weighted.items()})
     for threads in (2, 3, 8):
         for key, bits in results[1].items():
             assert results[threads][key] == bits, (
-                f"{name} {np.dtype(dtype).name} {key}: {threads} threads give "
+                f"{loss.name} {np.dtype(dtype).name} {key}: {threads} threads give "
                 f"{results[threads][key]}, 1 thread gives {bits}"
             )
+
+
+@pytest.mark.parametrize("loss", ROWS, ids=ids(ROWS))
+def test_thread_count_does_not_change_bits_of_wide_and_narrow_rows(
+    restore_threads: int, loss: Loss
+) -> None:
+    """Rows of 1000, 10 and 32768 classes (the work is split by rows, or within them),
+    float32, with per-row weights or the sample parameters."""
+    cases: list[tuple[Any, Any, dict[str, Any]]] = []
+    for rows, c, seed in ((300, 1000, 1), (7000, 10, 2), (5, 32768, 3)):
+        x, y = inputs(loss, (rows,), np.float32, seed=seed, classes=c)
+        w = np.random.default_rng(seed).uniform(0.0, 2.0, rows)
+        cases.append((x, y, {"sample_weight": w}))
+        cases.append((x, y, sample_kwargs(loss)))
+    results: dict[int, list[str]] = {}
+    for threads in (1, 2, 3, 8):
+        api("set_num_threads")(threads)
+        got: list[str] = []
+        for x, y, kw in cases:
+            got.append(hexed(call(loss, "", x, y, **kw)))
+            v, g = call(loss, "_value_and_grad", x, y, reduction="sum", **kw)
+            got += [hexed(v), digest(g)]
+            g, h = call(loss, "_grad_hess", x, y, reduction="mean", **kw)
+            got += [digest(g), digest(h)]
+            got.append(digest(call(loss, "", x, y, reduction="none", **kw)))
+        results[threads] = got
+    for threads in (2, 3, 8):
+        for k, (a, b) in enumerate(zip(results[1], results[threads])):
+            assert a == b, f"{loss.name}: {threads} threads, result {k}: {b} != {a}"
 
 
 # ------------------------------------------------------- subprocess runs --
 
 SCRIPT = r"""
-import hashlib, json
+import json, sys
 import numpy as np
+sys.path.insert(0, sys.argv[1])
 import fastloss
+from losses import (
+    LOSSES, array_kwargs, call, digest, hexed, inputs, param_variants, weights,
+)
 
-def digest(a):
-    arr = np.array(a, copy=True)
-    arr[np.isnan(arr)] = np.nan
-    return hashlib.sha256(arr.tobytes()).hexdigest()[:24]
-
-def hexed(v):
-    assert type(v) is float, type(v)
-    return "nan" if v != v else v.hex()
-
-LOSSES = [("mae", {}), ("mse", {}), ("smooth_l1", {"beta": 0.5}), ("smooth_l1", {"beta": 0.0}),
-          ("huber", {"delta": 2.0}), ("log_cosh", {}), ("pinball", {"q": 0.25})]
 out = {"simd": fastloss.info()["simd"], "threads": fastloss.get_num_threads(), "results": {}}
 for dtype in (np.float32, np.float64):
     for n in (1, 7, 8, 15, 31, 33, 63, 65, 1000, 4099, 131075):
-        rng = np.random.default_rng(n)
-        x = (3 * rng.standard_normal(n)).astype(dtype)
-        y = rng.standard_normal(n).astype(dtype)
-        idx = rng.permutation(n)[: max(1, n // 8)]
-        x[idx[::4]] = y[idx[::4]]
-        y[idx[1::4]] = 0
-        x[idx[1::4]] = 0.5
-        y[idx[2::4]] = 0
-        x[idx[2::4]] = -2.0
-        w = rng.uniform(0.0, 2.0, n)
-        xs, ys = x.copy(), y.copy()
-        xs[idx[3::4]] = np.resize(np.array([np.inf, -np.inf, np.nan, 1.0]), len(idx[3::4]))
-        for name, kw in LOSSES:
-            f = getattr(fastloss, name)
-            fg = getattr(fastloss, name + "_grad")
-            fvg = getattr(fastloss, name + "_value_and_grad")
-            fgh = getattr(fastloss, name + "_grad_hess")
-            for wl, wt in (("", None), (" w", w)):
-                key = f"{np.dtype(dtype).name} n={n} {name}{kw}{wl}"
-                r = {}
-                for red in ("mean", "sum"):
-                    r[red] = hexed(f(x, y, reduction=red, sample_weight=wt, **kw))
-                    r[red + " grad"] = digest(fg(x, y, reduction=red, sample_weight=wt, **kw))
-                    v, g = fvg(x, y, reduction=red, sample_weight=wt, **kw)
-                    r[red + " vg"] = hexed(v) + " " + digest(g)
-                r["none"] = digest(f(xs, ys, reduction="none", sample_weight=wt, **kw))
-                g, h = fgh(xs, ys, sample_weight=wt, **kw)
-                r["grad_hess"] = digest(g) + " " + digest(h)
-                out["results"][key] = r
+        for loss in LOSSES:
+            # Rows: every tail of the class loops, then many rows.
+            shape, classes = (n,), 5
+            if loss.family == "rows":
+                shape, classes = ((3,), n) if n <= 4099 else ((n // 1000,), 1000)
+            clean = inputs(loss, shape, dtype, n, classes=classes)
+            special = inputs(loss, shape, dtype, n, classes=classes, specials=True)
+            data = [("", shape, clean, special)]
+            if loss.target == "classes":
+                probs = inputs(loss, shape, dtype, n, classes=classes, probabilities=True)
+                data.append((" probabilities", shape, probs, probs))
+            if array_kwargs(loss, clean[0]) and loss.family == "elementwise" and n > 1:
+                # Array parameters over the columns of a 2-D input.
+                data.append((" 7 columns", (n, 7), inputs(loss, (n, 7), dtype, n + 1),
+                             inputs(loss, (n, 7), dtype, n + 1, specials=True)))
+            for label, s, (x, y), (xs, ys) in data:
+                w = weights(s, "each", n)
+                variants = [(str(kw), kw) for kw in param_variants(loss)]
+                arrays = array_kwargs(loss, x, n)
+                if arrays:
+                    variants.append((" arrays", arrays))
+                for name, kw in variants:
+                    for wl, wt in (("", None), (" w", w)):
+                        key = f"{np.dtype(dtype).name} n={n} {loss.name}{label}{name}{wl}"
+                        kw2 = {**kw, "sample_weight": wt}
+                        r = {}
+                        for red in ("mean", "sum"):
+                            r[red] = hexed(call(loss, "", x, y, reduction=red, **kw2))
+                            g = call(loss, "_grad", x, y, reduction=red, **kw2)
+                            r[red + " grad"] = digest(g)
+                            v, g = call(loss, "_value_and_grad", x, y, reduction=red, **kw2)
+                            r[red + " vg"] = hexed(v) + " " + digest(g)
+                        r["none"] = digest(call(loss, "", xs, ys, reduction="none", **kw2))
+                        v, g = call(loss, "_value_and_grad", xs, ys, reduction="none", **kw2)
+                        r["none vg"] = digest(v) + " " + digest(g)
+                        g, h = call(loss, "_grad_hess", xs, ys, **kw2)
+                        r["grad_hess"] = digest(g) + " " + digest(h)
+                        out["results"][key] = r
 print(json.dumps(out))
 """
 
@@ -163,8 +205,9 @@ def run_child(env_updates: dict[str, str | None], code: str = SCRIPT) -> dict[st
             env.pop(key, None)
         else:
             env[key] = value
+    here = str(Path(__file__).resolve().parent)
     proc = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", code, here], env=env, capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == 0, f"child failed ({env_updates}):\n{proc.stderr[-4000:]}"
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -229,16 +272,17 @@ def test_num_threads_environment() -> None:
         assert json.loads(proc.stdout) == [int(n), int(n)], f"FASTLOSS_NUM_THREADS={n}"
 
 
-@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
-def test_threads_in_parallel_python_threads(restore_threads: int, dtype: DType) -> None:
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+@pytest.mark.parametrize("loss", LOSSES, ids=ids(LOSSES))
+def test_threads_in_parallel_python_threads(restore_threads: int, loss: Loss, dtype: DType) -> None:
     """Calls from several Python threads at once give the single-thread bits."""
     from concurrent.futures import ThreadPoolExecutor
 
     api("set_num_threads")(2)
-    x, y = make_data(1_200_007, dtype, seed=8)
-    want = snapshot("log_cosh", x, y, None)
+    x, y = inputs(loss, about(loss, 1_200_007), dtype, seed=8)
+    want = snapshot(loss, x, y)
     with ThreadPoolExecutor(max_workers=3) as pool:
-        got = list(pool.map(lambda _: snapshot("log_cosh", x, y, None), range(3)))
+        got = list(pool.map(lambda _: snapshot(loss, x, y), range(3)))
     for g in got:
         assert g == want
 
@@ -248,29 +292,41 @@ def test_threads_in_parallel_python_threads(restore_threads: int, dtype: DType) 
 def test_fork_after_threads_have_worked(restore_threads: int) -> None:
     """A child forked after the helper threads have worked has none of them:
     its calls run on the calling thread alone, finish, and give the same
-    bits."""
+    bits, for every loss."""
     import select
     import signal
     import struct
 
     api("set_num_threads")(2)
-    x, y = make_data(1 << 21, np.float64, seed=9)
-    want = float(fastloss.log_cosh(x, y))
+    data = [(loss, *inputs(loss, about(loss, 1 << 21), np.float64, seed=9)) for loss in LOSSES]
+
+    def values() -> list[float]:
+        return [float(call(loss, "", x, y)) for loss, x, y in data]
+
+    want = values()
+    size = 8 * len(want)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child
         try:
-            os.write(write, struct.pack("<d", float(fastloss.log_cosh(x, y))))
+            os.write(write, struct.pack(f"<{len(want)}d", *values()))
         finally:
             os._exit(0)
     os.close(write)
     try:
-        ready, _, _ = select.select([read], [], [], 60.0)
-        if not ready:
-            os.kill(pid, signal.SIGKILL)
-        got = os.read(read, 8) if ready else b""
+        got = b""
+        while len(got) < size:
+            ready, _, _ = select.select([read], [], [], 60.0)
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                break
+            chunk = os.read(read, size - len(got))
+            if not chunk:
+                break
+            got += chunk
     finally:
         os.close(read)
         os.waitpid(pid, 0)
-    assert len(got) == 8, "the forked child did not finish"
-    assert hexed(struct.unpack("<d", got)[0]) == hexed(want)
+    assert len(got) == size, "the forked child did not finish"
+    for loss, g, w in zip(LOSSES, struct.unpack(f"<{len(want)}d", got), want):
+        assert hexed(g) == hexed(w), loss.name

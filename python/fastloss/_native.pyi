@@ -1536,7 +1536,8 @@ def binary_cross_entropy(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); the weighted mean is sum(w*l) / sum(w).
 
-    An input or target outside [0, 1] raises ValueError naming the value and its index.
+    An input outside [0, 1], or NaN, raises ValueError naming the value and its index;
+    targets are not checked.
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -1608,7 +1609,8 @@ def binary_cross_entropy_grad(
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
-    An input or target outside [0, 1] raises ValueError naming the value and its index.
+    An input outside [0, 1], or NaN, raises ValueError naming the value and its index;
+    targets are not checked.
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -1657,7 +1659,8 @@ def binary_cross_entropy_value_and_grad(
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
-    An input or target outside [0, 1] raises ValueError naming the value and its index.
+    An input outside [0, 1], or NaN, raises ValueError naming the value and its index;
+    targets are not checked.
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -1731,7 +1734,8 @@ def binary_cross_entropy_grad_hess(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); the weighted mean is sum(w*l) / sum(w).
 
-    An input or target outside [0, 1] raises ValueError naming the value and its index.
+    An input outside [0, 1], or NaN, raises ValueError naming the value and its index;
+    targets are not checked.
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -1774,14 +1778,13 @@ def binary_cross_entropy_with_logits(
         second:     c·σ(x)·σ(-x)
 
     Parameters:
-        pos_weight: ArrayLike | None = None (finite, one per column of the input's last
-            axis): the weight of the positive term, per class (PyTorch's pos_weight).
+        pos_weight: ArrayLike | None = None (finite and ≥ 0, one per column of the input's
+            last axis): the weight of the positive term, per class (PyTorch's pos_weight).
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); the weighted mean is sum(w*l) / sum(w).
 
-    Exact at x = ±inf (x = -inf with t = 0 gives 0). A target outside [0, 1] raises
-    ValueError naming the value and its index.
+    Exact at x = ±inf (x = -inf with t = 0 gives 0).
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -1851,16 +1854,15 @@ def binary_cross_entropy_with_logits_grad(
         second:     c·σ(x)·σ(-x)
 
     Parameters:
-        pos_weight: ArrayLike | None = None (finite, one per column of the input's last
-            axis): the weight of the positive term, per class (PyTorch's pos_weight).
+        pos_weight: ArrayLike | None = None (finite and ≥ 0, one per column of the input's
+            last axis): the weight of the positive term, per class (PyTorch's pos_weight).
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); the weighted mean is sum(w*l) / sum(w).
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
-    Exact at x = ±inf (x = -inf with t = 0 gives 0). A target outside [0, 1] raises
-    ValueError naming the value and its index.
+    Exact at x = ±inf (x = -inf with t = 0 gives 0).
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -1905,16 +1907,15 @@ def binary_cross_entropy_with_logits_value_and_grad(
         second:     c·σ(x)·σ(-x)
 
     Parameters:
-        pos_weight: ArrayLike | None = None (finite, one per column of the input's last
-            axis): the weight of the positive term, per class (PyTorch's pos_weight).
+        pos_weight: ArrayLike | None = None (finite and ≥ 0, one per column of the input's
+            last axis): the weight of the positive term, per class (PyTorch's pos_weight).
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); the weighted mean is sum(w*l) / sum(w).
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
-    Exact at x = ±inf (x = -inf with t = 0 gives 0). A target outside [0, 1] raises
-    ValueError naming the value and its index.
+    Exact at x = ±inf (x = -inf with t = 0 gives 0).
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -1988,14 +1989,13 @@ def binary_cross_entropy_with_logits_grad_hess(
         second:     c·σ(x)·σ(-x)
 
     Parameters:
-        pos_weight: ArrayLike | None = None (finite, one per column of the input's last
-            axis): the weight of the positive term, per class (PyTorch's pos_weight).
+        pos_weight: ArrayLike | None = None (finite and ≥ 0, one per column of the input's
+            last axis): the weight of the positive term, per class (PyTorch's pos_weight).
         reduction: 'mean', 'sum' or 'none' (default 'none').
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); the weighted mean is sum(w*l) / sum(w).
 
-    Exact at x = ±inf (x = -inf with t = 0 gives 0). A target outside [0, 1] raises
-    ValueError naming the value and its index.
+    Exact at x = ±inf (x = -inf with t = 0 gives 0).
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.

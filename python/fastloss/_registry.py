@@ -157,7 +157,7 @@ LOSSES: tuple[Loss, ...] = (
                 "β ≥ 0",
                 "where the loss turns from quadratic to linear; β = 0 is exactly mae",
                 valid=(0.0, 0.5, 1.0, 3.0),
-                invalid=(-1.0, -1e-300, float("nan"), float("inf")),
+                invalid=(-1.0, -0.5, -1e-300, float("-inf"), float("nan")),
             ),
         ),
         example=Example(
@@ -189,7 +189,7 @@ LOSSES: tuple[Loss, ...] = (
                 "δ > 0",
                 "where the loss turns from quadratic to linear",
                 valid=(1e-3, 0.5, 1.0, 2.0),
-                invalid=(0.0, -1.0, float("nan"), float("inf")),
+                invalid=(0.0, -0.0, -0.5, -1.0, float("-inf"), float("nan")),
             ),
         ),
         example=Example(
@@ -242,7 +242,7 @@ LOSSES: tuple[Loss, ...] = (
                 "0 < q < 1",
                 "the quantile fitted",
                 valid=(0.1, 0.5, 0.9),
-                invalid=(0.0, 1.0, -0.5, 1.5, float("nan")),
+                invalid=(0.0, 1.0, -0.25, 1.5, float("inf"), float("nan")),
             ),
         ),
         example=Example(
@@ -269,7 +269,8 @@ LOSSES: tuple[Loss, ...] = (
         hessian="exact",
         kernel="binary::BinaryCrossEntropy",
         notes=(
-            "An input or target outside [0, 1] raises ValueError naming the value and its index.",
+            "An input outside [0, 1], or NaN, raises ValueError naming the value and its index; "
+            "targets are not checked.",
         ),
         example=Example(
             input="[0.25, 0.75]",
@@ -297,14 +298,11 @@ LOSSES: tuple[Loss, ...] = (
                 "pos_weight",
                 "ArrayLike | None",
                 None,
-                "finite, one per column of the input's last axis",
+                "finite and ≥ 0, one per column of the input's last axis",
                 "the weight of the positive term, per class (PyTorch's pos_weight)",
             ),
         ),
-        notes=(
-            "Exact at x = ±inf (x = -inf with t = 0 gives 0). A target outside [0, 1] raises "
-            "ValueError naming the value and its index.",
-        ),
+        notes=("Exact at x = ±inf (x = -inf with t = 0 gives 0).",),
         example=Example(
             input="[-1.0, 2.0]",
             target="[0.0, 1.0]",

@@ -336,3 +336,22 @@ def names_value(text: str, value: float, dtype: Any = np.float64) -> bool:
 
 def names_index(text: str, index: int) -> bool:
     return re.search(rf"(?<![\d.]){index}(?![\d.])", text) is not None
+
+
+def out_left_alone(cases: Any) -> list[str]:
+    """Runs each ``(label, call, out)`` of ``cases``, a call that must fail, on its ``out``
+    filled with a sentinel; returns what went wrong: a call that did not raise, or one that
+    wrote ``out`` before raising."""
+    failures: list[str] = []
+    for label, fail, out in cases:
+        before = out.copy()
+        try:
+            fail(out)
+        except (ValueError, TypeError):
+            pass
+        else:
+            failures.append(f"{label}: no error")
+            continue
+        if out.tobytes() != before.tobytes():
+            failures.append(f"{label}: out was written")
+    return failures

@@ -948,3 +948,107 @@ def test_out_must_be_an_ndarray(func: str) -> None:
     for out in ([0.0] * x.size, tuple([0.0] * x.size), 3.0, "out"):
         with pytest.raises((TypeError, ValueError)):
             function(func)(x, t, out=out)
+
+
+def _overlapping(
+    loss: Loss, dtype: DType
+) -> list[tuple[str, Callable[[Array], dict[str, Any]], tuple[int, ...]]]:
+    """(argument, a function that makes the call's arguments from ``out``'s memory, the
+    input's shape): every argument a call reads, as memory shared with ``out``, read in
+    place or through a converted copy."""
+    rows = 8
+    # Elementwise: 3 columns, so that a strided array parameter fits in ``out``.
+    x, t = inputs(loss, (rows,) if loss.family == "rows" else (rows, 3), dtype, seed=4)
+    xs = x.shape
+
+    def raw(out: Array, dt: Any, count: int) -> Array:
+        """The first ``count`` items of ``out``'s bytes, as ``dt``."""
+        return out.reshape(-1).view(np.uint8)[: count * np.dtype(dt).itemsize].view(dt)
+
+    def reversed_input(out: Array) -> dict[str, Any]:
+        out[...] = x[::-1]
+        return {"input": out[::-1], "target": t}
+
+    def reversed_target(out: Array) -> dict[str, Any]:
+        out[...] = t[::-1]
+        return {"input": x, "target": out[::-1]}
+
+    def labels(dt: Any) -> Callable[[Array], dict[str, Any]]:
+        def make(out: Array) -> dict[str, Any]:
+            y = raw(out, dt, rows)
+            y[...] = np.arange(rows) % xs[-1]
+            return {"input": x, "target": y}
+
+        return make
+
+    def weight(strided: bool) -> Callable[[Array], dict[str, Any]]:
+        def make(out: Array) -> dict[str, Any]:
+            out[...] = 1.0
+            if loss.family == "rows":
+                w = out[:, 0] if strided else raw(out, dtype, rows)
+            else:
+                w = out[::-1] if strided else out
+            return {"input": x, "target": t, "sample_weight": w}
+
+        return make
+
+    def param(name: str, strided: bool) -> Callable[[Array], dict[str, Any]]:
+        def make(out: Array) -> dict[str, Any]:
+            out[...] = 1.0
+            flat = out.reshape(-1)
+            p = flat[: 2 * xs[-1] : 2] if strided else flat[: xs[-1]]
+            return {"input": x, "target": t, name: p}
+
+        return make
+
+    cases: list[tuple[str, Callable[[Array], dict[str, Any]], tuple[int, ...]]] = [
+        ("input", reversed_input, xs),
+        ("sample_weight", weight(False), xs),
+        ("sample_weight", weight(True), xs),
+    ]
+    if loss.target == "classes":
+        cases += [("target", labels(dt), xs) for dt in (np.int64, np.int32, np.uint8)]
+    else:
+        cases.append(("target", reversed_target, xs))
+    for p in array_params(loss):
+        cases += [(p.name, param(p.name, strided), xs) for strided in (False, True)]
+    return cases
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+@pytest.mark.parametrize("func", OUT_FUNCTIONS)
+def test_out_sharing_memory_with_any_argument(func: str, dtype: DType) -> None:
+    """``out`` sharing memory with anything the call reads (the input, the target, class
+    indices in any integer dtype, the sample weights, an array parameter), read in place or
+    through a converted copy: ValueError naming the argument, and ``out`` untouched."""
+    loss, _ = loss_of(func)
+    failures: list[str] = []
+    for k, (name, make, shape) in enumerate(_overlapping(loss, dtype)):
+        out = np.zeros(shape, dtype=dtype)
+        kwargs = make(out)
+        before = out.copy()
+        x, t = kwargs.pop("input"), kwargs.pop("target")
+        try:
+            function(func)(x, t, out=out, **{**sample_kwargs(loss), **kwargs})
+        except ValueError as e:
+            if name not in str(e) or "out" not in str(e):
+                failures.append(f"{k} {name}: {e}")
+        else:
+            failures.append(f"{k} {name}: no error")
+        if out.tobytes() != before.tobytes():
+            failures.append(f"{k} {name}: out was written")
+    assert not failures, f"{func} {np.dtype(dtype).name}: " + "; ".join(failures)
+
+
+@pytest.mark.parametrize("loss", CLASS_TARGET, ids=ids(CLASS_TARGET))
+def test_out_sharing_memory_with_class_indices(loss: Loss) -> None:
+    """Class indices that are ``out``'s own memory would be overwritten while they are
+    read: the call is refused."""
+    buf = np.zeros(128)
+    y = buf.view(np.int64)[:64]
+    y[32:] = 1
+    x = np.tile([0.0, -1e4], (64, 1))
+    assert call(loss, "_value_and_grad", x, y.copy())[0] == 5000.0
+    with pytest.raises(ValueError, match="target"):
+        call(loss, "_value_and_grad", x, y, out=buf.reshape(64, 2))
+    assert not buf.view(np.int64)[:32].any() and (buf.view(np.int64)[32:64] == 1).all()

@@ -162,18 +162,43 @@ pub(crate) fn reduction(s: &str) -> PyResult<Reduction> {
     })
 }
 
-fn byte_range<T>(s: &[T]) -> (usize, usize) {
-    let start = s.as_ptr() as usize;
-    (start, start + std::mem::size_of_val(s))
+/// The bytes an array's elements may lie in, `[low, high)` (empty for no
+/// elements): NumPy's bounds of `may_share_memory`.
+fn extent(arr: &Bound<'_, PyUntypedArray>) -> (usize, usize) {
+    if arr.shape().contains(&0) {
+        return (0, 0);
+    }
+    // SAFETY: `as_array_ptr` points to the live array object `arr` holds.
+    let data = unsafe { (*arr.as_array_ptr()).fields.data } as isize;
+    let (mut low, mut high) = (data, data + arr.dtype().itemsize() as isize);
+    for (&n, &stride) in arr.shape().iter().zip(arr.strides()) {
+        let span = stride * (n as isize - 1);
+        if span < 0 {
+            low += span;
+        } else {
+            high += span;
+        }
+    }
+    (low as usize, high as usize)
+}
+
+/// `np.shares_memory(a, b)`: exact, where the bounds overlap.
+fn shares_memory(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<bool> {
+    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    numpy_fn(a.py(), &F, "shares_memory")?
+        .call1((a, b))?
+        .extract()
 }
 
 /// Checks `out=` completely before anything is written: an ndarray of the
 /// compute dtype and `shape`, C-contiguous, aligned, writable, and sharing
-/// no memory with the inputs.
+/// no memory with any argument the call reads (`reads`, by name: the arrays
+/// as given, before any conversion, since the kernel reads either them or
+/// fresh copies of them, made before the first write).
 pub(crate) fn check_out<'py, T: Float + Element>(
     out: &Bound<'py, PyAny>,
     shape: &[usize],
-    inputs: &[&[T]],
+    reads: &[(&str, &Bound<'py, PyUntypedArray>)],
 ) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
     let arr = out.cast::<PyUntypedArray>().map_err(|_| {
         PyTypeError::new_err(format!(
@@ -203,42 +228,22 @@ pub(crate) fn check_out<'py, T: Float + Element>(
     if !has_flags(arr, NPY_ARRAY_WRITEABLE) {
         return Err(PyValueError::new_err("out is read-only"));
     }
-    let arr = arr.cast::<PyArrayDyn<T>>()?.clone();
-    // SAFETY: checked contiguous, aligned and of type T just above; the slice
-    // is only used to read the address range.
-    let (lo, hi) = byte_range(unsafe { slice(&arr) });
-    for s in inputs {
-        let (a, b) = byte_range(s);
-        if lo < b && a < hi {
-            return Err(PyValueError::new_err(OUT_SHARES));
+    // `out` is contiguous: its bounds are its bytes. Where the bounds of an
+    // argument overlap them, a contiguous argument shares memory with it;
+    // a strided one may fit between its elements, which NumPy decides.
+    let (lo, hi) = extent(arr);
+    for &(name, a) in reads {
+        let (a_lo, a_hi) = extent(a);
+        if lo < a_hi
+            && a_lo < hi
+            && (has_flags(a, NPY_ARRAY_C_CONTIGUOUS) || shares_memory(arr.as_any(), a.as_any())?)
+        {
+            return Err(PyValueError::new_err(format!(
+                "out shares memory with {name}, which the call reads; pass a separate array"
+            )));
         }
     }
-    Ok(arr)
-}
-
-/// The error of an `out=` that overlaps an input.
-const OUT_SHARES: &str = "out shares memory with an input; pass a separate array";
-
-/// `np.may_share_memory(a, b)`.
-fn may_share(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<bool> {
-    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    numpy_fn(a.py(), &F, "may_share_memory")?
-        .call1((a, b))?
-        .extract()
-}
-
-/// `out` must share no memory with `originals`: inputs the kernel read as
-/// copies, which [`check_out`] compared with the copies only.
-pub(crate) fn check_out_apart(
-    out: &Bound<'_, PyAny>,
-    originals: &[&Bound<'_, PyAny>],
-) -> PyResult<()> {
-    for o in originals {
-        if may_share(out, o)? {
-            return Err(PyValueError::new_err(OUT_SHARES));
-        }
-    }
-    Ok(())
+    Ok(arr.cast::<PyArrayDyn<T>>()?.clone())
 }
 
 /// Sample weights: `None`, the input's shape, or 1-D of length `shape[0]`.

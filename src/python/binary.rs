@@ -20,10 +20,13 @@ pub(crate) fn call<'py>(
     sample_weight: Option<&Bound<'py, PyAny>>,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let call = Call::new(input, target, reduction, sample_weight, out)?;
+    let mut call = Call::new(input, target, reduction, sample_weight, out)?;
     let pw = pos_weight
         .map(|p| args::pos_weight(p, call.shape()))
         .transpose()?;
+    if let Some(p) = &pw {
+        call.reads("pos_weight", p);
+    }
     macro_rules! run {
         ($t:ty) => {{
             let typed = match &pw {
@@ -34,7 +37,7 @@ pub(crate) fn call<'py>(
             // `out` does not overlap it.
             let slice = typed.as_ref().map(|a| unsafe { args::slice(a) });
             let loss = BinaryCrossEntropyWithLogits::new(slice)?;
-            call.run::<$t, _>(kind, loss, slice.as_slice())
+            call.run::<$t, _>(kind, loss)
         }};
     }
     match call.dtype {

@@ -23,6 +23,8 @@ pub(crate) struct Call<'py> {
     weight: Option<(Bound<'py, PyUntypedArray>, WeightShape)>,
     reduction: Reduction,
     out: Option<Bound<'py, PyAny>>,
+    /// Array parameters the loss reads, by name, as given.
+    params: Vec<(&'static str, Bound<'py, PyUntypedArray>)>,
 }
 
 impl<'py> Call<'py> {
@@ -48,7 +50,14 @@ impl<'py> Call<'py> {
             weight,
             reduction,
             out: out.cloned(),
+            params: Vec::new(),
         })
+    }
+
+    /// Records that the loss reads `param` (an array parameter, as given):
+    /// `out=` must not share memory with it.
+    pub(crate) fn reads(&mut self, name: &'static str, param: &Bound<'py, PyUntypedArray>) {
+        self.params.push((name, param.clone()));
     }
 
     /// The input's shape.
@@ -56,14 +65,11 @@ impl<'py> Call<'py> {
         self.input.shape()
     }
 
-    /// Runs `kind` of `loss` in `T`, the compute dtype. `params` are the
-    /// arrays the loss reads besides input, target and weights (`out=` must
-    /// not overlap them either).
+    /// Runs `kind` of `loss` in `T`, the compute dtype.
     pub(crate) fn run<T: Float + Element, L: Pointwise<T>>(
         self,
         kind: Kind,
         loss: L,
-        params: &[&[T]],
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = self.input.py();
         let input = args::typed::<T>(&self.input, "input")?;
@@ -87,12 +93,12 @@ impl<'py> Call<'py> {
         let shape = self.input.shape().to_vec();
         let out = match &self.out {
             Some(out) => {
-                let mut inputs = vec![x, y];
-                if let Weights::Each(w) | Weights::Rows(w) = w {
-                    inputs.push(w);
+                let mut reads = vec![("input", &self.input), ("target", &self.target)];
+                if let Some((w, _)) = &self.weight {
+                    reads.push(("sample_weight", w));
                 }
-                inputs.extend_from_slice(params);
-                Some(args::check_out::<T>(out, &shape, &inputs)?)
+                reads.extend(self.params.iter().map(|(name, p)| (*name, p)));
+                Some(args::check_out::<T>(out, &shape, &reads)?)
             }
             None => None,
         };
@@ -244,8 +250,8 @@ macro_rules! pointwise_functions {
             use $crate::python::args::Dtype;
             let call = $crate::python::pointwise::Call::new(input, target, reduction, sample_weight, out)?;
             match call.dtype {
-                Dtype::F32 => call.run::<f32, _>(kind, make::<f32>($($p),*)?, &[]),
-                Dtype::F64 => call.run::<f64, _>(kind, make::<f64>($($p),*)?, &[]),
+                Dtype::F32 => call.run::<f32, _>(kind, make::<f32>($($p),*)?),
+                Dtype::F64 => call.run::<f64, _>(kind, make::<f64>($($p),*)?),
             }
         }
 

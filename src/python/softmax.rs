@@ -170,24 +170,17 @@ impl<'py> Call<'py> {
 
         let out = match &self.out {
             Some(out) => {
-                let mut inputs = vec![x];
-                if let Targets::Probs(p) = target {
-                    inputs.push(p);
+                let mut reads = vec![("input", &self.input)];
+                match &self.target {
+                    Target::Index(t) | Target::Probs(t) => reads.push(("target", t)),
                 }
-                if let Weights::Each(s) | Weights::Rows(s) = w {
-                    inputs.push(s);
+                if let Some(w) = &self.class_weight {
+                    reads.push(("class_weight", w));
                 }
-                inputs.extend(cw);
-                let checked = args::check_out::<T>(out, &shape, &inputs)?;
-                if !last {
-                    // The kernel read copies: compare with the originals.
-                    let mut originals = vec![self.input.as_any()];
-                    if let Target::Probs(t) = &self.target {
-                        originals.push(t.as_any());
-                    }
-                    args::check_out_apart(out, &originals)?;
+                if let Some((w, _)) = &self.weight {
+                    reads.push(("sample_weight", w));
                 }
-                Some(checked)
+                Some(args::check_out::<T>(out, &shape, &reads)?)
             }
             None => None,
         };

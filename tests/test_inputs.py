@@ -1052,3 +1052,28 @@ def test_out_sharing_memory_with_class_indices(loss: Loss) -> None:
     with pytest.raises(ValueError, match="target"):
         call(loss, "_value_and_grad", x, y, out=buf.reshape(64, 2))
     assert not buf.view(np.int64)[:32].any() and (buf.view(np.int64)[32:64] == 1).all()
+
+
+# ------------------------------------------------------------ class indices --
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("loss", CLASS_TARGET, ids=ids(CLASS_TARGET))
+def test_uint64_labels_beyond_int64(loss: Loss, form: str) -> None:
+    """A uint64 label of 2^63 or more is out of range, whatever ``ignore_index`` is (its
+    int64 image, which is negative, included): ValueError naming its true value and its
+    position. Smaller uint64 labels are those labels."""
+    x, _ = inputs(loss, (2, 3), np.float64, seed=1)
+    y = np.zeros((2, 3), dtype=np.uint64)
+    y[1, 2] = 1
+    want = call(loss, form, x, y.astype(np.int64))
+    results_equal(call(loss, form, x, y), want, f"{loss.name}{form} uint64")
+    for big in (2**63, 2**63 + 5, 2**64 - 1):
+        y[1, 1] = big
+        for ignore in (None, big - 2**64, -1):
+            with pytest.raises(ValueError) as excinfo:
+                call(loss, form, x, y, ignore_index=ignore)
+            text = message(excinfo)
+            assert f"label {big} " in text and re.search(shape_pattern((1, 1)), text), (
+                f"{big} ignore_index={ignore}: {text!r}"
+            )

@@ -446,6 +446,19 @@ fn position(mut index: usize, shape: &[usize]) -> String {
     shape_str(&pos)
 }
 
+/// A class index out of range, at flat index `index` of a target of `shape`.
+fn label_out_of_range(
+    label: impl std::fmt::Display,
+    index: usize,
+    classes: usize,
+    shape: &[usize],
+) -> PyErr {
+    PyValueError::new_err(format!(
+        "target has label {label} at index {} but C = {classes}: a label must be in [0, {classes}) or equal ignore_index",
+        position(index, shape)
+    ))
+}
+
 /// A cross-entropy kernel error as a Python exception: the kernel checks the
 /// class indices, and a bad one is reported at its position in the target's
 /// shape.
@@ -455,10 +468,33 @@ pub(crate) fn label_error(e: LossError, target_shape: &[usize]) -> PyErr {
             index,
             label,
             classes,
-        } => PyValueError::new_err(format!(
-            "target has label {label} at index {} but C = {classes}: a label must be in [0, {classes}) or equal ignore_index",
-            position(index, target_shape)
-        )),
+        } => label_out_of_range(label, index, classes, target_shape),
         e => e.into(),
+    }
+}
+
+/// uint64 class indices from 2^63 on, which the int64 copy that the kernel
+/// reads turns negative (one of them could then equal `ignore_index`): the
+/// first label out of range, in flat order, with its own value. `labels`
+/// is that copy of `target`.
+pub(crate) fn check_unsigned_labels(
+    target: &Bound<'_, PyUntypedArray>,
+    labels: &[i64],
+    classes: usize,
+    ignore: Option<i64>,
+) -> PyResult<()> {
+    let dtype = target.dtype();
+    if dtype.kind() != b'u' || dtype.itemsize() < 8 || labels.iter().all(|&y| y >= 0) {
+        return Ok(());
+    }
+    let bad = |y: i64| y < 0 || ((y as u64) >= classes as u64 && ignore != Some(y));
+    match labels.iter().position(|&y| bad(y)) {
+        Some(index) => Err(label_out_of_range(
+            labels[index] as u64,
+            index,
+            classes,
+            target.shape(),
+        )),
+        None => Ok(()),
     }
 }

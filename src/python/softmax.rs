@@ -149,6 +149,9 @@ impl<'py> Call<'py> {
             (_, Some(p)) => Targets::Probs(unsafe { args::slice(p) }),
             _ => unreachable!("one kind of target"),
         };
+        if let (Target::Index(t), Targets::Index(l)) = (&self.target, target) {
+            args::check_unsigned_labels(t, l, self.classes, self.ignore_index)?;
+        }
         // SAFETY: as above.
         let cw = class_weight.as_ref().map(|w| unsafe { args::slice(w) });
         let w = match &weight {

@@ -1077,3 +1077,46 @@ def test_uint64_labels_beyond_int64(loss: Loss, form: str) -> None:
             assert f"label {big} " in text and re.search(shape_pattern((1, 1)), text), (
                 f"{big} ignore_index={ignore}: {text!r}"
             )
+
+
+# ------------------------------------------------------ conversion errors --
+
+
+class Raising:
+    """An array-like whose conversion raises ``error``."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Array:
+        raise self.error
+
+
+def convertible_arguments(loss: Loss) -> tuple[dict[str, Any], list[str]]:
+    """Valid arguments of a call, by name, and the names of those converted to arrays."""
+    x, t = inputs(loss, (6, 4), np.float64, seed=3)
+    w = weights((6, 4), "rows", seed=3)
+    args: dict[str, Any] = {"input": x, "target": t, "sample_weight": w}
+    args.update(array_kwargs(loss, x, 3))
+    return args, list(args)
+
+
+def call_with(loss: Loss, form: str, args: dict[str, Any]) -> Any:
+    rest = {k: v for k, v in args.items() if k not in ("input", "target")}
+    return call(loss, form, args["input"], args["target"], **rest)
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, SystemExit, MemoryError])
+@pytest.mark.parametrize("loss", LOSSES, ids=ids(LOSSES))
+def test_interrupts_while_converting_pass_through(loss: Loss, error: type[BaseException]) -> None:
+    """Ctrl-C, ``sys.exit`` and running out of memory while an argument is converted (in
+    its ``__array__``, or in a list) reach the caller as they are; only a failure to
+    convert is a TypeError naming the argument."""
+    base, names = convertible_arguments(loss)
+    for name in names:
+        for bad in (Raising(error()), [Raising(error())]):
+            with pytest.raises(error) as excinfo:
+                call_with(loss, "", {**base, name: bad})
+            assert type(excinfo.value) is error, f"{name}: {excinfo.value!r}"
+        with pytest.raises(TypeError, match=name):
+            call_with(loss, "", {**base, name: Raising(ValueError("no"))})

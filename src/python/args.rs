@@ -9,7 +9,7 @@ use numpy::npyffi::flags::{NPY_ARRAY_ALIGNED, NPY_ARRAY_C_CONTIGUOUS, NPY_ARRAY_
 use numpy::{
     Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyException, PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
@@ -62,12 +62,24 @@ pub(crate) fn array<'py>(
         return Ok(arr.clone());
     }
     static ASARRAY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let converted = numpy_fn(obj.py(), &ASARRAY, "asarray")?
+    let py = obj.py();
+    let converted = numpy_fn(py, &ASARRAY, "asarray")?
         .call1((obj,))
-        .map_err(|e| {
-            PyTypeError::new_err(format!("{name} cannot be converted to an array: {e}"))
-        })?;
+        .map_err(|e| not_convertible(py, e, name))?;
     Ok(converted.cast_into::<PyUntypedArray>()?)
+}
+
+/// A failure to convert argument `name` as a TypeError naming it, caused by
+/// the original error. What is no statement about the argument passes
+/// through as it is: `KeyboardInterrupt`, `SystemExit` and the other
+/// `BaseException`s that are not `Exception`s, and `MemoryError`.
+fn not_convertible(py: Python<'_>, e: PyErr, name: &str) -> PyErr {
+    if !e.is_instance_of::<PyException>(py) || e.is_instance_of::<PyMemoryError>(py) {
+        return e;
+    }
+    let wrapped = PyTypeError::new_err(format!("{name} cannot be converted to an array: {e}"));
+    wrapped.set_cause(py, Some(e));
+    wrapped
 }
 
 /// The compute dtype of two arrays: float32 when both are float32 or

@@ -97,6 +97,8 @@ pub enum LossError {
     },
 }
 
+/// Numbers print in their short form (`{:?}`: `1e-300`, `-1.0`, `NaN`), as
+/// Python's `repr` does, never as hundreds of digits.
 impl fmt::Display for LossError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -113,7 +115,7 @@ impl fmt::Display for LossError {
                 name,
                 value,
                 requirement,
-            } => write!(f, "{name} must satisfy {requirement}, got {value}"),
+            } => write!(f, "{name} must satisfy {requirement}, got {value:?}"),
             Self::InvalidWeight { index, value } => write!(
                 f,
                 "sample_weight must be finite and >= 0, got {value:?} at index {index}"
@@ -140,7 +142,7 @@ impl fmt::Display for LossError {
             ),
             Self::InvalidClassWeight { index, value } => write!(
                 f,
-                "class_weight must be finite and >= 0, got {value} at index {index}"
+                "class_weight must be finite and >= 0, got {value:?} at index {index}"
             ),
             Self::ClassWeightOverflow => write!(
                 f,

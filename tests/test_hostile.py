@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -528,6 +529,33 @@ def test_panic_in_kernel_is_runtime_error() -> None:
             assert fastloss.mse(x, np.zeros_like(x)) == pytest.approx(float(np.mean(x * x)))
     finally:
         fastloss.set_num_threads(old)
+
+
+PANIC_SCRIPT = """
+import fastloss
+native = fastloss._native
+for threads in (1, 3):
+    fastloss.set_num_threads(threads)
+    for n in (1, 4096 * 5 + 3, 1 << 17):
+        try:
+            native._panic_in_kernel(n)
+        except RuntimeError as e:
+            assert "forced panic" in str(e), e
+        else:
+            raise SystemExit("no error")
+print("ok")
+"""
+
+
+def test_caught_panic_prints_nothing() -> None:
+    """A panic that the bindings catch and raise as RuntimeError (which carries its
+    message) writes nothing to stderr, on the calling thread or a helper."""
+    env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}
+    done = subprocess.run(
+        [sys.executable, "-c", PANIC_SCRIPT], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.strip() == "ok", done.stdout
+    assert done.stderr == "", done.stderr
 
 
 if __name__ == "__main__":

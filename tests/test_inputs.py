@@ -1120,3 +1120,90 @@ def test_interrupts_while_converting_pass_through(loss: Loss, error: type[BaseEx
             assert type(excinfo.value) is error, f"{name}: {excinfo.value!r}"
         with pytest.raises(TypeError, match=name):
             call_with(loss, "", {**base, name: Raising(ValueError("no"))})
+
+
+# ------------------------------------------------------ parameter messages --
+
+SCALAR_PARAMS = [
+    (loss, p) for loss in LOSSES for p in loss.params if not p.annotation.startswith("ArrayLike")
+]
+
+
+@pytest.mark.parametrize(
+    ("loss", "param"), SCALAR_PARAMS, ids=[f"{lo.name}-{p.name}" for lo, p in SCALAR_PARAMS]
+)
+def test_parameter_type_error_names_the_parameter(loss: Loss, param: Any) -> None:
+    """A parameter of the wrong type: TypeError whose message (not only a note) names the
+    parameter and what it got. An int parameter refuses a bool."""
+    x, t = inputs(loss, (4,), np.float64, seed=0)
+    bad: list[Any] = ["a", [1.0], None] if "None" not in param.annotation else ["a", [1.0]]
+    if param.annotation.startswith("int"):
+        bad += [True, False, 1.5]
+    for value in bad:
+        for form in FORMS:
+            with pytest.raises(TypeError) as excinfo:
+                call(loss, form, x, t, **{param.name: value})
+            text = message(excinfo)
+            assert text.startswith(param.name), f"{param.name}={value!r}: {text!r}"
+            assert type(value).__name__ in text, f"{param.name}={value!r}: {text!r}"
+
+
+@pytest.mark.parametrize("func", FUNCTIONS)
+def test_reduction_type_error_names_it(func: str) -> None:
+    loss, _ = loss_of(func)
+    x, t = inputs(loss, (4,), np.float64, seed=0)
+    for value in (1, None, b"mean"):
+        with pytest.raises(TypeError) as excinfo:
+            function(func)(x, t, reduction=value)
+        assert message(excinfo).startswith("reduction"), message(excinfo)
+
+
+FLOAT_PARAMS = [(loss, p) for loss, p in SCALAR_PARAMS if p.annotation == "float"]
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+@pytest.mark.parametrize(
+    ("loss", "param"), FLOAT_PARAMS, ids=[f"{lo.name}-{p.name}" for lo, p in FLOAT_PARAMS]
+)
+def test_tiny_parameter_values_print_short(loss: Loss, param: Any, dtype: DType) -> None:
+    """A parameter refused for its value (1e-300 rounds to 0 in float32) is named in its
+    short form, never as hundreds of digits."""
+    x, t = inputs(loss, (4,), dtype, seed=0)
+    for value in (1e-300, -1e-300, 5e-324, 1e300, -1e300):
+        try:
+            call(loss, "", x, t, **{param.name: value})
+        except ValueError as e:
+            text = str(e)
+            assert not re.search(r"\d{18}", text), f"{param.name}={value!r}: {text!r}"
+            assert names_value(text[text.index(param.name) + len(param.name) :], value), text
+
+
+@pytest.mark.parametrize("func", FUNCTIONS)
+def test_weight_shape_message_says_each_shape_once(func: str) -> None:
+    """A 1-D input's shape and its shape[0] are the same: said once."""
+    loss, _ = loss_of(func)
+    x, t = inputs(loss, (8,), np.float64, seed=0)
+    with pytest.raises(ValueError) as excinfo:
+        function(func)(x, t, sample_weight=np.ones(3))
+    text = message(excinfo)
+    assert not re.search(r"(\(\d+,\)) or \1", text), text
+    assert re.search(shape_pattern((8,)), text), text
+
+
+@pytest.mark.parametrize("loss", CLASS_TARGET, ids=ids(CLASS_TARGET))
+def test_class_target_kind_messages(loss: Loss) -> None:
+    """An integer target of the input's shape (one-hot labels) and a float target of the
+    class indices' shape: the message says what each kind of target needs, never that a
+    shape does not fit itself."""
+    x = np.zeros((6, 4))
+    one_hot = np.eye(4, dtype=np.int64)[[0, 1, 2, 3, 0, 1]]
+    with pytest.raises(ValueError) as excinfo:
+        call(loss, "", x, one_hot)
+    text = message(excinfo)
+    assert "class indices" in text and re.search(shape_pattern((6,)), text), text
+    assert "float" in text, text
+    assert not re.search(r"\(6, 4\)[^()]*fit[^()]*\(6, 4\)", text), text
+    with pytest.raises(ValueError) as excinfo:
+        call(loss, "", x, np.zeros(6))
+    text = message(excinfo)
+    assert "integer" in text and re.search(shape_pattern((6, 4)), text), text

@@ -235,6 +235,14 @@ def rust_default(value: Any) -> str:
     return repr(value)
 
 
+def rust_from_py_with(p: Any) -> str:
+    """The attribute that converts a scalar parameter with errors naming it (arrays are taken
+    as they are, and converted by the binding)."""
+    if p.annotation.startswith("ArrayLike"):
+        return ""
+    return f"#[pyo3(from_py_with = arg_{p.name})] "
+
+
 def rust_bindings() -> str:
     out = [
         f"// @{HEADER}.",
@@ -248,12 +256,25 @@ def rust_bindings() -> str:
     ]
     for loss in LOSSES:
         params = ", ".join(
-            f"{p.name}: {RUST_TYPE[p.annotation]} = {rust_default(p.default)}" for p in loss.params
+            f"{rust_from_py_with(p)}{p.name}: {RUST_TYPE[p.annotation]} = {rust_default(p.default)}"
+            for p in loss.params
         )
         if len(loss.params) > 2:
             out.append("#[allow(clippy::too_many_arguments)]")
         out.append(f"mod {loss.name}_py {{")
         out.append("    use super::*;")
+        converted = [p for p in loss.params if rust_from_py_with(p)]
+        for p in converted:
+            rust_type = RUST_TYPE[p.annotation]
+            out += [
+                "",
+                f"    /// `{p.name}` as Python passes it: a wrong type is a TypeError naming it.",
+                f"    fn arg_{p.name}(obj: &Bound<'_, PyAny>) -> PyResult<{rust_type}> {{",
+                f'        crate::python::args::param(obj, "{p.name}")',
+                "    }",
+            ]
+        if converted:
+            out.append("")
         if loss.call is not None:
             out.append(f"    use crate::python::{loss.call};")
             macro = "crate::python::pointwise::pointwise_pyfunctions!"

@@ -9,10 +9,10 @@ use numpy::npyffi::flags::{NPY_ARRAY_ALIGNED, NPY_ARRAY_C_CONTIGUOUS, NPY_ARRAY_
 use numpy::{
     Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyException, PyMemoryError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyException, PyMemoryError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBool, PyDict, PyInt, PyString};
 
 use crate::error::LossError;
 use crate::float::Float;
@@ -166,12 +166,102 @@ pub(crate) fn shape_str(shape: &[usize]) -> String {
     }
 }
 
-pub(crate) fn reduction(s: &str) -> PyResult<Reduction> {
-    Reduction::parse(s).ok_or_else(|| {
+/// `reduction=` as Python passes it (the `from_py_with` of every loss
+/// function): a TypeError naming it for anything but a str.
+pub(crate) fn reduction(obj: &Bound<'_, PyAny>) -> PyResult<Reduction> {
+    let s = obj.cast::<PyString>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "reduction must be a str ('mean', 'sum' or 'none'), got {}",
+            described(obj)
+        ))
+    })?;
+    let s = s.to_cow()?;
+    Reduction::parse(&s).ok_or_else(|| {
         PyValueError::new_err(format!(
             "reduction must be 'mean', 'sum' or 'none', got {s:?}"
         ))
     })
+}
+
+/// An argument as a message shows it: its repr (cut short) and its type.
+fn described(obj: &Bound<'_, PyAny>) -> String {
+    let repr = obj.repr().map_or_else(|_| "?".into(), |r| r.to_string());
+    let repr = match repr.char_indices().nth(40) {
+        Some((end, _)) => format!("{}...", &repr[..end]),
+        None => repr,
+    };
+    let kind = obj
+        .get_type()
+        .name()
+        .map_or_else(|_| "?".into(), |n| n.to_string());
+    format!("{repr} ({kind})")
+}
+
+/// A scalar keyword parameter as Python passes it: the `from_py_with` that
+/// `losses.rs` gives each, so that a wrong type is a TypeError whose message
+/// names the parameter (PyO3 names it only in a note).
+pub(crate) trait Param: Sized {
+    /// `obj` as the parameter `name`.
+    fn from_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Self>;
+}
+
+/// The parameter `name` of a loss function from `obj` (see [`Param`]).
+pub(crate) fn param<P: Param>(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<P> {
+    P::from_arg(obj, name)
+}
+
+impl Param for f64 {
+    fn from_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Self> {
+        obj.extract().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{name} must be a real number, got {}",
+                described(obj)
+            ))
+        })
+    }
+}
+
+impl Param for bool {
+    fn from_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Self> {
+        obj.extract().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{name} must be True or False, got {}",
+                described(obj)
+            ))
+        })
+    }
+}
+
+/// An int, not a bool (which Python counts as one): `axis=True` is a mistake.
+impl Param for i64 {
+    fn from_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Self> {
+        let int = if obj.is_instance_of::<PyBool>() {
+            None
+        } else {
+            obj.extract::<i64>().ok()
+        };
+        int.ok_or_else(|| {
+            if obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>() {
+                PyOverflowError::new_err(format!(
+                    "{name} must fit in a 64-bit integer, got {}",
+                    described(obj)
+                ))
+            } else {
+                PyTypeError::new_err(format!("{name} must be an int, got {}", described(obj)))
+            }
+        })
+    }
+}
+
+/// `None`, or the parameter.
+impl<P: Param> Param for Option<P> {
+    fn from_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Self> {
+        if obj.is_none() {
+            Ok(None)
+        } else {
+            P::from_arg(obj, name).map(Some)
+        }
+    }
 }
 
 /// The bytes an array's elements may lie in, `[low, high)` (empty for no
@@ -281,10 +371,10 @@ fn weight_shape(w: &[usize], input: &[usize]) -> PyResult<WeightShape> {
         Ok(WeightShape::Rows)
     } else {
         Err(PyValueError::new_err(format!(
-            "sample_weight has shape {}; expected the input shape {} or ({},)",
+            "sample_weight has shape {}; expected the input shape {}{}",
             shape_str(w),
             shape_str(input),
-            input.first().map_or("n".into(), |d| d.to_string())
+            or_rows(input)
         )))
     }
 }
@@ -350,25 +440,43 @@ pub(crate) fn class_indices(target: &Bound<'_, PyUntypedArray>, rows: &[usize]) 
 }
 
 /// The target's shape: `rows` (the input's `shape` without the class axis)
-/// for class indices, `shape` for probabilities.
+/// for class indices, `shape` for probabilities. A target whose shape is the
+/// other kind's is told what its dtype makes it.
 pub(crate) fn check_class_target_shape(
-    target: &[usize],
+    target: &Bound<'_, PyUntypedArray>,
     indices: bool,
     shape: &[usize],
     rows: &[usize],
     axis: i64,
 ) -> PyResult<()> {
+    let got = target.shape();
     let want = if indices { rows } else { shape };
-    if target == want {
+    if got == want {
         return Ok(());
     }
-    Err(PyValueError::new_err(format!(
-        "target shape {} does not fit input shape {} with axis={axis}: class indices need shape {}, probabilities shape {}",
-        shape_str(target),
-        shape_str(shape),
-        shape_str(rows),
-        shape_str(shape),
-    )))
+    let dtype = target.dtype().str()?.to_string();
+    let message = if indices && got == shape {
+        format!(
+            "target has shape {} and dtype {dtype}: an integer target holds class indices, of the input's shape without the class axis (axis={axis}), {}; a target of the input's shape holds probabilities, which must be float (for one-hot labels, pass target.argmax(axis={axis}) or target.astype(float))",
+            shape_str(got),
+            shape_str(rows),
+        )
+    } else if !indices && got == rows {
+        format!(
+            "target has shape {} and dtype {dtype}: class indices, of the input's shape without the class axis (axis={axis}), must be integers; probabilities need the input's shape {}",
+            shape_str(got),
+            shape_str(shape),
+        )
+    } else {
+        format!(
+            "target shape {} does not fit input shape {} with axis={axis}: class indices need shape {}, probabilities shape {}",
+            shape_str(got),
+            shape_str(shape),
+            shape_str(rows),
+            shape_str(shape),
+        )
+    };
+    Err(PyValueError::new_err(message))
 }
 
 /// At least one class, unless there are no rows either.
@@ -420,9 +528,17 @@ pub(crate) fn row_sample_weight<'py>(
         "sample_weight has shape {}; expected the per-row loss shape {}{}",
         shape_str(w.shape()),
         shape_str(rows),
-        rows.first()
-            .map_or(String::new(), |d| format!(" or ({d},)"))
+        or_rows(rows)
     )))
+}
+
+/// The other shape sample weights may have, one per row (`" or (n,)"`),
+/// where it is another shape than `shape`.
+fn or_rows(shape: &[usize]) -> String {
+    match shape {
+        [] | [_] => String::new(),
+        [n, ..] => format!(" or ({n},)"),
+    }
 }
 
 /// The class indices as a C-contiguous, aligned int64 array: the array

@@ -8,6 +8,7 @@ use super::args::{self, Dtype};
 use super::kind::Kind;
 use super::pointwise::Call;
 use crate::loss::binary::BinaryCrossEntropyWithLogits;
+use crate::reduce::Reduction;
 
 /// `pos_weight` is 1-D with one entry per element of the input's last axis.
 #[allow(clippy::too_many_arguments)]
@@ -16,7 +17,7 @@ pub(crate) fn call<'py>(
     input: &Bound<'py, PyAny>,
     target: &Bound<'py, PyAny>,
     pos_weight: Option<&Bound<'py, PyAny>>,
-    reduction: &str,
+    reduction: Reduction,
     sample_weight: Option<&Bound<'py, PyAny>>,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {

@@ -46,6 +46,12 @@ mod mse_py {
 
 mod smooth_l1_py {
     use super::*;
+
+    /// `beta` as Python passes it: a wrong type is a TypeError naming it.
+    fn arg_beta(obj: &Bound<'_, PyAny>) -> PyResult<f64> {
+        crate::python::args::param(obj, "beta")
+    }
+
     crate::python::pointwise::pointwise_functions!(
         smooth_l1:
             "(input, target, *, beta=1.0, reduction='mean', sample_weight=None)"
@@ -59,12 +65,18 @@ mod smooth_l1_py {
         smooth_l1_grad_hess:
             "(input, target, *, beta=1.0, reduction='none', sample_weight=None)"
             "Smooth L1: quadratic below β, linear above (PyTorch's smooth_l1_loss).\n\n(gradient, second derivative): both per element by default (reduction 'none'), scaled as\nthe reduction scales the value, with the sample weights multiplied in, as XGBoost and\nLightGBM custom objectives take them.\n\nFormulas (d = input - target, per element):\n    value:      |d| < β ? 0.5·d²/β : |d| - 0.5·β (β = 0 is mae)\n    gradient:   clamp(d/β, -1, 1)\n    second:     |d| < β ? 1/β : 0\n\nParameters:\n    beta: float = 1.0 (β ≥ 0): where the loss turns from quadratic to linear; β = 0 is\n        exactly mae.\n    reduction: 'mean', 'sum' or 'none' (default 'none').\n    sample_weight: None, the shape of the per-element loss, or one weight per row\n        (length shape[0]); the weighted mean is sum(w*l) / sum(w).\n\nInputs are anything NumPy turns into an array. The compute dtype is float32 when both\ninput and target are float32 or float16, float64 otherwise; arrays come back in it.\nRaises ValueError, naming the argument and the value, for shapes that differ (there is\nno broadcasting), a parameter outside its domain (beta), an unknown reduction, or\nnegative or non-finite weights; TypeError for a complex, object or string dtype.\n\nExample:\n    >>> fastloss.smooth_l1_grad_hess([0.5, 3.0], [0.0, 0.0], beta=1.0)\n    (array([0.5, 1. ]), array([1., 0.]))",
-        (beta: f64 = 1.0) => crate::loss::regression::SmoothL1::<T>::new(beta)
+        (#[pyo3(from_py_with = arg_beta)] beta: f64 = 1.0) => crate::loss::regression::SmoothL1::<T>::new(beta)
     );
 }
 
 mod huber_py {
     use super::*;
+
+    /// `delta` as Python passes it: a wrong type is a TypeError naming it.
+    fn arg_delta(obj: &Bound<'_, PyAny>) -> PyResult<f64> {
+        crate::python::args::param(obj, "delta")
+    }
+
     crate::python::pointwise::pointwise_functions!(
         huber:
             "(input, target, *, delta=1.0, reduction='mean', sample_weight=None)"
@@ -78,7 +90,7 @@ mod huber_py {
         huber_grad_hess:
             "(input, target, *, delta=1.0, reduction='none', sample_weight=None)"
             "Huber loss: quadratic up to δ, linear beyond.\n\n(gradient, second derivative): both per element by default (reduction 'none'), scaled as\nthe reduction scales the value, with the sample weights multiplied in, as XGBoost and\nLightGBM custom objectives take them.\n\nFormulas (d = input - target, per element):\n    value:      |d| ≤ δ ? 0.5·d² : δ·(|d| - 0.5·δ)\n    gradient:   clamp(d, -δ, δ)\n    second:     |d| ≤ δ ? 1 : 0\n\nParameters:\n    delta: float = 1.0 (δ > 0): where the loss turns from quadratic to linear.\n    reduction: 'mean', 'sum' or 'none' (default 'none').\n    sample_weight: None, the shape of the per-element loss, or one weight per row\n        (length shape[0]); the weighted mean is sum(w*l) / sum(w).\n\nInputs are anything NumPy turns into an array. The compute dtype is float32 when both\ninput and target are float32 or float16, float64 otherwise; arrays come back in it.\nRaises ValueError, naming the argument and the value, for shapes that differ (there is\nno broadcasting), a parameter outside its domain (delta), an unknown reduction, or\nnegative or non-finite weights; TypeError for a complex, object or string dtype.\n\nExample:\n    >>> fastloss.huber_grad_hess([0.5, 3.0], [0.0, 0.0], delta=1.0)\n    (array([0.5, 1. ]), array([1., 0.]))",
-        (delta: f64 = 1.0) => crate::loss::regression::Huber::<T>::new(delta)
+        (#[pyo3(from_py_with = arg_delta)] delta: f64 = 1.0) => crate::loss::regression::Huber::<T>::new(delta)
     );
 }
 
@@ -103,6 +115,12 @@ mod log_cosh_py {
 
 mod pinball_py {
     use super::*;
+
+    /// `q` as Python passes it: a wrong type is a TypeError naming it.
+    fn arg_q(obj: &Bound<'_, PyAny>) -> PyResult<f64> {
+        crate::python::args::param(obj, "q")
+    }
+
     crate::python::pointwise::pointwise_functions!(
         pinball:
             "(input, target, *, q=0.5, reduction='mean', sample_weight=None)"
@@ -116,7 +134,7 @@ mod pinball_py {
         pinball_grad_hess:
             "(input, target, *, q=0.5, reduction='none', sample_weight=None)"
             "Pinball (quantile) loss: fits the q-quantile of the target.\n\n(gradient, second derivative): both per element by default (reduction 'none'), scaled as\nthe reduction scales the value, with the sample weights multiplied in, as XGBoost and\nLightGBM custom objectives take them.\n\nFormulas (d = input - target, per element):\n    value:      r = target - input: max(q·r, (q - 1)·r)\n    gradient:   -q if r > 0, 1 - q if r < 0, 0.5 - q if r = 0\n    second:     0\n\nParameters:\n    q: float = 0.5 (0 < q < 1): the quantile fitted.\n    reduction: 'mean', 'sum' or 'none' (default 'none').\n    sample_weight: None, the shape of the per-element loss, or one weight per row\n        (length shape[0]); the weighted mean is sum(w*l) / sum(w).\n\nInputs are anything NumPy turns into an array. The compute dtype is float32 when both\ninput and target are float32 or float16, float64 otherwise; arrays come back in it.\nRaises ValueError, naming the argument and the value, for shapes that differ (there is\nno broadcasting), a parameter outside its domain (q), an unknown reduction, or negative\nor non-finite weights; TypeError for a complex, object or string dtype.\n\nExample:\n    >>> fastloss.pinball_grad_hess([0.5, 3.0], [0.0, 0.0], q=0.75)\n    (array([0.25, 0.25]), array([0., 0.]))",
-        (q: f64 = 0.5) => crate::loss::regression::Pinball::<T>::new(q)
+        (#[pyo3(from_py_with = arg_q)] q: f64 = 0.5) => crate::loss::regression::Pinball::<T>::new(q)
     );
 }
 
@@ -162,6 +180,27 @@ mod binary_cross_entropy_with_logits_py {
 #[allow(clippy::too_many_arguments)]
 mod cross_entropy_py {
     use super::*;
+
+    /// `axis` as Python passes it: a wrong type is a TypeError naming it.
+    fn arg_axis(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
+        crate::python::args::param(obj, "axis")
+    }
+
+    /// `ignore_index` as Python passes it: a wrong type is a TypeError naming it.
+    fn arg_ignore_index(obj: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
+        crate::python::args::param(obj, "ignore_index")
+    }
+
+    /// `label_smoothing` as Python passes it: a wrong type is a TypeError naming it.
+    fn arg_label_smoothing(obj: &Bound<'_, PyAny>) -> PyResult<f64> {
+        crate::python::args::param(obj, "label_smoothing")
+    }
+
+    /// `from_logits` as Python passes it: a wrong type is a TypeError naming it.
+    fn arg_from_logits(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+        crate::python::args::param(obj, "from_logits")
+    }
+
     use crate::python::softmax::call;
     crate::python::pointwise::pointwise_pyfunctions!(
         cross_entropy:
@@ -176,7 +215,7 @@ mod cross_entropy_py {
         cross_entropy_grad_hess:
             "(input, target, *, axis=-1, class_weight=None, ignore_index=None, label_smoothing=0.0, from_logits=True, reduction='none', sample_weight=None)"
             "Softmax cross-entropy over the classes along `axis`.\n\n(gradient, second derivative): both per element by default (reduction 'none'), scaled as\nthe reduction scales the value, with the sample weights multiplied in, as XGBoost and\nLightGBM custom objectives take them.\n\nFormulas (per row z):\n    value:      Σ_c a_c·(logsumexp(z) - z_c), z the row of logits\n    gradient:   A·softmax(z)_c - a_c, A = Σ_c a_c\n    second:     A·p_c·(1 - p_c) (the diagonal)\n\nParameters:\n    axis: int = -1 (an axis of the input): the class axis.\n    class_weight: ArrayLike | None = None (finite, non-negative, one per class): a\n        weight per class, as PyTorch's weight=.\n    ignore_index: int | None = None (any integer): rows with this class index contribute\n        nothing, and leave the mean.\n    label_smoothing: float = 0.0 (0 ≤ ε ≤ 1): ε: targets t become (1 - ε)·t + ε/C.\n    from_logits: bool = True (True or False): False: the input holds probabilities, and\n        the value is -Σ a_c·log max(p_c, tiny).\n    reduction: 'mean', 'sum' or 'none' (default 'none').\n    sample_weight: None, the shape of the per-element loss, or one weight per row\n        (length shape[0]); the weighted mean is sum(w*l) / sum(w).\n\n`target` holds integer class indices (the input's shape without `axis`) or probabilities\n(the input's shape). Target weights a_c: index y gives (1 - ε)·w_y·[c = y] + (ε/C)·w_c,\nprobabilities t give w_c·((1 - ε)·t_c + ε/C).\n\nThe mean follows PyTorch: index targets divide by Σ w_{y_i} over rows that are not\n`ignore_index` (all ignored: nan), probability targets by the number of rows.\n\nFinite logits never give nan or inf. A label out of range or a wrong class_weight raises\nValueError naming the value and its position.\n\nInputs are anything NumPy turns into an array. The compute dtype is float32 when both\ninput and target are float32 or float16, float64 otherwise; arrays come back in it.\nRaises ValueError, naming the argument and the value, for shapes that differ (there is\nno broadcasting), a parameter outside its domain (axis, class_weight, ignore_index,\nlabel_smoothing, from_logits), an unknown reduction, or negative or non-finite weights;\nTypeError for a complex, object or string dtype.\n\nExample:\n    >>> fastloss.cross_entropy_grad_hess([[2.0, 0.0], [0.0, 1.0]], [0, 1])\n    (array([[-0.11920292,  0.11920292],\n           [ 0.26894142, -0.26894142]]), array([[0.10499359, 0.10499359],\n           [0.19661193, 0.19661193]]))",
-        (axis: i64 = -1, class_weight: Option<&Bound<'py, PyAny>> = None, ignore_index: Option<i64> = None, label_smoothing: f64 = 0.0, from_logits: bool = true)
+        (#[pyo3(from_py_with = arg_axis)] axis: i64 = -1, class_weight: Option<&Bound<'py, PyAny>> = None, #[pyo3(from_py_with = arg_ignore_index)] ignore_index: Option<i64> = None, #[pyo3(from_py_with = arg_label_smoothing)] label_smoothing: f64 = 0.0, #[pyo3(from_py_with = arg_from_logits)] from_logits: bool = true)
     );
 }
 

@@ -14,6 +14,10 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
+
 use crate::error::LossError;
 use crate::simd::Level;
 
@@ -23,12 +27,69 @@ impl From<LossError> for PyErr {
     }
 }
 
+/// Calls of [`guard`] under way, in the process; those on this thread.
+static GUARDED: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    static GUARDED_HERE: Cell<usize> = const { Cell::new(0) };
+}
+
+/// One call of [`guard`] under way, until dropped (unwinding included).
+struct Guarded;
+
+impl Guarded {
+    fn enter() -> Self {
+        GUARDED.fetch_add(1, Ordering::SeqCst);
+        GUARDED_HERE.with(|n| n.set(n.get() + 1));
+        Guarded
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        GUARDED_HERE.with(|n| n.set(n.get() - 1));
+        GUARDED.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Installs (once) the panic hook of the module: silent for the panics that
+/// [`guard`] catches, whose exception carries the message, and the default
+/// report for any other. A panic is guard's when this thread is inside a
+/// guarded call, or when it is a helper thread of the pool and a guarded
+/// call is under way: helpers run only the tasks of kernels, and every
+/// kernel this module runs is called through `guard`. The hook is this
+/// extension's own (each Rust library loaded into Python has its own
+/// standard library), so other extensions' panics are not affected.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let here = GUARDED_HERE.with(Cell::get) > 0;
+            let helper = GUARDED.load(Ordering::SeqCst) > 0 && !PYTHON_THREAD.with(Cell::get);
+            if !(here || helper) {
+                report(info);
+            }
+        }));
+    });
+}
+
+thread_local! {
+    /// Whether this thread has called into the module: a Python thread, not
+    /// a helper of the pool.
+    static PYTHON_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
 /// Runs the body of a binding, turning a Rust panic (a bug: kernels report
-/// bad input as `LossError`) into `RuntimeError`. pyo3 would raise its
+/// bad input as `LossError`) into `RuntimeError`, with nothing written to
+/// stderr (see [`install_panic_hook`]). pyo3 would raise its
 /// `PanicException`, a `BaseException` that `except Exception` lets through.
 /// Every loss function of the module calls its body through here.
 pub(crate) fn guard<R>(body: impl FnOnce() -> PyResult<R>) -> PyResult<R> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_else(|payload| {
+    PYTHON_THREAD.with(|t| t.set(true));
+    let entered = Guarded::enter();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+    drop(entered);
+    caught.unwrap_or_else(|payload| {
         let what = payload
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -91,6 +152,7 @@ fn info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    install_panic_hook();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;

@@ -31,11 +31,10 @@ impl<'py> Call<'py> {
     pub(crate) fn new(
         input: &Bound<'py, PyAny>,
         target: &Bound<'py, PyAny>,
-        reduction: &str,
+        reduction: Reduction,
         sample_weight: Option<&Bound<'py, PyAny>>,
         out: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Self> {
-        let reduction = args::reduction(reduction)?;
         let input = args::array(input, "input")?;
         let target = args::array(target, "target")?;
         let dtype = args::compute_dtype(&input, &target)?;
@@ -132,26 +131,28 @@ impl<'py> Call<'py> {
 /// `register` function that adds them to the module. Each calls
 /// `call(kind, input, target, <params>, reduction, sample_weight, out)`, which
 /// must be in scope; [`pointwise_functions!`] writes it for losses whose
-/// parameters are numbers.
+/// parameters are numbers. A parameter may carry its `#[pyo3(from_py_with =
+/// ...)]` (scalar parameters do: their type errors name them); `reduction`
+/// is converted by [`args::reduction`], for the same reason.
 macro_rules! pointwise_pyfunctions {
     (
         $value:ident: $value_sig:literal $value_doc:literal,
         $grad:ident: $grad_sig:literal $grad_doc:literal,
         $vg:ident: $vg_sig:literal $vg_doc:literal,
         $gh:ident: $gh_sig:literal $gh_doc:literal,
-        ($($p:ident: $pt:ty = $pd:expr),*)
+        ($($(#[$($m:tt)*])* $p:ident: $pt:ty = $pd:expr),*)
     ) => {
         #[pyfunction]
         #[pyo3(
-            signature = (input, target, *, $($p = $pd,)* reduction = "mean", sample_weight = None),
+            signature = (input, target, *, $($p = $pd,)* reduction = $crate::reduce::Reduction::Mean, sample_weight = None),
             text_signature = $value_sig
         )]
         #[doc = $value_doc]
         fn $value<'py>(
             input: &Bound<'py, PyAny>,
             target: &Bound<'py, PyAny>,
-            $($p: $pt,)*
-            reduction: &str,
+            $($(#[$($m)*])* $p: $pt,)*
+            #[pyo3(from_py_with = $crate::python::args::reduction)] reduction: $crate::reduce::Reduction,
             sample_weight: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
             use $crate::python::kind::Kind;
@@ -160,15 +161,15 @@ macro_rules! pointwise_pyfunctions {
 
         #[pyfunction]
         #[pyo3(
-            signature = (input, target, *, $($p = $pd,)* reduction = "mean", sample_weight = None, out = None),
+            signature = (input, target, *, $($p = $pd,)* reduction = $crate::reduce::Reduction::Mean, sample_weight = None, out = None),
             text_signature = $grad_sig
         )]
         #[doc = $grad_doc]
         fn $grad<'py>(
             input: &Bound<'py, PyAny>,
             target: &Bound<'py, PyAny>,
-            $($p: $pt,)*
-            reduction: &str,
+            $($(#[$($m)*])* $p: $pt,)*
+            #[pyo3(from_py_with = $crate::python::args::reduction)] reduction: $crate::reduce::Reduction,
             sample_weight: Option<&Bound<'py, PyAny>>,
             out: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
@@ -178,15 +179,15 @@ macro_rules! pointwise_pyfunctions {
 
         #[pyfunction]
         #[pyo3(
-            signature = (input, target, *, $($p = $pd,)* reduction = "mean", sample_weight = None, out = None),
+            signature = (input, target, *, $($p = $pd,)* reduction = $crate::reduce::Reduction::Mean, sample_weight = None, out = None),
             text_signature = $vg_sig
         )]
         #[doc = $vg_doc]
         fn $vg<'py>(
             input: &Bound<'py, PyAny>,
             target: &Bound<'py, PyAny>,
-            $($p: $pt,)*
-            reduction: &str,
+            $($(#[$($m)*])* $p: $pt,)*
+            #[pyo3(from_py_with = $crate::python::args::reduction)] reduction: $crate::reduce::Reduction,
             sample_weight: Option<&Bound<'py, PyAny>>,
             out: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
@@ -196,15 +197,15 @@ macro_rules! pointwise_pyfunctions {
 
         #[pyfunction]
         #[pyo3(
-            signature = (input, target, *, $($p = $pd,)* reduction = "none", sample_weight = None),
+            signature = (input, target, *, $($p = $pd,)* reduction = $crate::reduce::Reduction::None, sample_weight = None),
             text_signature = $gh_sig
         )]
         #[doc = $gh_doc]
         fn $gh<'py>(
             input: &Bound<'py, PyAny>,
             target: &Bound<'py, PyAny>,
-            $($p: $pt,)*
-            reduction: &str,
+            $($(#[$($m)*])* $p: $pt,)*
+            #[pyo3(from_py_with = $crate::python::args::reduction)] reduction: $crate::reduce::Reduction,
             sample_weight: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
             use $crate::python::kind::Kind;
@@ -230,7 +231,7 @@ macro_rules! pointwise_functions {
         $grad:ident: $grad_sig:literal $grad_doc:literal,
         $vg:ident: $vg_sig:literal $vg_doc:literal,
         $gh:ident: $gh_sig:literal $gh_doc:literal,
-        ($($p:ident: $pt:ty = $pd:expr),*) => $make:expr
+        ($($(#[$($m:tt)*])* $p:ident: $pt:ty = $pd:expr),*) => $make:expr
     ) => {
         fn make<T: $crate::float::Float>($($p: $pt),*)
             -> Result<impl $crate::kernel::Pointwise<T>, $crate::error::LossError> {
@@ -243,7 +244,7 @@ macro_rules! pointwise_functions {
             input: &Bound<'py, PyAny>,
             target: &Bound<'py, PyAny>,
             $($p: $pt,)*
-            reduction: &str,
+            reduction: $crate::reduce::Reduction,
             sample_weight: Option<&Bound<'py, PyAny>>,
             out: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
@@ -260,7 +261,7 @@ macro_rules! pointwise_functions {
             $grad: $grad_sig $grad_doc,
             $vg: $vg_sig $vg_doc,
             $gh: $gh_sig $gh_doc,
-            ($($p: $pt = $pd),*)
+            ($($(#[$($m)*])* $p: $pt = $pd),*)
         );
     };
 }

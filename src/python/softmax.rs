@@ -59,11 +59,10 @@ impl<'py> Call<'py> {
         ignore_index: Option<i64>,
         label_smoothing: f64,
         from_logits: bool,
-        reduction: &str,
+        reduction: Reduction,
         sample_weight: Option<&Bound<'py, PyAny>>,
         out: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Self> {
-        let reduction = args::reduction(reduction)?;
         let input = args::array(input, "input")?;
         let target = args::array(target, "target")?;
         // The compute dtype follows the input (class indices do not count).
@@ -84,10 +83,10 @@ impl<'py> Call<'py> {
             let dtype = args::compute_dtype(&input, &target)?;
             (Target::Probs(target), dtype)
         };
-        let tshape = match &target {
-            Target::Index(t) | Target::Probs(t) => t.shape(),
+        let t = match &target {
+            Target::Index(t) | Target::Probs(t) => t,
         };
-        args::check_class_target_shape(tshape, indices, &shape, &rows_shape, given)?;
+        args::check_class_target_shape(t, indices, &shape, &rows_shape, given)?;
         args::check_classes(classes, rows, &shape, given)?;
         let class_weight = class_weight
             .map(|w| args::class_weight(w, classes, given))
@@ -256,7 +255,7 @@ pub(crate) fn call<'py>(
     ignore_index: Option<i64>,
     label_smoothing: f64,
     from_logits: bool,
-    reduction: &str,
+    reduction: Reduction,
     sample_weight: Option<&Bound<'py, PyAny>>,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {

@@ -1122,6 +1122,26 @@ def test_interrupts_while_converting_pass_through(loss: Loss, error: type[BaseEx
             call_with(loss, "", {**base, name: Raising(ValueError("no"))})
 
 
+# --------------------------------------------------------- masked arrays --
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=ids(LOSSES))
+def test_masked_arrays_are_refused(loss: Loss) -> None:
+    """A masked array (whose mask the kernels would not see) for any argument: TypeError
+    naming it and pointing to sample_weight, which is how to leave elements out."""
+    base, names = convertible_arguments(loss)
+    for name in names:
+        data = np.asarray(base[name])
+        mask = np.zeros(data.shape, dtype=bool)
+        mask.reshape(-1)[0] = data.size > 0
+        for masked in (np.ma.masked_array(data, mask=mask), np.ma.masked_array(data)):
+            for form in FORMS:
+                with pytest.raises(TypeError) as excinfo:
+                    call_with(loss, form, {**base, name: masked})
+                text = message(excinfo)
+                assert text.startswith(name) and "sample_weight" in text, f"{name}: {text!r}"
+
+
 # ------------------------------------------------------ parameter messages --
 
 SCALAR_PARAMS = [

@@ -161,7 +161,8 @@ def docstring(loss: Any, form: str) -> str:
     lines += wrap(
         "Raises ValueError, naming the argument and the value, for shapes that differ (there is "
         f"no broadcasting), a parameter outside its domain ({checked}), an unknown reduction, or "
-        "negative or non-finite weights; TypeError for a complex, object or string dtype.",
+        "negative or non-finite weights; TypeError for a complex, object or string dtype, or a "
+        "masked array (leave elements out with sample_weight instead).",
         width,
     )
     lines.append("")

@@ -101,7 +101,8 @@ def mae(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.mae([0.5, 3.0], [0.0, 0.0])
@@ -170,7 +171,8 @@ def mae_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.mae_grad([0.5, 3.0], [0.0, 0.0])
@@ -216,7 +218,8 @@ def mae_value_and_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.mae_value_and_grad([0.5, 3.0], [0.0, 0.0])
@@ -287,7 +290,8 @@ def mae_grad_hess(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.mae_grad_hess([0.5, 3.0], [0.0, 0.0])
@@ -331,7 +335,8 @@ def mse(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.mse([0.5, 3.0], [0.0, 0.0])
@@ -400,7 +405,8 @@ def mse_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.mse_grad([0.5, 3.0], [0.0, 0.0])
@@ -446,7 +452,8 @@ def mse_value_and_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.mse_value_and_grad([0.5, 3.0], [0.0, 0.0])
@@ -517,7 +524,8 @@ def mse_grad_hess(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.mse_grad_hess([0.5, 3.0], [0.0, 0.0])
@@ -564,7 +572,8 @@ def smooth_l1(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (beta), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.smooth_l1([0.5, 3.0], [0.0, 0.0], beta=1.0)
@@ -640,7 +649,8 @@ def smooth_l1_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (beta), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.smooth_l1_grad([0.5, 3.0], [0.0, 0.0], beta=1.0)
@@ -690,7 +700,8 @@ def smooth_l1_value_and_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (beta), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.smooth_l1_value_and_grad([0.5, 3.0], [0.0, 0.0], beta=1.0)
@@ -768,7 +779,8 @@ def smooth_l1_grad_hess(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (beta), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.smooth_l1_grad_hess([0.5, 3.0], [0.0, 0.0], beta=1.0)
@@ -815,7 +827,8 @@ def huber(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (delta), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.huber([0.5, 3.0], [0.0, 0.0], delta=1.0)
@@ -890,7 +903,8 @@ def huber_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (delta), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.huber_grad([0.5, 3.0], [0.0, 0.0], delta=1.0)
@@ -939,7 +953,8 @@ def huber_value_and_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (delta), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.huber_value_and_grad([0.5, 3.0], [0.0, 0.0], delta=1.0)
@@ -1016,7 +1031,8 @@ def huber_grad_hess(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (delta), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.huber_grad_hess([0.5, 3.0], [0.0, 0.0], delta=1.0)
@@ -1061,7 +1077,8 @@ def log_cosh(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.log_cosh([0.5, 3.0], [0.0, 0.0])
@@ -1130,7 +1147,8 @@ def log_cosh_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.log_cosh_grad([0.5, 3.0], [0.0, 0.0])
@@ -1176,7 +1194,8 @@ def log_cosh_value_and_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.log_cosh_value_and_grad([0.5, 3.0], [0.0, 0.0])
@@ -1247,7 +1266,8 @@ def log_cosh_grad_hess(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.log_cosh_grad_hess([0.5, 3.0], [0.0, 0.0])
@@ -1293,7 +1313,8 @@ def pinball(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (q), an unknown reduction, or negative
-    or non-finite weights; TypeError for a complex, object or string dtype.
+    or non-finite weights; TypeError for a complex, object or string dtype, or a masked
+    array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.pinball([0.5, 3.0], [0.0, 0.0], q=0.75)
@@ -1368,7 +1389,8 @@ def pinball_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (q), an unknown reduction, or negative
-    or non-finite weights; TypeError for a complex, object or string dtype.
+    or non-finite weights; TypeError for a complex, object or string dtype, or a masked
+    array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.pinball_grad([0.5, 3.0], [0.0, 0.0], q=0.75)
@@ -1417,7 +1439,8 @@ def pinball_value_and_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (q), an unknown reduction, or negative
-    or non-finite weights; TypeError for a complex, object or string dtype.
+    or non-finite weights; TypeError for a complex, object or string dtype, or a masked
+    array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.pinball_value_and_grad([0.5, 3.0], [0.0, 0.0], q=0.75)
@@ -1494,7 +1517,8 @@ def pinball_grad_hess(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (q), an unknown reduction, or negative
-    or non-finite weights; TypeError for a complex, object or string dtype.
+    or non-finite weights; TypeError for a complex, object or string dtype, or a masked
+    array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.pinball_grad_hess([0.5, 3.0], [0.0, 0.0], q=0.75)
@@ -1543,7 +1567,8 @@ def binary_cross_entropy(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.binary_cross_entropy([0.25, 0.75], [0.0, 1.0])
@@ -1616,7 +1641,8 @@ def binary_cross_entropy_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.binary_cross_entropy_grad([0.25, 0.75], [0.0, 1.0])
@@ -1666,7 +1692,8 @@ def binary_cross_entropy_value_and_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.binary_cross_entropy_value_and_grad([0.25, 0.75], [0.0, 1.0])
@@ -1741,7 +1768,8 @@ def binary_cross_entropy_grad_hess(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.binary_cross_entropy_grad_hess([0.25, 0.75], [0.0, 1.0])
@@ -1790,7 +1818,8 @@ def binary_cross_entropy_with_logits(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (pos_weight), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.binary_cross_entropy_with_logits([-1.0, 2.0], [0.0, 1.0])
@@ -1868,7 +1897,8 @@ def binary_cross_entropy_with_logits_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (pos_weight), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.binary_cross_entropy_with_logits_grad([-1.0, 2.0], [0.0, 1.0])
@@ -1921,7 +1951,8 @@ def binary_cross_entropy_with_logits_value_and_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (pos_weight), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.binary_cross_entropy_with_logits_value_and_grad([-1.0, 2.0], [0.0, 1.0])
@@ -2001,7 +2032,8 @@ def binary_cross_entropy_with_logits_grad_hess(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (pos_weight), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype.
+    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
+    masked array (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.binary_cross_entropy_with_logits_grad_hess([-1.0, 2.0], [0.0, 1.0])
@@ -2070,7 +2102,8 @@ def cross_entropy(
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (axis, class_weight, ignore_index,
     label_smoothing, from_logits), an unknown reduction, or negative or non-finite weights;
-    TypeError for a complex, object or string dtype.
+    TypeError for a complex, object or string dtype, or a masked array (leave elements out
+    with sample_weight instead).
 
     Example:
         >>> fastloss.cross_entropy([[2.0, 0.0], [0.0, 1.0]], [0, 1])
@@ -2183,7 +2216,8 @@ def cross_entropy_grad(
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (axis, class_weight, ignore_index,
     label_smoothing, from_logits), an unknown reduction, or negative or non-finite weights;
-    TypeError for a complex, object or string dtype.
+    TypeError for a complex, object or string dtype, or a masked array (leave elements out
+    with sample_weight instead).
 
     Example:
         >>> fastloss.cross_entropy_grad([[2.0, 0.0], [0.0, 1.0]], [0, 1])
@@ -2259,7 +2293,8 @@ def cross_entropy_value_and_grad(
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (axis, class_weight, ignore_index,
     label_smoothing, from_logits), an unknown reduction, or negative or non-finite weights;
-    TypeError for a complex, object or string dtype.
+    TypeError for a complex, object or string dtype, or a masked array (leave elements out
+    with sample_weight instead).
 
     Example:
         >>> fastloss.cross_entropy_value_and_grad([[2.0, 0.0], [0.0, 1.0]], [0, 1])
@@ -2375,7 +2410,8 @@ def cross_entropy_grad_hess(
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (axis, class_weight, ignore_index,
     label_smoothing, from_logits), an unknown reduction, or negative or non-finite weights;
-    TypeError for a complex, object or string dtype.
+    TypeError for a complex, object or string dtype, or a masked array (leave elements out
+    with sample_weight instead).
 
     Example:
         >>> fastloss.cross_entropy_grad_hess([[2.0, 0.0], [0.0, 1.0]], [0, 1])

@@ -59,6 +59,11 @@ pub(crate) fn array<'py>(
     name: &str,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
     if let Ok(arr) = obj.cast::<PyUntypedArray>() {
+        if !obj.is_exact_instance_of::<PyUntypedArray>() && is_masked(obj)? {
+            return Err(PyTypeError::new_err(format!(
+                "{name} is a masked array (numpy.ma.MaskedArray), and fastloss does not read masks: pass plain arrays, and leave elements out with sample_weight (weight 0 where masked, e.g. sample_weight=~numpy.ma.getmaskarray(a))"
+            )));
+        }
         return Ok(arr.clone());
     }
     static ASARRAY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -67,6 +72,17 @@ pub(crate) fn array<'py>(
         .call1((obj,))
         .map_err(|e| not_convertible(py, e, name))?;
     Ok(converted.cast_into::<PyUntypedArray>()?)
+}
+
+/// Whether an ndarray subclass is a `numpy.ma.MaskedArray`. Until `numpy.ma`
+/// is imported, none exists: it is not imported here.
+fn is_masked(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    static MODULES: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let modules = MODULES.import(obj.py(), "sys", "modules")?;
+    match modules.get_item("numpy.ma") {
+        Ok(ma) => obj.is_instance(&ma.getattr("MaskedArray")?),
+        Err(_) => Ok(false),
+    }
 }
 
 /// A failure to convert argument `name` as a TypeError naming it, caused by

@@ -42,13 +42,23 @@ pub enum LossError {
     },
     /// `Reduction::None` given where a single number is returned.
     NoneReduction,
-    /// A per-column parameter (`pos_weight`) whose length does not divide
-    /// the number of elements.
+    /// A per-element parameter (`pos_weight`) whose period (its length,
+    /// repeated over the last axis) does not divide the number of elements.
     Columns {
         /// Number of loss elements.
         elements: usize,
-        /// Length of the per-column parameter.
+        /// The parameter's period (see [`crate::kernel::Columns`]).
         columns: usize,
+    },
+    /// A parameter array (`pos_weight`) whose shape does not broadcast to
+    /// the input's.
+    Broadcast {
+        /// The parameter.
+        name: &'static str,
+        /// Its shape.
+        shape: Vec<usize>,
+        /// The input's shape.
+        input: Vec<usize>,
     },
     /// An input outside the loss's domain (a probability outside [0, 1]).
     InvalidInput {
@@ -123,6 +133,10 @@ impl fmt::Display for LossError {
             Self::Columns { elements, columns } => write!(
                 f,
                 "pos_weight has length {columns}, which does not match the last axis of the {elements} elements"
+            ),
+            Self::Broadcast { name, shape, input } => write!(
+                f,
+                "{name} has shape {shape:?}, which does not broadcast to the input's shape {input:?}"
             ),
             Self::InvalidInput { index, value } => write!(
                 f,

@@ -38,9 +38,9 @@ pub trait Pointwise<T: Float>: Copy + Send + Sync {
     /// [`columns`](Self::columns), or 1 when there are none.
     fn eval(&self, input: T, target: T, column: T) -> Terms<T>;
 
-    /// A per-column parameter (such as `pos_weight`), repeated every
-    /// `len()` elements: element `i` gets entry `i % len()`.
-    fn columns(&self) -> Option<&[T]> {
+    /// A per-element parameter (such as `pos_weight`), read through
+    /// broadcasting: see [`Columns`].
+    fn columns(&self) -> Option<&Columns<'_, T>> {
         None
     }
 
@@ -86,6 +86,169 @@ pub trait Pointwise<T: Float>: Copy + Send + Sync {
     /// not enough: slow, called one element at a time.
     fn deep_grad(&self, input: T, target: T, column: T) -> T {
         self.eval(input, target, column).grad
+    }
+}
+
+/// NumPy's limit on dimensions, and so on the axes of a [`Columns`].
+pub const MAX_AXES: usize = 64;
+
+/// A per-element parameter (such as `pos_weight`) read through broadcasting,
+/// without a copy: the element at a position of the input (C order) reads
+/// the parameter at that position, with index 0 along every axis where the
+/// parameter has length 1 (NumPy's broadcasting rules, as PyTorch applies
+/// them to `pos_weight`).
+///
+/// Kept as the input's axes merged wherever the parameter's strides allow
+/// (neighbouring broadcast axes, neighbouring contiguous axes), without the
+/// outer broadcast axes: the parameter then repeats every
+/// [`period`](Self::period) elements, which the number of elements must be
+/// a multiple of.
+#[derive(Clone, Copy)]
+pub struct Columns<'a, T> {
+    values: &'a [T],
+    /// (length, stride in `values`) of each merged axis, outermost first.
+    axes: [(usize, usize); MAX_AXES],
+    ndim: usize,
+    period: usize,
+}
+
+impl<T> core::fmt::Debug for Columns<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Columns")
+            .field("len", &self.values.len())
+            .field("axes", &&self.axes[..self.ndim])
+            .field("period", &self.period)
+            .finish()
+    }
+}
+
+impl<'a, T: Float> Columns<'a, T> {
+    /// `values` repeated every `values.len()` elements: one value per
+    /// element of the last axis of a C-order input whose last axis has that
+    /// length (element `i` reads `values[i % values.len()]`).
+    pub fn repeating(values: &'a [T]) -> Self {
+        let mut axes = [(0, 0); MAX_AXES];
+        axes[0] = (values.len(), 1);
+        Self {
+            values,
+            axes,
+            ndim: 1,
+            period: values.len(),
+        }
+    }
+
+    /// `values`, a C-order array of `shape`, broadcast to an input of shape
+    /// `input` by NumPy's rules: `shape` has at most as many axes as
+    /// `input`, and each of its axes, aligned from the last, is 1 or the
+    /// input's. `name` is the argument the errors name.
+    pub fn broadcast(
+        name: &'static str,
+        values: &'a [T],
+        shape: &[usize],
+        input: &[usize],
+    ) -> Result<Self, LossError> {
+        check_len(name, shape.iter().product(), values.len())?;
+        let fail = || LossError::Broadcast {
+            name,
+            shape: shape.to_vec(),
+            input: input.to_vec(),
+        };
+        let pad = input.len().checked_sub(shape.len()).ok_or_else(fail)?;
+        // Innermost first: each axis merges into the one inside it when its
+        // stride continues that one's (0 after 0 included).
+        let mut merged = [(0usize, 0usize); MAX_AXES];
+        let mut m: usize = 0;
+        let mut stride = 1;
+        for (k, &n) in input.iter().enumerate().rev() {
+            let own = if k >= pad { shape[k - pad] } else { 1 };
+            if own != n && own != 1 {
+                return Err(fail());
+            }
+            let step = if own == 1 { 0 } else { stride };
+            stride *= own;
+            if n == 1 {
+                continue;
+            }
+            if m > 0 && step == merged[m - 1].0 * merged[m - 1].1 {
+                merged[m - 1].0 *= n;
+            } else if m == MAX_AXES {
+                return Err(fail());
+            } else {
+                merged[m] = (n, step);
+                m += 1;
+            }
+        }
+        // The outer broadcast axes only repeat what lies inside them.
+        while m > 0 && merged[m - 1].1 == 0 {
+            m -= 1;
+        }
+        let mut axes = [(0, 0); MAX_AXES];
+        for (a, &b) in axes.iter_mut().zip(merged[..m].iter().rev()) {
+            *a = b;
+        }
+        Ok(Self {
+            values,
+            axes,
+            ndim: m,
+            period: axes[..m].iter().map(|a| a.0).product(),
+        })
+    }
+
+    /// The values, as given.
+    pub fn values(&self) -> &'a [T] {
+        self.values
+    }
+
+    /// How many elements the pattern of values takes before it repeats.
+    pub fn period(&self) -> usize {
+        self.period
+    }
+
+    /// The values of elements `r` of the input (a block at most, `r` not
+    /// empty): contiguous runs copied, broadcast runs filled.
+    fn fill(&self, r: Range<usize>) -> [T; BLOCK] {
+        let mut out = [T::ZERO; BLOCK];
+        let len = r.len();
+        let axes = &self.axes[..self.ndim];
+        let Some(&(inner, step)) = axes.last() else {
+            out[..len].fill(self.values[0]);
+            return out;
+        };
+        let last = axes.len() - 1;
+        // Where `r.start` lies along each axis, and its offset in `values`.
+        let mut at = [0usize; MAX_AXES];
+        let mut rest = r.start % self.period;
+        for (a, &(n, _)) in at.iter_mut().zip(axes).rev() {
+            *a = rest % n;
+            rest /= n;
+        }
+        let mut offset: usize = at.iter().zip(axes).map(|(&i, &(_, s))| i * s).sum();
+        let mut k = 0;
+        while k < len {
+            let run = (inner - at[last]).min(len - k);
+            if step == 0 {
+                out[k..k + run].fill(self.values[offset]);
+            } else {
+                out[k..k + run].copy_from_slice(&self.values[offset..offset + run]);
+            }
+            k += run;
+            at[last] += run;
+            offset += run * step;
+            if at[last] == inner {
+                at[last] = 0;
+                offset -= inner * step;
+                for (a, &(n, s)) in at[..last].iter_mut().zip(axes).rev() {
+                    *a += 1;
+                    offset += s;
+                    if *a < n {
+                        break;
+                    }
+                    *a = 0;
+                    offset -= n * s;
+                }
+            }
+        }
+        out
     }
 }
 
@@ -503,18 +666,6 @@ fn weight_total<T: Float>(level: Level, w: &[T]) -> Result<f64, LossError> {
     Ok(total)
 }
 
-/// Elements `r` of the infinite repetition of `pattern` (a block at most).
-fn cycle<T: Float>(pattern: &[T], r: Range<usize>) -> [T; BLOCK] {
-    let mut out = [T::ZERO; BLOCK];
-    let (mut k, mut j) = (0, r.start % pattern.len());
-    while k < r.len() {
-        let m = (pattern.len() - j).min(r.len() - k);
-        out[k..k + m].copy_from_slice(&pattern[j..j + m]);
-        (k, j) = (k + m, 0);
-    }
-    out
-}
-
 /// Elements `r` of `w` with each weight repeated `rows` times (a block at most).
 fn repeat_rows<T: Float>(w: &[T], rows: usize, r: Range<usize>) -> [T; BLOCK] {
     let mut out = [T::ZERO; BLOCK];
@@ -609,7 +760,7 @@ struct Plan<'a, T, L> {
     scale: T,
     /// Subtrees from this many elements go to two threads.
     grain: usize,
-    columns: Option<&'a [T]>,
+    columns: Option<&'a Columns<'a, T>>,
     /// The input's domain check runs inside the blocks, and in full only
     /// when the sum comes out NaN.
     fused_check: bool,
@@ -691,10 +842,10 @@ impl<'a, T: Float, L: Pointwise<T>> Plan<'a, T, L> {
         };
         let columns = loss.columns();
         if let Some(c) = columns {
-            if n > 0 && (c.is_empty() || !n.is_multiple_of(c.len())) {
+            if n > 0 && (c.period() == 0 || !n.is_multiple_of(c.period())) {
                 return Err(LossError::Columns {
                     elements: n,
-                    columns: c.len(),
+                    columns: c.period(),
                 });
             }
         }
@@ -751,11 +902,11 @@ impl<'a, T: Float, L: Pointwise<T>> Plan<'a, T, L> {
                     let (x, y) = (&input[r.clone()], &target[r.clone()]);
                     let (cstore, wstore);
                     let col: &[T] = match columns {
-                        // An empty input has one empty leaf and no columns to cycle.
+                        // An empty input has one empty leaf and no columns to read.
                         _ if r.is_empty() => &[],
                         None => &[],
                         Some(c) => {
-                            cstore = cycle(c, r.clone());
+                            cstore = c.fill(r.clone());
                             &cstore[..r.len()]
                         }
                     };

@@ -89,7 +89,7 @@ mod python;
 
 pub use error::LossError;
 pub use float::Float;
-pub use kernel::{Op, Pointwise, Terms, Weights};
+pub use kernel::{Columns, Op, Pointwise, Terms, Weights};
 pub use loss::binary::{BinaryCrossEntropy, BinaryCrossEntropyWithLogits};
 pub use loss::regression::{Huber, LogCosh, Mae, Mse, Pinball, SmoothL1};
 pub use loss::softmax::{CrossEntropy, Targets};

@@ -23,7 +23,7 @@ use common::{
 use fastloss::kernel::evaluate;
 use fastloss::loss::binary::scalar::binary_cross_entropy_with_logits_scalar;
 use fastloss::{
-    BinaryCrossEntropy, BinaryCrossEntropyWithLogits, Level, LossError, Op, Pointwise,
+    BinaryCrossEntropy, BinaryCrossEntropyWithLogits, Columns, Level, LossError, Op, Pointwise,
     PointwiseLoss, Reduction, Weights,
 };
 
@@ -660,4 +660,96 @@ fn check_deep_gradient<T: Elem>() {
 fn deep_gradient_agrees_with_the_precise_one() {
     check_deep_gradient::<f32>();
     check_deep_gradient::<f64>();
+}
+
+/// `values` of `shape` broadcast to `input` by NumPy's rules, written out.
+fn broadcast_out(values: &[f64], shape: &[usize], input: &[usize]) -> Vec<f64> {
+    let n: usize = input.iter().product();
+    let pad = input.len() - shape.len();
+    (0..n)
+        .map(|mut i| {
+            let (mut offset, mut stride) = (0, 1);
+            for (k, &d) in input.iter().enumerate().rev() {
+                let at = i % d;
+                i /= d;
+                if k >= pad {
+                    let own = shape[k - pad];
+                    offset += if own == 1 { 0 } else { at * stride };
+                    stride *= own;
+                }
+            }
+            values[offset]
+        })
+        .collect()
+}
+
+/// `pos_weight` read through broadcasting gives the bits of the full array
+/// it stands for, over blocks and threads; shapes that do not broadcast are
+/// `LossError::Broadcast`, and a length that does not match the shape
+/// `LengthMismatch`.
+#[test]
+fn pos_weight_broadcasts() {
+    let shapes: [(&[usize], &[&[usize]]); 3] = [
+        (
+            &[3, 5, 4],
+            &[
+                &[],
+                &[4],
+                &[1, 4],
+                &[5, 1],
+                &[3, 1, 4],
+                &[3, 1, 1],
+                &[3, 5, 4],
+                &[1, 5, 1],
+                &[1],
+            ],
+        ),
+        (
+            &[37, 101, 3],
+            &[&[37, 1, 3], &[101, 1], &[37, 1, 1], &[3], &[1, 101, 3]],
+        ),
+        (&[7], &[&[], &[1], &[7]]),
+    ];
+    for (input, pshapes) in shapes {
+        let n: usize = input.iter().product();
+        let mut rng = Rng(n as u64);
+        let x: Vec<f64> = (0..n).map(|_| 8.0 * rng.unit() - 4.0).collect();
+        let t: Vec<f64> = (0..n).map(|_| rng.unit()).collect();
+        for &shape in pshapes {
+            let len: usize = shape.iter().product();
+            let values: Vec<f64> = (0..len).map(|i| 0.5 + 0.25 * i as f64).collect();
+            let full = broadcast_out(&values, shape, input);
+            let read = Columns::broadcast("pos_weight", &values, shape, input).unwrap();
+            let a = BinaryCrossEntropyWithLogits::with_pos_weight(Some(read)).unwrap();
+            let whole = Columns::broadcast("pos_weight", &full, input, input).unwrap();
+            let b = BinaryCrossEntropyWithLogits::with_pos_weight(Some(whole)).unwrap();
+            let (mut ga, mut gb) = (vec![0.0; n], vec![0.0; n]);
+            let (mut va, mut vb) = (vec![0.0; n], vec![0.0; n]);
+            a.grad_into(&x, &t, Reduction::Mean, Weights::None, &mut ga)
+                .unwrap();
+            b.grad_into(&x, &t, Reduction::Mean, Weights::None, &mut gb)
+                .unwrap();
+            a.value_each_into(&x, &t, Weights::None, &mut va).unwrap();
+            b.value_each_into(&x, &t, Weights::None, &mut vb).unwrap();
+            let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&ga), bits(&gb), "{input:?} <- {shape:?}: grad");
+            assert_eq!(bits(&va), bits(&vb), "{input:?} <- {shape:?}: value");
+        }
+    }
+    let values = [1.0; 60];
+    for (shape, input) in [
+        (&[2][..], &[3, 5, 4][..]),
+        (&[1, 3, 5, 4], &[3, 5, 4]),
+        (&[5, 4, 1], &[3, 5, 4]),
+        (&[3, 4], &[3, 5, 4]),
+    ] {
+        let len: usize = shape.iter().product();
+        let e = Columns::broadcast("pos_weight", &values[..len], shape, input);
+        assert!(
+            matches!(e, Err(LossError::Broadcast { .. })),
+            "{shape:?}: {e:?}"
+        );
+    }
+    let e = Columns::broadcast("pos_weight", &values[..3], &[4], &[3, 4]);
+    assert!(matches!(e, Err(LossError::LengthMismatch { .. })), "{e:?}");
 }

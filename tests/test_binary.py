@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -451,6 +452,76 @@ def test_pos_weight_is_per_column(dtype: DType) -> None:
                 a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)
             ):
                 assert_bitwise(u, v, f"{suffix} {red}: pos_weight=ones vs None")
+
+
+# PyTorch's pos_weight for an input of (64, 4): a scalar, (1, 4), (64, 4) (its tests), and
+# every other shape that broadcasts to the input's, a zero-stride view included.
+def pos_weight_shapes(shape: tuple[int, ...], seed: int) -> list[tuple[str, Any]]:
+    rng = np.random.default_rng(seed)
+    row = rng.uniform(0.5, 4.0, shape[-1])
+    cases: list[tuple[str, Any]] = [
+        ("float", 2.5),
+        ("0-d", np.array(0.75)),
+        ("numpy scalar", np.float32(3.0)),
+        ("last axis", row),
+        ("leading 1", row.reshape((1,) * (len(shape) - 1) + (-1,))),
+        ("full", rng.uniform(0.5, 4.0, shape)),
+        ("zero-stride view", np.broadcast_to(row, shape)),
+        ("ones", np.ones((1,) * len(shape))),
+    ]
+    for axis in range(len(shape)):
+        one = tuple(1 if k == axis else d for k, d in enumerate(shape))
+        only = tuple(d if k == axis else 1 for k, d in enumerate(shape))
+        cases.append((f"{one}", rng.uniform(0.5, 4.0, one)))
+        cases.append((f"{only}", rng.uniform(0.5, 4.0, only)))
+    return cases
+
+
+BROADCAST_SHAPES = [(64, 4), (3, 50, 7), (600, 7, 5), (5, 1, 3), (9,)]
+
+
+@pytest.mark.parametrize("shape", BROADCAST_SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+def test_pos_weight_broadcasts(dtype: DType, shape: tuple[int, ...]) -> None:
+    """pos_weight broadcasts to the input's shape, as in PyTorch: against the float64
+    formula (1-t)·x + (1+(pw-1)·t)·softplus(-x), and bitwise the same as the full array it
+    broadcasts to, with and without sample weights, at every reduction."""
+    x, t = make_logits(shape, dtype, seed=len(shape))
+    w = make_weight(shape, "rows", seed=3)
+    for label, pw in pos_weight_shapes(shape, seed=sum(shape)):
+        full = np.broadcast_to(np.asarray(pw, dtype=np.float64), shape).copy()
+        what = f"{shape} pos_weight {label}"
+        if shape == (64, 4):
+            check_all(LOGITS, x, t, dtype, pw=full, weight=None, what=what)
+        for suffix in FORMS:
+            for red in REDUCTIONS:
+                for weight in (None, w):
+                    got = run(LOGITS, suffix, x, t, pw, reduction=red, sample_weight=weight)
+                    want = run(LOGITS, suffix, x, t, full, reduction=red, sample_weight=weight)
+                    for g, v in zip(
+                        got if isinstance(got, tuple) else (got,),
+                        want if isinstance(want, tuple) else (want,),
+                    ):
+                        assert_bitwise(g, v, f"{what} {suffix} {red} w={weight is not None}")
+
+
+def test_pos_weight_broadcast_is_not_copied() -> None:
+    """A pos_weight that is a zero-stride view of the input's shape is read through its
+    strides: no array of the input's size is made."""
+    n = 1 << 18
+    x, t = np.zeros((n, 4)), np.ones((n, 4))
+    row = np.array([0.5, 2.0, 1.0, 3.0])
+    want = run(LOGITS, "", x[:4], t[:4], row, reduction="sum")
+    for pw in (np.broadcast_to(row, (n, 4)), np.broadcast_to(row[:1, None], (n, 4))):
+        tracemalloc.start()
+        try:
+            got = run(LOGITS, "", x, t, pw, reduction="sum")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < x.nbytes // 8, f"{peak} bytes allocated"
+        assert math.isfinite(got) and got > 0
+    assert run(LOGITS, "", x[:4], t[:4], np.broadcast_to(row, (4, 4)), reduction="sum") == want
 
 
 # ------------------------------------------------- exact values (mpmath) --
@@ -956,30 +1027,32 @@ def test_targets_not_validated(name: str, dtype: DType) -> None:
 # ----------------------------------------------------------------- errors --
 
 
+# Shapes that do not broadcast to the input's (those that do are test_pos_weight_broadcasts').
 BAD_PW_SHAPES: list[tuple[tuple[int, ...], tuple[int, ...]]] = [
     ((4, 3), (2,)),
     ((4, 3), (4,)),
-    ((4, 3), (1,)),  # no broadcasting of a length-1 pos_weight
-    ((4, 3), ()),
-    ((4, 3), (4, 3)),
-    ((4, 3), (1, 3)),
     ((4, 3), (3, 1)),
     ((4, 3), (0,)),
     ((4, 3), (12,)),
+    ((4, 3), (2, 3)),
+    ((4, 3), (4, 2)),
+    ((4, 3), (1, 4, 3)),
+    ((4, 3), (4, 3, 1)),
     ((5,), (4,)),
-    ((5,), (1,)),
     ((5,), (5, 1)),
+    ((5,), (1, 1)),
     ((2, 3, 4), (3,)),
-    ((2, 3, 4), (3, 4)),
+    ((2, 3, 4), (2, 1, 3)),
+    ((2, 3, 4), (3, 3, 4)),
     ((), (2,)),
+    ((), (1, 1)),
 ]
 
 
 @pytest.mark.parametrize(("xs", "ps"), BAD_PW_SHAPES, ids=str)
 @pytest.mark.parametrize("suffix", FORMS)
 def test_pos_weight_wrong_shape(suffix: str, xs: tuple[int, ...], ps: tuple[int, ...]) -> None:
-    """ValueError naming pos_weight, its shape and the shape it must have
-    (the input's last axis) or the input's shape."""
+    """ValueError naming pos_weight, its shape and the input's shape (or its last axis)."""
     x = np.zeros(xs)
     with pytest.raises(ValueError) as excinfo:
         fn(LOGITS, suffix)(x, x, pos_weight=np.ones(ps))
@@ -1074,9 +1147,9 @@ def bad_pos_weight_calls(suffix: str, dtype: DType) -> list[tuple[str, Failing, 
         ("bad pos_weight, last", call(pos_weight=pw_late), sentinel()),
         ("nan pos_weight", call(pos_weight=pw_nan), sentinel()),
         ("pos_weight shape", call(pos_weight=np.ones(n - 1)), sentinel()),
-        ("pos_weight scalar", call(pos_weight=np.ones(())), sentinel()),
+        ("pos_weight 2-D", call(pos_weight=np.ones((1, n - 1))), sentinel()),
         ("pos_weight dtype", call(pos_weight=np.ones(n, dtype=complex)), sentinel()),
-        ("pos_weight 2-D", call(x2, t2, pos_weight=np.ones((819, 5))), sentinel((819, 5))),
+        ("pos_weight rows", call(x2, t2, pos_weight=np.ones((5, 1))), sentinel((819, 5))),
     ]
 
 

@@ -1806,8 +1806,10 @@ def binary_cross_entropy_with_logits(
         second:     c·σ(x)·σ(-x)
 
     Parameters:
-        pos_weight: ArrayLike | None = None (finite and ≥ 0, one per column of the input's
-            last axis): the weight of the positive term, per class (PyTorch's pos_weight).
+        pos_weight: ArrayLike | None = None (finite and ≥ 0; a scalar, one per element of
+            the input's last axis, or any shape that broadcasts to the input's): the weight
+            of the positive term (PyTorch's pos_weight), read through broadcasting without a
+            copy.
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); the weighted mean is sum(w*l) / sum(w).
@@ -1883,8 +1885,10 @@ def binary_cross_entropy_with_logits_grad(
         second:     c·σ(x)·σ(-x)
 
     Parameters:
-        pos_weight: ArrayLike | None = None (finite and ≥ 0, one per column of the input's
-            last axis): the weight of the positive term, per class (PyTorch's pos_weight).
+        pos_weight: ArrayLike | None = None (finite and ≥ 0; a scalar, one per element of
+            the input's last axis, or any shape that broadcasts to the input's): the weight
+            of the positive term (PyTorch's pos_weight), read through broadcasting without a
+            copy.
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); the weighted mean is sum(w*l) / sum(w).
@@ -1937,8 +1941,10 @@ def binary_cross_entropy_with_logits_value_and_grad(
         second:     c·σ(x)·σ(-x)
 
     Parameters:
-        pos_weight: ArrayLike | None = None (finite and ≥ 0, one per column of the input's
-            last axis): the weight of the positive term, per class (PyTorch's pos_weight).
+        pos_weight: ArrayLike | None = None (finite and ≥ 0; a scalar, one per element of
+            the input's last axis, or any shape that broadcasts to the input's): the weight
+            of the positive term (PyTorch's pos_weight), read through broadcasting without a
+            copy.
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); the weighted mean is sum(w*l) / sum(w).
@@ -2020,8 +2026,10 @@ def binary_cross_entropy_with_logits_grad_hess(
         second:     c·σ(x)·σ(-x)
 
     Parameters:
-        pos_weight: ArrayLike | None = None (finite and ≥ 0, one per column of the input's
-            last axis): the weight of the positive term, per class (PyTorch's pos_weight).
+        pos_weight: ArrayLike | None = None (finite and ≥ 0; a scalar, one per element of
+            the input's last axis, or any shape that broadcasts to the input's): the weight
+            of the positive term (PyTorch's pos_weight), read through broadcasting without a
+            copy.
         reduction: 'mean', 'sum' or 'none' (default 'none').
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); the weighted mean is sum(w*l) / sum(w).

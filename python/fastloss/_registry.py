@@ -298,8 +298,10 @@ LOSSES: tuple[Loss, ...] = (
                 "pos_weight",
                 "ArrayLike | None",
                 None,
-                "finite and ≥ 0, one per column of the input's last axis",
-                "the weight of the positive term, per class (PyTorch's pos_weight)",
+                "finite and ≥ 0; a scalar, one per element of the input's last axis, or any shape "
+                "that broadcasts to the input's",
+                "the weight of the positive term (PyTorch's pos_weight), read through broadcasting "
+                "without a copy",
             ),
         ),
         notes=("Exact at x = ±inf (x = -inf with t = 0 gives 0).",),

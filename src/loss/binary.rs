@@ -3,7 +3,7 @@
 
 use crate::error::{require, LossError};
 use crate::float::{horner, Float};
-use crate::kernel::{Pointwise, Terms};
+use crate::kernel::{Columns, Pointwise, Terms};
 use crate::math::ln_pair_f64;
 use crate::{dd, fixed};
 
@@ -45,12 +45,13 @@ impl<T: Float> Pointwise<T> for BinaryCrossEntropy {
     }
 }
 
-/// Binary cross-entropy on logits with an optional `pos_weight` per column
-/// (PyTorch's `binary_cross_entropy_with_logits`): with `c = 1 + (pw − 1)·t`,
-/// `(1−t)·x + c·softplus(−x)`; exact at `x = ±inf` (`x = −inf, t = 0` gives 0).
+/// Binary cross-entropy on logits with an optional `pos_weight`, broadcast
+/// to the input (PyTorch's `binary_cross_entropy_with_logits`): with
+/// `c = 1 + (pw − 1)·t`, `(1−t)·x + c·softplus(−x)`; exact at `x = ±inf`
+/// (`x = −inf, t = 0` gives 0).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BinaryCrossEntropyWithLogits<'a, T> {
-    pos_weight: Option<&'a [T]>,
+    pos_weight: Option<Columns<'a, T>>,
 }
 
 impl<'a, T: Float> BinaryCrossEntropyWithLogits<'a, T> {
@@ -58,7 +59,15 @@ impl<'a, T: Float> BinaryCrossEntropyWithLogits<'a, T> {
     /// elements whose flat index is `j` modulo `pos_weight.len()`, i.e. the
     /// last axis of a C-order array). Each must be finite and ≥ 0.
     pub fn new(pos_weight: Option<&'a [T]>) -> Result<Self, LossError> {
-        for &w in pos_weight.unwrap_or(&[]) {
+        Self::with_pos_weight(pos_weight.map(Columns::repeating))
+    }
+
+    /// The loss with `pos_weight` read through broadcasting (see
+    /// [`Columns::broadcast`]: a scalar, one per element of the last axis,
+    /// or any shape that broadcasts to the input's). Each must be finite
+    /// and ≥ 0.
+    pub fn with_pos_weight(pos_weight: Option<Columns<'a, T>>) -> Result<Self, LossError> {
+        for &w in pos_weight.as_ref().map_or(&[][..], Columns::values) {
             require(
                 w.is_finite() && w >= T::ZERO,
                 "pos_weight",
@@ -74,8 +83,8 @@ impl<T: Float> Pointwise<T> for BinaryCrossEntropyWithLogits<'_, T> {
     const HEAVY: bool = true;
     const HAS_COLUMNS: bool = true;
 
-    fn columns(&self) -> Option<&[T]> {
-        self.pos_weight
+    fn columns(&self) -> Option<&Columns<'_, T>> {
+        self.pos_weight.as_ref()
     }
 
     #[inline(always)]

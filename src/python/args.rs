@@ -12,7 +12,7 @@ use numpy::{
 use pyo3::exceptions::{PyException, PyMemoryError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyInt, PyString};
+use pyo3::types::{PyBool, PyDict, PyInt, PySlice, PyString, PyTuple};
 
 use crate::error::LossError;
 use crate::float::Float;
@@ -403,21 +403,51 @@ pub(crate) fn num_threads(n: i64) -> PyResult<usize> {
         .ok_or_else(|| PyValueError::new_err(format!("n must be >= 1, got {n}")))
 }
 
-/// `pos_weight` of the binary cross-entropy with logits, as an array: 1-D,
-/// one entry per element of the input's last axis.
+/// `pos_weight` of the binary cross-entropy with logits, as an array whose
+/// shape broadcasts to the input's (NumPy's rules, as in PyTorch: a scalar,
+/// one per element of the last axis, `(1, C)`, the input's shape...). Axes
+/// along which it is a broadcast view (stride 0) are cut to length 1: the
+/// kernel reads it through broadcasting, and a contiguous copy of what is
+/// left holds each value once.
 pub(crate) fn pos_weight<'py>(
     p: &Bound<'py, PyAny>,
     input: &[usize],
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
     let p = array(p, "pos_weight")?;
-    let columns = input.last().copied().unwrap_or(1);
-    if p.shape() != [columns] {
+    let shape = p.shape();
+    let fits = shape.len() <= input.len()
+        && shape
+            .iter()
+            .rev()
+            .zip(input.iter().rev())
+            .all(|(&a, &b)| a == b || a == 1);
+    if input.is_empty() && shape == [1] {
+        // One weight per element of the last axis, which a 0-d input counts
+        // as 1: the scalar it holds.
+        return Ok(p.call_method1("reshape", ((),))?.cast_into()?);
+    }
+    if !fits {
         return Err(PyValueError::new_err(format!(
-            "pos_weight has shape {}; expected ({columns},), the input's last axis",
-            shape_str(p.shape())
+            "pos_weight has shape {}, which does not broadcast to the input's shape {}: pass a scalar, one weight per element of the last axis ({},), or a shape that broadcasts to the input's",
+            shape_str(shape),
+            shape_str(input),
+            input.last().copied().unwrap_or(1)
         )));
     }
-    Ok(p)
+    let strides = p.strides();
+    if !shape.iter().zip(strides).any(|(&n, &s)| n > 1 && s == 0) {
+        return Ok(p);
+    }
+    let py = p.py();
+    let index = shape
+        .iter()
+        .zip(strides)
+        .map(|(&n, &s)| {
+            let end = if n > 1 && s == 0 { 1 } else { n as isize };
+            PySlice::new(py, 0, end, 1)
+        })
+        .collect::<Vec<_>>();
+    Ok(p.get_item(PyTuple::new(py, index)?)?.cast_into()?)
 }
 
 // ---------------------------------------------------------- cross-entropy --

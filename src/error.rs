@@ -33,7 +33,7 @@ pub enum LossError {
         /// What it must satisfy, e.g. `"beta >= 0"`.
         requirement: &'static str,
     },
-    /// A sample weight that is negative, NaN or infinite.
+    /// A sample weight that is NaN or infinite.
     InvalidWeight {
         /// Flat (C-order) index of the first bad weight.
         index: usize,
@@ -77,15 +77,16 @@ pub enum LossError {
         /// The number of classes C.
         classes: usize,
     },
-    /// A class weight that is negative, NaN or infinite.
+    /// A class weight that is NaN or infinite.
     InvalidClassWeight {
         /// Index of the first bad weight.
         index: usize,
         /// Its value.
         value: f64,
     },
-    /// Class weights, each finite, whose sum overflows (`inf`): the targets'
-    /// total weight `A` and the weighted mean's denominator would be `inf`.
+    /// Class weights, each finite, whose sum overflows (`±inf`): the
+    /// targets' total weight `A` and the weighted mean's denominator would be
+    /// infinite.
     ClassWeightOverflow,
     /// `ignore_index` given with probability targets (PyTorch allows only
     /// negative values there, which ignore nothing).
@@ -128,7 +129,7 @@ impl fmt::Display for LossError {
             } => write!(f, "{name} must satisfy {requirement}, got {value:?}"),
             Self::InvalidWeight { index, value } => write!(
                 f,
-                "sample_weight must be finite and >= 0, got {value:?} at index {index}"
+                "sample_weight must be finite, got {value:?} at index {index}"
             ),
             Self::Columns { elements, columns } => write!(
                 f,
@@ -156,11 +157,11 @@ impl fmt::Display for LossError {
             ),
             Self::InvalidClassWeight { index, value } => write!(
                 f,
-                "class_weight must be finite and >= 0, got {value:?} at index {index}"
+                "class_weight must be finite, got {value:?} at index {index}"
             ),
             Self::ClassWeightOverflow => write!(
                 f,
-                "class_weight must have a finite sum, but its weights sum to inf (overflow)"
+                "class_weight must have a finite sum, but its weights sum to inf or -inf (overflow)"
             ),
             Self::IgnoreIndexWithProbabilities { ignore_index } => write!(
                 f,

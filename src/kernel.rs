@@ -604,46 +604,33 @@ dispatch! {
     ) -> f64 = block_body;
 }
 
-/// Σ w over a block, or NaN when a weight in it is negative (NaN and inf
-/// weights make the sum non-finite by themselves).
+/// Σ w over a block (a NaN or infinite weight makes it non-finite).
 #[inline(always)]
 fn weight_body<T: Float>(w: &[T]) -> f64 {
     let mut sum = [0f64; LANES];
-    let mut min = [0f64; LANES];
     let chunks = w.len() / LANES;
     for c in 0..chunks {
         for lane in 0..LANES {
-            let v = w[c * LANES + lane].to_f64();
-            sum[lane] += v;
-            min[lane] = if v < min[lane] { v } else { min[lane] };
+            sum[lane] += w[c * LANES + lane].to_f64();
         }
     }
     for (i, &v) in w.iter().enumerate().skip(chunks * LANES) {
-        let v = v.to_f64();
-        sum[i % LANES] += v;
-        min[i % LANES] = if v < min[i % LANES] {
-            v
-        } else {
-            min[i % LANES]
-        };
+        sum[i % LANES] += v.to_f64();
     }
-    if min.iter().any(|&m| m < 0.0) {
-        f64::NAN
-    } else {
-        fold_lanes(sum)
-    }
+    fold_lanes(sum)
 }
 
 dispatch! {
     fn weight_block<T: Float>(w: &[T]) -> f64 = weight_body;
 }
 
-/// The first weight that is negative, NaN or infinite.
+/// The first weight that is NaN or infinite. Negative weights are weights
+/// (scikit-learn and PyTorch take them; Monte-Carlo event weights often are).
 pub(crate) fn invalid_weight<T: Float>(w: &[T]) -> Option<usize> {
-    w.iter().position(|v| !(v.is_finite() && *v >= T::ZERO))
+    w.iter().position(|v| !v.is_finite())
 }
 
-/// Every sample weight must be finite and non-negative.
+/// Every sample weight must be finite.
 pub(crate) fn check_sample_weights<T: Float>(w: &[T]) -> Result<(), LossError> {
     match invalid_weight(w) {
         Some(index) => Err(LossError::InvalidWeight {
@@ -654,8 +641,9 @@ pub(crate) fn check_sample_weights<T: Float>(w: &[T]) -> Result<(), LossError> {
     }
 }
 
-/// Σ w, after checking that every weight is finite and non-negative (the
-/// search runs only when the sum is not finite).
+/// Σ w, after checking that every weight is finite (the search runs only
+/// when the sum is not finite; finite weights whose sum overflows, or is 0
+/// or negative, give the mean what IEEE 754 gives Σw·ℓ / Σw).
 fn weight_total<T: Float>(level: Level, w: &[T]) -> Result<f64, LossError> {
     let total = tree(w.len(), BLOCK, usize::MAX, (), &|r: Range<usize>, ()| {
         weight_block(level, &w[r])

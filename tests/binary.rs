@@ -597,7 +597,7 @@ fn empty_input_with_empty_pos_weight() {
 }
 
 fn check_bad_pos_weight<T: Elem>() {
-    for bad in [-1.0, -1e-30, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
         let pw = [T::ONE, T::from_f64(bad), T::ONE];
         let r = BinaryCrossEntropyWithLogits::new(Some(&pw));
         match r {
@@ -619,7 +619,8 @@ fn check_bad_pos_weight<T: Elem>() {
             other => panic!("{} pos_weight {bad}: {other:?}", T::NAME),
         }
     }
-    for good in [0.0, -0.0, 1e-30, 1.0, 1e30] {
+    // Negative values are weights too, as in PyTorch.
+    for good in [0.0, -0.0, 1e-30, 1.0, 1e30, -1.0, -1e-30] {
         let pw = [T::from_f64(good)];
         assert!(
             BinaryCrossEntropyWithLogits::new(Some(&pw)).is_ok(),

@@ -578,14 +578,15 @@ fn check_invalid_weights<T: Elem>() {
     let n = 42;
     let nan = f64::NAN;
     let inf = f64::INFINITY;
-    // (bad weights at their indices, the index the error must name)
+    // (bad weights at their indices, the index the error must name); finite
+    // negative weights are weights.
     let cases: [(&[(usize, f64)], usize); 7] = [
-        (&[(4, -1.0), (9, nan)], 4),
+        (&[(4, -1.0), (9, nan)], 9),
         (&[(0, nan), (1, -1.0)], 0),
         (&[(6, inf), (10, -2.0)], 6),
         (&[(6, -inf)], 6),
-        (&[(5, nan), (2, -1e-30)], 2),
-        (&[(13, -1.0)], 13),
+        (&[(5, nan), (2, -1e-30)], 5),
+        (&[(13, -inf)], 13),
         (&[(13, -f64::MIN_POSITIVE), (12, inf), (11, 1.0)], 12),
     ];
     for (bad, expect) in cases {
@@ -956,4 +957,35 @@ fn results_do_not_depend_on_the_thread_count_for_any_kind() {
         check::<f32>();
         check::<f64>();
     });
+}
+
+/// Finite negative sample weights are weights (scikit-learn and PyTorch take
+/// them): Σw·ℓ / Σw, whatever the sign of Σw, and Σw = 0 divides by zero as
+/// IEEE 754 does, with no error.
+#[test]
+fn negative_weights_are_weights() {
+    let x = [0.5_f64, 2.0, -1.0, 4.0];
+    let y = [0.0_f64; 4];
+    let w = [1.0, -0.5, 2.0, -0.25];
+    let sq: Vec<f64> = x.iter().map(|v| v * v).collect();
+    let num: f64 = sq.iter().zip(&w).map(|(l, w)| l * w).sum();
+    let den: f64 = w.iter().sum();
+    let each = Weights::Each(&w);
+    let mean = fastloss::Mse.value(&x, &y, Reduction::Mean, each).unwrap();
+    assert!(
+        (mean - num / den).abs() <= 1e-15 * (num / den).abs(),
+        "{mean}"
+    );
+    let sum = fastloss::Mse.value(&x, &y, Reduction::Sum, each).unwrap();
+    assert!((sum - num).abs() <= 1e-15 * num.abs(), "{sum}");
+    let mut g = [0.0; 4];
+    fastloss::Mse
+        .grad_into(&x, &y, Reduction::Sum, each, &mut g)
+        .unwrap();
+    assert_eq!(g, [1.0, -2.0, -4.0, -2.0]);
+    let zero = [1.0, -1.0, 2.0, -2.0];
+    let mean = fastloss::Mse
+        .value(&x, &y, Reduction::Mean, Weights::Each(&zero))
+        .unwrap();
+    assert!(mean.is_infinite() || mean.is_nan(), "{mean}");
 }

@@ -962,7 +962,7 @@ fn errors_leave_outputs_untouched() {
         }
     );
     assert!(untouched(&g) && untouched(&h));
-    for bad in [-1.0, f64::NAN, f64::INFINITY] {
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
         let e = CrossEntropy::<f64>::new()
             .with_class_weight(&[1.0, bad])
             .unwrap_err();
@@ -985,9 +985,18 @@ fn errors_leave_outputs_untouched() {
         assert!(e.to_string().contains("label_smoothing"), "{e}");
     }
 
-    // Sample weights: negative, NaN, wrong count.
+    // Negative class weights are weights; a sum of -inf overflows too.
+    assert!(CrossEntropy::<f64>::new()
+        .with_class_weight(&[1.0, -2.0])
+        .is_ok());
+    let e = CrossEntropy::<f64>::new()
+        .with_class_weight(&[1.0, -f64::MAX, -f64::MAX])
+        .unwrap_err();
+    assert_eq!(e, LossError::ClassWeightOverflow);
+
+    // Sample weights: infinite, NaN, wrong count.
     for (w, index) in [
-        (vec![1.0, -1.0, 1.0, 1.0], 1),
+        (vec![1.0, f64::NEG_INFINITY, 1.0, 1.0], 1),
         (vec![1.0, 1.0, 1.0, f64::NAN], 3),
     ] {
         let e = ce

@@ -214,7 +214,7 @@ def expected(
         spacing = np.spacing(np.maximum(np.abs(r.lse), 1.0).astype(dtype)).astype(np.float64)
         unit = 4.0 if dtype == np.float32 else 1e-12 / eps
         a_abs = np.abs(r.a).sum(axis=1)
-        row_tol = s * (
+        row_tol = np.abs(s) * (
             unit * spacing * np.maximum(a_abs, 1.0)
             + np.spacing(np.abs(r.value).astype(dtype)).astype(np.float64)
         )
@@ -233,7 +233,7 @@ def expected(
         if reduction == "mean":
             d = exact_sum(s * r.denom)
             total = total / d if d != 0 else math.nan
-            vtol = vtol / d if d != 0 else 0.0
+            vtol = vtol / abs(d) if d != 0 else 0.0
             scale = s / d if d != 0 else s * math.nan
         value = total
         with np.errstate(all="ignore"):
@@ -467,6 +467,32 @@ def test_pytorch_semantics_by_hand() -> None:
     assert each[1] == 0.0 and each[0] == pytest.approx(nll[0], rel=1e-14)
 
 
+@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
+def test_negative_class_and_sample_weights(dtype: DType) -> None:
+    """Finite negative class weights and sample weights are weights (PyTorch and
+    scikit-learn take them): the same formulas. When the mean's denominator Σ s_i·w_{y_i}
+    is 0, the mean divides by 0 (±inf or nan), with no error."""
+    shape = (40, 6)
+    x = logits(shape, dtype, seed=5)
+    cw = np.array([1.0, -0.5, 2.0, -1.25, 0.75, 3.0])
+    rng = np.random.default_rng(5)
+    y = labels(shape, -1, 6, seed=5)
+    y[:6] = np.arange(6)
+    for kind in ("index", "probs"):
+        target = y if kind == "index" else probabilities(shape, -1, dtype, 6)
+        for eps in (0.0, 0.1):
+            for w in (None, rng.uniform(-1.0, 2.0, 40)):
+                opts = Options(class_weight=cw, label_smoothing=eps)
+                what = f"{kind} eps={eps} weighted={w is not None}"
+                check_call(x, target, opts, axis=-1, dtype=dtype, weight=w, what=what)
+    z = logits((2, 2), dtype, seed=6)
+    for red in ("mean",):
+        v = ce()(z, np.array([0, 1]), class_weight=[1.0, -1.0], reduction=red)
+        assert not math.isfinite(v), v
+        g = ce("_grad")(z, np.array([0, 1]), class_weight=[1.0, -1.0])
+        assert not np.isfinite(g).all(), g
+
+
 def test_grad_hess_diagonal_by_finite_differences() -> None:
     """The gradient and the diagonal of the Hessian are derivatives."""
     rng = np.random.default_rng(5)
@@ -622,8 +648,8 @@ def test_error_messages() -> None:
     ce()(x, np.array([0, 1, -100, 2]), ignore_index=-100)
     with pytest.raises(ValueError, match=r"class_weight[\s\S]*C = 5[\s\S]*\(3,\)"):
         ce()(x, np.array([0, 1, 2, 3]), class_weight=[1.0, 2.0, 3.0])
-    with pytest.raises(ValueError, match=r"class_weight[\s\S]*-1[\s\S]*index 2"):
-        ce()(x, np.array([0, 1, 2, 3]), class_weight=[1.0, 2.0, -1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"class_weight[\s\S]*-inf[\s\S]*index 2"):
+        ce()(x, np.array([0, 1, 2, 3]), class_weight=[1.0, 2.0, -math.inf, 1.0, 1.0])
     with pytest.raises(ValueError, match=r"class_weight[\s\S]*(?i:nan)"):
         ce()(x, np.array([0, 1, 2, 3]), class_weight=[1.0, math.nan, 1.0, 1.0, 1.0])
     big = [1e308, 1e308, 1.0, 1.0, 1.0]  # each finite, their sum is not
@@ -651,8 +677,8 @@ def test_error_messages() -> None:
         ce()(np.float64(1.0), np.int64(0))
     with pytest.raises(ValueError, match=r"sample_weight[\s\S]*" + shape_pattern((5,))):
         ce()(x, np.zeros(4, dtype=np.int64), sample_weight=np.ones(5))
-    with pytest.raises(ValueError, match=r"sample_weight[\s\S]*-2[\s\S]*index 1"):
-        ce()(x, np.zeros(4, dtype=np.int64), sample_weight=[1.0, -2.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"sample_weight[\s\S]*inf[\s\S]*index 1"):
+        ce()(x, np.zeros(4, dtype=np.int64), sample_weight=[1.0, math.inf, 1.0, 1.0])
     with pytest.raises(ValueError, match=r"(?i)sample_weight[\s\S]*nan"):
         ce()(x, np.zeros(4, dtype=np.int64), sample_weight=[1.0, 1.0, math.nan, 1.0])
     with pytest.raises(ValueError, match=r"reduction[\s\S]*avg"):
@@ -696,7 +722,7 @@ def test_out_rejected_before_writing(func: str, dtype: DType) -> None:
 
     xo = x.copy()
     cases: list[tuple[str, Callable[[Array], Any], Array]] = [
-        ("bad class_weight", lambda o: f(x, y, class_weight=-np.ones(c), out=o), sentinel()),
+        ("bad class_weight", lambda o: f(x, y, class_weight=np.full(c, np.nan), out=o), sentinel()),
         ("class_weight length", lambda o: f(x, y, class_weight=np.ones(3), out=o), sentinel()),
         ("moved shape", lambda o: f(x, y[:c], axis=0, out=o), sentinel((c, rows))),
         ("out is input, axis 0", lambda o: f(o, y[:c], axis=0, out=o), xo),

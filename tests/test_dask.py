@@ -416,7 +416,7 @@ def test_checks_on_data_name_the_block(loss: Loss) -> None:
     x0, t = inputs(loss, (20,), np.float64)
     x = chunked(x0, 6)
     w = np.ones(20)
-    w[13] = -1.0
+    w[13] = np.nan
     with pytest.raises(ValueError, match=r"sample_weight.*rows 12\.\.18"):
         one(fn(fd, loss.name)(x, t, sample_weight=w))
     if loss.target == "classes":

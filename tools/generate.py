@@ -135,7 +135,8 @@ def docstring(loss: Any, form: str) -> str:
     lines += wrap(f"reduction: 'mean', 'sum' or 'none' (default {red!r}).", width, "    ", "    ")
     lines += wrap(
         "sample_weight: None, the shape of the per-element loss, or one weight per row (length "
-        "shape[0]); the weighted mean is sum(w*l) / sum(w).",
+        "shape[0]); finite, negative included; the weighted mean is sum(w*l) / sum(w), which "
+        "is ±inf or nan when sum(w) = 0.",
         width,
         "    ",
         "    ",
@@ -161,7 +162,7 @@ def docstring(loss: Any, form: str) -> str:
     lines += wrap(
         "Raises ValueError, naming the argument and the value, for shapes that differ (there is "
         f"no broadcasting), a parameter outside its domain ({checked}), an unknown reduction, or "
-        "negative or non-finite weights; TypeError for a complex, object or string dtype, or a "
+        "non-finite weights; TypeError for a complex, object or string dtype, or a "
         "masked array (leave elements out with sample_weight instead).",
         width,
     )

@@ -95,14 +95,15 @@ def mae(
     Parameters:
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.mae([0.5, 3.0], [0.0, 0.0])
@@ -163,7 +164,8 @@ def mae_grad(
     Parameters:
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
@@ -171,8 +173,8 @@ def mae_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.mae_grad([0.5, 3.0], [0.0, 0.0])
@@ -210,7 +212,8 @@ def mae_value_and_grad(
     Parameters:
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
@@ -218,8 +221,8 @@ def mae_value_and_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.mae_value_and_grad([0.5, 3.0], [0.0, 0.0])
@@ -284,14 +287,15 @@ def mae_grad_hess(
     Parameters:
         reduction: 'mean', 'sum' or 'none' (default 'none').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.mae_grad_hess([0.5, 3.0], [0.0, 0.0])
@@ -329,14 +333,15 @@ def mse(
     Parameters:
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.mse([0.5, 3.0], [0.0, 0.0])
@@ -397,7 +402,8 @@ def mse_grad(
     Parameters:
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
@@ -405,8 +411,8 @@ def mse_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.mse_grad([0.5, 3.0], [0.0, 0.0])
@@ -444,7 +450,8 @@ def mse_value_and_grad(
     Parameters:
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
@@ -452,8 +459,8 @@ def mse_value_and_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.mse_value_and_grad([0.5, 3.0], [0.0, 0.0])
@@ -518,14 +525,15 @@ def mse_grad_hess(
     Parameters:
         reduction: 'mean', 'sum' or 'none' (default 'none').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.mse_grad_hess([0.5, 3.0], [0.0, 0.0])
@@ -566,14 +574,15 @@ def smooth_l1(
             exactly mae.
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (beta), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.smooth_l1([0.5, 3.0], [0.0, 0.0], beta=1.0)
@@ -641,7 +650,8 @@ def smooth_l1_grad(
             exactly mae.
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
@@ -649,8 +659,8 @@ def smooth_l1_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (beta), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.smooth_l1_grad([0.5, 3.0], [0.0, 0.0], beta=1.0)
@@ -692,7 +702,8 @@ def smooth_l1_value_and_grad(
             exactly mae.
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
@@ -700,8 +711,8 @@ def smooth_l1_value_and_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (beta), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.smooth_l1_value_and_grad([0.5, 3.0], [0.0, 0.0], beta=1.0)
@@ -773,14 +784,15 @@ def smooth_l1_grad_hess(
             exactly mae.
         reduction: 'mean', 'sum' or 'none' (default 'none').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (beta), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.smooth_l1_grad_hess([0.5, 3.0], [0.0, 0.0], beta=1.0)
@@ -821,14 +833,15 @@ def huber(
         delta: float = 1.0 (δ > 0): where the loss turns from quadratic to linear.
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (delta), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.huber([0.5, 3.0], [0.0, 0.0], delta=1.0)
@@ -895,7 +908,8 @@ def huber_grad(
         delta: float = 1.0 (δ > 0): where the loss turns from quadratic to linear.
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
@@ -903,8 +917,8 @@ def huber_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (delta), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.huber_grad([0.5, 3.0], [0.0, 0.0], delta=1.0)
@@ -945,7 +959,8 @@ def huber_value_and_grad(
         delta: float = 1.0 (δ > 0): where the loss turns from quadratic to linear.
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
@@ -953,8 +968,8 @@ def huber_value_and_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (delta), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.huber_value_and_grad([0.5, 3.0], [0.0, 0.0], delta=1.0)
@@ -1025,14 +1040,15 @@ def huber_grad_hess(
         delta: float = 1.0 (δ > 0): where the loss turns from quadratic to linear.
         reduction: 'mean', 'sum' or 'none' (default 'none').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (delta), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.huber_grad_hess([0.5, 3.0], [0.0, 0.0], delta=1.0)
@@ -1071,14 +1087,15 @@ def log_cosh(
     Parameters:
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.log_cosh([0.5, 3.0], [0.0, 0.0])
@@ -1139,7 +1156,8 @@ def log_cosh_grad(
     Parameters:
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
@@ -1147,8 +1165,8 @@ def log_cosh_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.log_cosh_grad([0.5, 3.0], [0.0, 0.0])
@@ -1186,7 +1204,8 @@ def log_cosh_value_and_grad(
     Parameters:
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
@@ -1194,8 +1213,8 @@ def log_cosh_value_and_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.log_cosh_value_and_grad([0.5, 3.0], [0.0, 0.0])
@@ -1260,14 +1279,15 @@ def log_cosh_grad_hess(
     Parameters:
         reduction: 'mean', 'sum' or 'none' (default 'none').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.log_cosh_grad_hess([0.5, 3.0], [0.0, 0.0])
@@ -1307,14 +1327,15 @@ def pinball(
         q: float = 0.5 (0 < q < 1): the quantile fitted.
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
-    no broadcasting), a parameter outside its domain (q), an unknown reduction, or negative
-    or non-finite weights; TypeError for a complex, object or string dtype, or a masked
-    array (leave elements out with sample_weight instead).
+    no broadcasting), a parameter outside its domain (q), an unknown reduction, or
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.pinball([0.5, 3.0], [0.0, 0.0], q=0.75)
@@ -1381,16 +1402,17 @@ def pinball_grad(
         q: float = 0.5 (0 < q < 1): the quantile fitted.
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
-    no broadcasting), a parameter outside its domain (q), an unknown reduction, or negative
-    or non-finite weights; TypeError for a complex, object or string dtype, or a masked
-    array (leave elements out with sample_weight instead).
+    no broadcasting), a parameter outside its domain (q), an unknown reduction, or
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.pinball_grad([0.5, 3.0], [0.0, 0.0], q=0.75)
@@ -1431,16 +1453,17 @@ def pinball_value_and_grad(
         q: float = 0.5 (0 < q < 1): the quantile fitted.
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
-    no broadcasting), a parameter outside its domain (q), an unknown reduction, or negative
-    or non-finite weights; TypeError for a complex, object or string dtype, or a masked
-    array (leave elements out with sample_weight instead).
+    no broadcasting), a parameter outside its domain (q), an unknown reduction, or
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.pinball_value_and_grad([0.5, 3.0], [0.0, 0.0], q=0.75)
@@ -1511,14 +1534,15 @@ def pinball_grad_hess(
         q: float = 0.5 (0 < q < 1): the quantile fitted.
         reduction: 'mean', 'sum' or 'none' (default 'none').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
-    no broadcasting), a parameter outside its domain (q), an unknown reduction, or negative
-    or non-finite weights; TypeError for a complex, object or string dtype, or a masked
-    array (leave elements out with sample_weight instead).
+    no broadcasting), a parameter outside its domain (q), an unknown reduction, or
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.pinball_grad_hess([0.5, 3.0], [0.0, 0.0], q=0.75)
@@ -1558,7 +1582,8 @@ def binary_cross_entropy(
     Parameters:
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
 
     An input outside [0, 1], or NaN, raises ValueError naming the value and its index;
     targets are not checked.
@@ -1567,8 +1592,8 @@ def binary_cross_entropy(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.binary_cross_entropy([0.25, 0.75], [0.0, 1.0])
@@ -1630,7 +1655,8 @@ def binary_cross_entropy_grad(
     Parameters:
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
@@ -1641,8 +1667,8 @@ def binary_cross_entropy_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.binary_cross_entropy_grad([0.25, 0.75], [0.0, 1.0])
@@ -1681,7 +1707,8 @@ def binary_cross_entropy_value_and_grad(
     Parameters:
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
@@ -1692,8 +1719,8 @@ def binary_cross_entropy_value_and_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.binary_cross_entropy_value_and_grad([0.25, 0.75], [0.0, 1.0])
@@ -1759,7 +1786,8 @@ def binary_cross_entropy_grad_hess(
     Parameters:
         reduction: 'mean', 'sum' or 'none' (default 'none').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
 
     An input outside [0, 1], or NaN, raises ValueError naming the value and its index;
     targets are not checked.
@@ -1768,8 +1796,8 @@ def binary_cross_entropy_grad_hess(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.binary_cross_entropy_grad_hess([0.25, 0.75], [0.0, 1.0])
@@ -1806,13 +1834,14 @@ def binary_cross_entropy_with_logits(
         second:     c·σ(x)·σ(-x)
 
     Parameters:
-        pos_weight: ArrayLike | None = None (finite and ≥ 0; a scalar, one per element of
-            the input's last axis, or any shape that broadcasts to the input's): the weight
-            of the positive term (PyTorch's pos_weight), read through broadcasting without a
-            copy.
+        pos_weight: ArrayLike | None = None (finite, negative included; a scalar, one per
+            element of the input's last axis, or any shape that broadcasts to the input's):
+            the weight of the positive term (PyTorch's pos_weight), read through
+            broadcasting without a copy.
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
 
     Exact at x = ±inf (x = -inf with t = 0 gives 0).
 
@@ -1820,8 +1849,8 @@ def binary_cross_entropy_with_logits(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (pos_weight), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.binary_cross_entropy_with_logits([-1.0, 2.0], [0.0, 1.0])
@@ -1885,13 +1914,14 @@ def binary_cross_entropy_with_logits_grad(
         second:     c·σ(x)·σ(-x)
 
     Parameters:
-        pos_weight: ArrayLike | None = None (finite and ≥ 0; a scalar, one per element of
-            the input's last axis, or any shape that broadcasts to the input's): the weight
-            of the positive term (PyTorch's pos_weight), read through broadcasting without a
-            copy.
+        pos_weight: ArrayLike | None = None (finite, negative included; a scalar, one per
+            element of the input's last axis, or any shape that broadcasts to the input's):
+            the weight of the positive term (PyTorch's pos_weight), read through
+            broadcasting without a copy.
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
@@ -1901,8 +1931,8 @@ def binary_cross_entropy_with_logits_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (pos_weight), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.binary_cross_entropy_with_logits_grad([-1.0, 2.0], [0.0, 1.0])
@@ -1941,13 +1971,14 @@ def binary_cross_entropy_with_logits_value_and_grad(
         second:     c·σ(x)·σ(-x)
 
     Parameters:
-        pos_weight: ArrayLike | None = None (finite and ≥ 0; a scalar, one per element of
-            the input's last axis, or any shape that broadcasts to the input's): the weight
-            of the positive term (PyTorch's pos_weight), read through broadcasting without a
-            copy.
+        pos_weight: ArrayLike | None = None (finite, negative included; a scalar, one per
+            element of the input's last axis, or any shape that broadcasts to the input's):
+            the weight of the positive term (PyTorch's pos_weight), read through
+            broadcasting without a copy.
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
@@ -1957,8 +1988,8 @@ def binary_cross_entropy_with_logits_value_and_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (pos_weight), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.binary_cross_entropy_with_logits_value_and_grad([-1.0, 2.0], [0.0, 1.0])
@@ -2026,13 +2057,14 @@ def binary_cross_entropy_with_logits_grad_hess(
         second:     c·σ(x)·σ(-x)
 
     Parameters:
-        pos_weight: ArrayLike | None = None (finite and ≥ 0; a scalar, one per element of
-            the input's last axis, or any shape that broadcasts to the input's): the weight
-            of the positive term (PyTorch's pos_weight), read through broadcasting without a
-            copy.
+        pos_weight: ArrayLike | None = None (finite, negative included; a scalar, one per
+            element of the input's last axis, or any shape that broadcasts to the input's):
+            the weight of the positive term (PyTorch's pos_weight), read through
+            broadcasting without a copy.
         reduction: 'mean', 'sum' or 'none' (default 'none').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
 
     Exact at x = ±inf (x = -inf with t = 0 gives 0).
 
@@ -2040,8 +2072,8 @@ def binary_cross_entropy_with_logits_grad_hess(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (pos_weight), an unknown reduction, or
-    negative or non-finite weights; TypeError for a complex, object or string dtype, or a
-    masked array (leave elements out with sample_weight instead).
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
 
     Example:
         >>> fastloss.binary_cross_entropy_with_logits_grad_hess([-1.0, 2.0], [0.0, 1.0])
@@ -2084,7 +2116,7 @@ def cross_entropy(
 
     Parameters:
         axis: int = -1 (an axis of the input): the class axis.
-        class_weight: ArrayLike | None = None (finite, non-negative, one per class): a
+        class_weight: ArrayLike | None = None (finite, negative included, one per class): a
             weight per class, as PyTorch's weight=.
         ignore_index: int | None = None (any integer): rows with this class index contribute
             nothing, and leave the mean.
@@ -2093,7 +2125,8 @@ def cross_entropy(
             the value is -Σ a_c·log max(p_c, tiny).
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
 
     `target` holds integer class indices (the input's shape without `axis`) or probabilities
     (the input's shape). Target weights a_c: index y gives (1 - ε)·w_y·[c = y] + (ε/C)·w_c,
@@ -2109,9 +2142,9 @@ def cross_entropy(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (axis, class_weight, ignore_index,
-    label_smoothing, from_logits), an unknown reduction, or negative or non-finite weights;
-    TypeError for a complex, object or string dtype, or a masked array (leave elements out
-    with sample_weight instead).
+    label_smoothing, from_logits), an unknown reduction, or non-finite weights; TypeError
+    for a complex, object or string dtype, or a masked array (leave elements out with
+    sample_weight instead).
 
     Example:
         >>> fastloss.cross_entropy([[2.0, 0.0], [0.0, 1.0]], [0, 1])
@@ -2196,7 +2229,7 @@ def cross_entropy_grad(
 
     Parameters:
         axis: int = -1 (an axis of the input): the class axis.
-        class_weight: ArrayLike | None = None (finite, non-negative, one per class): a
+        class_weight: ArrayLike | None = None (finite, negative included, one per class): a
             weight per class, as PyTorch's weight=.
         ignore_index: int | None = None (any integer): rows with this class index contribute
             nothing, and leave the mean.
@@ -2205,7 +2238,8 @@ def cross_entropy_grad(
             the value is -Σ a_c·log max(p_c, tiny).
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
@@ -2223,9 +2257,9 @@ def cross_entropy_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (axis, class_weight, ignore_index,
-    label_smoothing, from_logits), an unknown reduction, or negative or non-finite weights;
-    TypeError for a complex, object or string dtype, or a masked array (leave elements out
-    with sample_weight instead).
+    label_smoothing, from_logits), an unknown reduction, or non-finite weights; TypeError
+    for a complex, object or string dtype, or a masked array (leave elements out with
+    sample_weight instead).
 
     Example:
         >>> fastloss.cross_entropy_grad([[2.0, 0.0], [0.0, 1.0]], [0, 1])
@@ -2273,7 +2307,7 @@ def cross_entropy_value_and_grad(
 
     Parameters:
         axis: int = -1 (an axis of the input): the class axis.
-        class_weight: ArrayLike | None = None (finite, non-negative, one per class): a
+        class_weight: ArrayLike | None = None (finite, negative included, one per class): a
             weight per class, as PyTorch's weight=.
         ignore_index: int | None = None (any integer): rows with this class index contribute
             nothing, and leave the mean.
@@ -2282,7 +2316,8 @@ def cross_entropy_value_and_grad(
             the value is -Σ a_c·log max(p_c, tiny).
         reduction: 'mean', 'sum' or 'none' (default 'mean').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
         out: None, or a writable array of the input's shape and the compute dtype, sharing
             no memory with the arguments; checked before anything is written.
 
@@ -2300,9 +2335,9 @@ def cross_entropy_value_and_grad(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (axis, class_weight, ignore_index,
-    label_smoothing, from_logits), an unknown reduction, or negative or non-finite weights;
-    TypeError for a complex, object or string dtype, or a masked array (leave elements out
-    with sample_weight instead).
+    label_smoothing, from_logits), an unknown reduction, or non-finite weights; TypeError
+    for a complex, object or string dtype, or a masked array (leave elements out with
+    sample_weight instead).
 
     Example:
         >>> fastloss.cross_entropy_value_and_grad([[2.0, 0.0], [0.0, 1.0]], [0, 1])
@@ -2392,7 +2427,7 @@ def cross_entropy_grad_hess(
 
     Parameters:
         axis: int = -1 (an axis of the input): the class axis.
-        class_weight: ArrayLike | None = None (finite, non-negative, one per class): a
+        class_weight: ArrayLike | None = None (finite, negative included, one per class): a
             weight per class, as PyTorch's weight=.
         ignore_index: int | None = None (any integer): rows with this class index contribute
             nothing, and leave the mean.
@@ -2401,7 +2436,8 @@ def cross_entropy_grad_hess(
             the value is -Σ a_c·log max(p_c, tiny).
         reduction: 'mean', 'sum' or 'none' (default 'none').
         sample_weight: None, the shape of the per-element loss, or one weight per row
-            (length shape[0]); the weighted mean is sum(w*l) / sum(w).
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
 
     `target` holds integer class indices (the input's shape without `axis`) or probabilities
     (the input's shape). Target weights a_c: index y gives (1 - ε)·w_y·[c = y] + (ε/C)·w_c,
@@ -2417,9 +2453,9 @@ def cross_entropy_grad_hess(
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
     Raises ValueError, naming the argument and the value, for shapes that differ (there is
     no broadcasting), a parameter outside its domain (axis, class_weight, ignore_index,
-    label_smoothing, from_logits), an unknown reduction, or negative or non-finite weights;
-    TypeError for a complex, object or string dtype, or a masked array (leave elements out
-    with sample_weight instead).
+    label_smoothing, from_logits), an unknown reduction, or non-finite weights; TypeError
+    for a complex, object or string dtype, or a masked array (leave elements out with
+    sample_weight instead).
 
     Example:
         >>> fastloss.cross_entropy_grad_hess([[2.0, 0.0], [0.0, 1.0]], [0, 1])

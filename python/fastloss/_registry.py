@@ -298,8 +298,8 @@ LOSSES: tuple[Loss, ...] = (
                 "pos_weight",
                 "ArrayLike | None",
                 None,
-                "finite and ≥ 0; a scalar, one per element of the input's last axis, or any shape "
-                "that broadcasts to the input's",
+                "finite, negative included; a scalar, one per element of the input's last axis, or "
+                "any shape that broadcasts to the input's",
                 "the weight of the positive term (PyTorch's pos_weight), read through broadcasting "
                 "without a copy",
             ),
@@ -332,7 +332,7 @@ LOSSES: tuple[Loss, ...] = (
                 "class_weight",
                 "ArrayLike | None",
                 None,
-                "finite, non-negative, one per class",
+                "finite, negative included, one per class",
                 "a weight per class, as PyTorch's weight=",
             ),
             Param(

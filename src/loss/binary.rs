@@ -57,23 +57,18 @@ pub struct BinaryCrossEntropyWithLogits<'a, T> {
 impl<'a, T: Float> BinaryCrossEntropyWithLogits<'a, T> {
     /// The loss with `pos_weight[j]` for the elements of column `j` (the
     /// elements whose flat index is `j` modulo `pos_weight.len()`, i.e. the
-    /// last axis of a C-order array). Each must be finite and ≥ 0.
+    /// last axis of a C-order array). Each must be finite (negative values
+    /// are weights too, as in PyTorch).
     pub fn new(pos_weight: Option<&'a [T]>) -> Result<Self, LossError> {
         Self::with_pos_weight(pos_weight.map(Columns::repeating))
     }
 
     /// The loss with `pos_weight` read through broadcasting (see
     /// [`Columns::broadcast`]: a scalar, one per element of the last axis,
-    /// or any shape that broadcasts to the input's). Each must be finite
-    /// and ≥ 0.
+    /// or any shape that broadcasts to the input's). Each must be finite.
     pub fn with_pos_weight(pos_weight: Option<Columns<'a, T>>) -> Result<Self, LossError> {
         for &w in pos_weight.as_ref().map_or(&[][..], Columns::values) {
-            require(
-                w.is_finite() && w >= T::ZERO,
-                "pos_weight",
-                w.to_f64(),
-                "finite pos_weight >= 0",
-            )?;
+            require(w.is_finite(), "pos_weight", w.to_f64(), "finite pos_weight")?;
         }
         Ok(Self { pos_weight })
     }

@@ -392,8 +392,8 @@ impl<T: Float> CrossEntropy<T> {
         }
     }
 
-    /// Weights the classes (PyTorch's `weight`): one finite, non-negative
-    /// weight per class, with a finite sum. The length is checked against C
+    /// Weights the classes (PyTorch's `weight`): one finite weight per
+    /// class (negative ones are weights too), with a finite sum. The length is checked against C
     /// at each call.
     pub fn with_class_weight(mut self, weight: &[T]) -> Result<Self, LossError> {
         if let Some(index) = invalid_weight(weight) {
@@ -404,7 +404,7 @@ impl<T: Float> CrossEntropy<T> {
         }
         // In the order the reference sums them; only the mean's A uses it.
         self.weight_sum = weight.iter().map(|w| w.to_f64()).sum();
-        if self.weight_sum == f64::INFINITY {
+        if !self.weight_sum.is_finite() {
             return Err(LossError::ClassWeightOverflow);
         }
         self.class_weight = Some(weight.to_vec());

@@ -9,7 +9,7 @@
 //! instruction or, at the x86-64 baseline, by libm's correctly rounded
 //! `fmaf`/`fma` (see [`crate::math`]).
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// A SIMD instruction-set level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -21,6 +21,9 @@ pub enum Level {
     /// AVX-512F (x86-64).
     Avx512,
 }
+
+/// A cached level not decided yet (no `Level` is stored as this).
+const UNSET: u8 = u8::MAX;
 
 impl Level {
     /// The name used by `FASTLOSS_SIMD` and `info()`.
@@ -47,8 +50,34 @@ impl Level {
 
     /// The best level this machine supports.
     pub fn detected() -> Level {
-        static DETECTED: OnceLock<Level> = OnceLock::new();
-        *DETECTED.get_or_init(Level::probe)
+        static DETECTED: AtomicU8 = AtomicU8::new(UNSET);
+        Level::cached(&DETECTED, Level::probe)
+    }
+
+    /// The level `cell` holds, deciding it with `decide` on first use.
+    ///
+    /// Not a `OnceLock`: one being filled when another thread forks the
+    /// process stays "being filled" in the child, whose first call would then
+    /// wait for ever. Threads that race here each decide, and they decide
+    /// alike.
+    fn cached(cell: &AtomicU8, decide: impl FnOnce() -> Level) -> Level {
+        match cell.load(Ordering::Relaxed) {
+            UNSET => {
+                let level = decide();
+                cell.store(level as u8, Ordering::Relaxed);
+                level
+            }
+            code => Level::from_code(code),
+        }
+    }
+
+    /// The level stored as `level as u8`.
+    fn from_code(code: u8) -> Level {
+        match code {
+            c if c == Level::Avx512 as u8 => Level::Avx512,
+            c if c == Level::Avx2 as u8 => Level::Avx2,
+            _ => Level::Baseline,
+        }
     }
 
     fn probe() -> Level {
@@ -77,10 +106,10 @@ impl Level {
 
     /// The level kernels use: the detected one, lowered by `FASTLOSS_SIMD` if
     /// set (a level above the machine's is capped to the machine's; an unknown
-    /// name is ignored). Decided once per process.
+    /// name is ignored). Decided at the first call.
     pub fn active() -> Level {
-        static ACTIVE: OnceLock<Level> = OnceLock::new();
-        *ACTIVE.get_or_init(|| {
+        static ACTIVE: AtomicU8 = AtomicU8::new(UNSET);
+        Level::cached(&ACTIVE, || {
             let best = Level::detected();
             match std::env::var("FASTLOSS_SIMD")
                 .ok()

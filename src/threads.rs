@@ -17,10 +17,15 @@
 //! Which thread computes what never changes a result: the caller splits its
 //! work into tasks of fixed extent and combines their results in a fixed
 //! order (see `reduce::tree`).
+//!
+//! A process forked from one whose helpers exist runs every call alone and
+//! takes none of the pool's locks: the fork copied the pool's state as the
+//! parent's threads left it (its lock possibly held, helpers counted as
+//! inside a job) but none of those threads, so that state can never change.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -100,8 +105,28 @@ static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 /// What a task that panicked on a helper panicked with, for the caller.
 static PANIC: Mutex<Option<Box<dyn Any + Send>>> = Mutex::new(None);
 
+/// The id of the process that uses the pool; 0 until a split call first
+/// reaches it. A forked child inherits its parent's id here.
+static OWNER: AtomicU32 = AtomicU32::new(0);
+
 fn state() -> MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether this process may use the pool: it is the one that first did,
+/// claiming it now if none has. A process's first claim comes before any of
+/// its threads takes a lock of the pool (and is sequentially consistent, so
+/// it is seen no later than that lock), so a child forked from a process
+/// that never claimed the pool has inherited no held lock and may claim it.
+fn owns_pool() -> bool {
+    let me = std::process::id();
+    match OWNER.load(Ordering::Relaxed) {
+        0 => match OWNER.compare_exchange(0, me, Ordering::SeqCst, Ordering::Relaxed) {
+            Ok(_) => true,
+            Err(owner) => owner == me,
+        },
+        owner => owner == me,
+    }
 }
 
 /// Runs `work` on the calling thread and on up to `threads - 1` helpers at
@@ -110,8 +135,11 @@ fn state() -> MutexGuard<'static, State> {
 /// included, does all of them once.
 pub(crate) fn run(threads: usize, work: &(dyn Fn() + Sync)) {
     let helpers = threads.saturating_sub(1);
+    if helpers == 0 || !owns_pool() {
+        return work();
+    }
     let mut s = state();
-    if helpers == 0 || s.busy {
+    if s.busy {
         drop(s);
         return work();
     }

@@ -11,8 +11,10 @@ use numpy::{
 };
 use pyo3::exceptions::{PyException, PyMemoryError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyInt, PySlice, PyString, PyTuple};
+
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::error::LossError;
 use crate::float::Float;
@@ -44,13 +46,44 @@ fn promotes_to(arr: &Bound<'_, PyUntypedArray>, name: &str) -> PyResult<Dtype> {
     }
 }
 
-/// The NumPy function `name`, imported once into `cell`.
+/// A NumPy function, looked up on first use and kept for good.
+///
+/// Not a `PyOnceLock`: one being filled (its filler waiting for the GIL)
+/// when another thread forks the process stays "being filled" in the child,
+/// whose first call needing it would wait for ever. Threads that race here
+/// each look the function up; the first to store it keeps its reference.
+pub(crate) struct NumpyFn(AtomicPtr<pyo3::ffi::PyObject>);
+
+impl NumpyFn {
+    pub(crate) const fn new() -> Self {
+        NumpyFn(AtomicPtr::new(ptr::null_mut()))
+    }
+}
+
+/// The NumPy function `name`, looked up once into `cell`.
 pub(crate) fn numpy_fn<'py>(
     py: Python<'py>,
-    cell: &'static PyOnceLock<Py<PyAny>>,
+    cell: &'static NumpyFn,
     name: &str,
-) -> PyResult<&'py Bound<'py, PyAny>> {
-    cell.import(py, "numpy", name)
+) -> PyResult<Bound<'py, PyAny>> {
+    let kept = cell.0.load(Ordering::Acquire);
+    if !kept.is_null() {
+        // SAFETY: `kept` is a strong reference that the cell owns and never
+        // releases, so the object is alive.
+        return Ok(unsafe { Bound::from_borrowed_ptr(py, kept) });
+    }
+    let f = py.import("numpy")?.getattr(name)?;
+    let stored = cell.0.compare_exchange(
+        ptr::null_mut(),
+        f.as_ptr(),
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    );
+    if stored.is_ok() {
+        // The cell's reference, never released.
+        std::mem::forget(f.clone());
+    }
+    Ok(f)
 }
 
 /// Any array-like as a NumPy array (no copy for arrays).
@@ -66,7 +99,7 @@ pub(crate) fn array<'py>(
         }
         return Ok(arr.clone());
     }
-    static ASARRAY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    static ASARRAY: NumpyFn = NumpyFn::new();
     let py = obj.py();
     let converted = numpy_fn(py, &ASARRAY, "asarray")?
         .call1((obj,))
@@ -77,8 +110,7 @@ pub(crate) fn array<'py>(
 /// Whether an ndarray subclass is a `numpy.ma.MaskedArray`. Until `numpy.ma`
 /// is imported, none exists: it is not imported here.
 fn is_masked(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
-    static MODULES: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let modules = MODULES.import(obj.py(), "sys", "modules")?;
+    let modules = obj.py().import("sys")?.getattr("modules")?;
     match modules.get_item("numpy.ma") {
         Ok(ma) => obj.is_instance(&ma.getattr("MaskedArray")?),
         Err(_) => Ok(false),
@@ -134,7 +166,7 @@ pub(crate) fn typed<'py, T: Float + Element>(
     promotes_to(arr, name)?;
     // `require(..., "CA")`, not `ascontiguousarray`: that one returns a
     // contiguous array of the right dtype as it is, unaligned or not.
-    static REQUIRE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    static REQUIRE: NumpyFn = NumpyFn::new();
     let kwargs = PyDict::new(py);
     kwargs.set_item("dtype", numpy::dtype::<T>(py))?;
     kwargs.set_item("requirements", "CA")?;
@@ -302,7 +334,7 @@ fn extent(arr: &Bound<'_, PyUntypedArray>) -> (usize, usize) {
 
 /// `np.shares_memory(a, b)`: exact, where the bounds overlap.
 fn shares_memory(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<bool> {
-    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    static F: NumpyFn = NumpyFn::new();
     numpy_fn(a.py(), &F, "shares_memory")?
         .call1((a, b))?
         .extract()
@@ -600,7 +632,7 @@ pub(crate) fn labels<'py>(
             return Ok(arr.clone());
         }
     }
-    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    static F: NumpyFn = NumpyFn::new();
     let kwargs = PyDict::new(py);
     kwargs.set_item("dtype", numpy::dtype::<i64>(py))?;
     kwargs.set_item("requirements", "CA")?;

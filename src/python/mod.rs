@@ -10,6 +10,7 @@ mod losses;
 pub(crate) mod pointwise;
 mod softmax;
 
+use numpy::PyArrayDescrMethods;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -153,6 +154,17 @@ fn info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     install_panic_hook();
+    // NumPy's C API and the dtypes the bindings use, fetched now: the numpy
+    // crate keeps them in `PyOnceLock`s, and one that a thread is filling
+    // when another forks the process stays unfilled in the child for ever.
+    let py = m.py();
+    for dtype in [
+        numpy::dtype::<f32>(py),
+        numpy::dtype::<f64>(py),
+        numpy::dtype::<i64>(py),
+    ] {
+        dtype.itemsize();
+    }
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;

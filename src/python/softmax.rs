@@ -5,7 +5,6 @@
 
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 
 use super::args::{self, Dtype, WeightShape};
 use super::kind::{Kind, Outputs};
@@ -20,7 +19,7 @@ const DETACH_MIN: usize = 1 << 14;
 
 /// `np.moveaxis(arr, from, to)`.
 fn moveaxis<'py>(arr: &Bound<'py, PyAny>, from: isize, to: isize) -> PyResult<Bound<'py, PyAny>> {
-    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    static F: args::NumpyFn = args::NumpyFn::new();
     args::numpy_fn(arr.py(), &F, "moveaxis")?.call1((arr, from, to))
 }
 
@@ -231,7 +230,7 @@ impl<'py> Call<'py> {
                 Some(o) => o.clone(),
                 None => new(&shape),
             };
-            static COPYTO: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+            static COPYTO: args::NumpyFn = args::NumpyFn::new();
             args::numpy_fn(py, &COPYTO, "copyto")?.call1((&dst, view))?;
             PyResult::Ok(dst.into_any())
         };

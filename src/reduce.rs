@@ -9,7 +9,7 @@
 //! the caller's stack: a reduced value allocates nothing.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::threads;
@@ -88,9 +88,26 @@ where
     let grain = grain.max(block.saturating_mul(2));
     let threads = threads::num_threads();
     if len < grain.saturating_mul(2) || threads == 1 {
-        return walk(0..len, block, outs, leaf);
+        return threads::calling_thread_poll(|poll| walk(0..len, block, outs, &polled(poll, leaf)));
     }
     shared(threads, len, block, grain, outs, leaf)
+}
+
+/// `leaf`, after a tick of `poll` (the calling thread's, see
+/// [`threads::with_poll`]) when there is one.
+fn polled<'a, 'b, P, F>(
+    poll: Option<&'a threads::Poll<'b>>,
+    leaf: &'a F,
+) -> impl Fn(Range<usize>, P) -> f64 + use<'a, 'b, P, F>
+where
+    F: Fn(Range<usize>, P) -> f64,
+{
+    move |range, outs| {
+        if let Some(poll) = poll {
+            poll.tick();
+        }
+        leaf(range, outs)
+    }
 }
 
 /// Most tasks a shared call is cut into.
@@ -117,15 +134,35 @@ where
     let mut count = 0;
     cut(0..len, block, grain, depth, outs, &mut tasks, &mut count);
     let next = AtomicUsize::new(0);
-    threads::run(threads, &|| loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        if i >= count {
-            break;
+    // Set when a thread's task unwinds (the call was interrupted, or a leaf
+    // panicked): the call is over, so the other threads skip the leaves
+    // left in their tasks and take no more, and `run` returns soon.
+    let abandoned = AtomicBool::new(false);
+    let leaf = |range: Range<usize>, outs: P| {
+        if abandoned.load(Ordering::Relaxed) {
+            return 0.0;
         }
-        let mut task = tasks[i].lock().unwrap_or_else(|e| e.into_inner());
-        if let Task::Todo(range, outs) = std::mem::replace(&mut *task, Task::Empty) {
-            *task = Task::Done(walk(range, block, outs, leaf));
+        leaf(range, outs)
+    };
+    threads::run(threads, &|| {
+        struct Abandon<'a>(&'a AtomicBool);
+        impl Drop for Abandon<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
         }
+        let unwinding = Abandon(&abandoned);
+        threads::calling_thread_poll(|poll| loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= count || abandoned.load(Ordering::Relaxed) {
+                break;
+            }
+            let mut task = tasks[i].lock().unwrap_or_else(|e| e.into_inner());
+            if let Task::Todo(range, outs) = std::mem::replace(&mut *task, Task::Empty) {
+                *task = Task::Done(walk(range, block, outs, &polled(poll, &leaf)));
+            }
+        });
+        std::mem::forget(unwinding);
     });
     let mut sums =
         tasks[..count]
@@ -207,7 +244,7 @@ pub(crate) fn first_failure<X: Sync>(
 fn walk<P, F>(range: Range<usize>, block: usize, outs: P, leaf: &F) -> f64
 where
     P: Split,
-    F: Fn(Range<usize>, P) -> f64 + Sync,
+    F: Fn(Range<usize>, P) -> f64,
 {
     let len = range.end - range.start;
     if len <= block {
@@ -414,6 +451,52 @@ mod tests {
                 });
             }
         });
+    }
+
+    #[test]
+    fn a_poll_that_says_stop_ends_the_call() {
+        // A poll that says stop at its first look (10 ms in): the call, on
+        // one thread or split, unwinds out as `Interrupted` long before its
+        // leaves are done; the next call, without a poll, gives every bit.
+        let n = 128 * BLOCK;
+        let slow = |r: Range<usize>, out: &mut [f64]| {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            out.fill(1.0);
+            r.len() as f64
+        };
+        for threads in [1, 3] {
+            let mut out = vec![0.0; n];
+            let mut asked = 0;
+            let mut ask = || {
+                asked += 1;
+                false
+            };
+            let start = std::time::Instant::now();
+            let stopped = threads::with_poll(&mut ask, || {
+                if threads == 1 {
+                    tree(n, BLOCK, usize::MAX, &mut out[..], &slow)
+                } else {
+                    shared(threads, n, BLOCK, 2 * BLOCK, &mut out[..], &slow)
+                }
+            });
+            assert!(stopped.is_err(), "{threads} threads: not interrupted");
+            assert_eq!(asked, 1);
+            assert!(start.elapsed().as_secs_f64() < 5.0);
+            assert!(out.contains(&0.0), "{threads} threads: every leaf ran");
+            let sum = shared(threads.max(2), n, BLOCK, 2 * BLOCK, &mut out[..], &slow);
+            assert_eq!(sum, n as f64);
+            assert!(out.iter().all(|&x| x == 1.0));
+        }
+    }
+
+    #[test]
+    fn a_poll_that_says_go_on_changes_nothing() {
+        let n = 40 * BLOCK + 17;
+        let leaf = |r: Range<usize>, _: ()| r.map(|i| 1.0 / (1.0 + i as f64)).sum::<f64>();
+        let one = walk(0..n, BLOCK, (), &leaf);
+        let mut ask = || true;
+        let got = threads::with_poll(&mut ask, || shared(3, n, BLOCK, 2 * BLOCK, (), &leaf));
+        assert_eq!(got.map(f64::to_bits).ok(), Some(one.to_bits()));
     }
 
     #[test]

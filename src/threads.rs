@@ -18,13 +18,19 @@
 //! work into tasks of fixed extent and combines their results in a fixed
 //! order (see `reduce::tree`).
 //!
+//! A call's calling thread may also be given a poll ([`with_poll`]) that it
+//! asks between leaves whether to go on: the Python bindings stop a call
+//! there when a signal handler raises (Ctrl-C).
+//!
 //! A process forked from one whose helpers exist runs every call alone and
 //! takes none of the pool's locks: the fork copied the pool's state as the
 //! parent's threads left it (its lock possibly held, helpers counted as
 //! inside a job) but none of those threads, so that state can never change.
 
 use std::any::Any;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::cell::Cell;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::ptr;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -241,4 +247,133 @@ fn helper() {
         }
         ACTIVE.fetch_sub(1, Ordering::Release);
     }
+}
+
+/// Why a call stopped before its end: the poll of [`with_poll`] said so.
+#[derive(Debug)]
+// The Python bindings are the only callers of `with_poll`.
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
+pub(crate) struct Interrupted;
+
+/// How often, at most, the calling thread asks its poll whether to go on.
+const POLL_EVERY: Duration = Duration::from_millis(10);
+
+/// Leaves between two reads of the clock: a leaf is a few hundred
+/// nanoseconds of work or more, a read of the clock some tens.
+const POLL_LEAVES: u32 = 64;
+
+/// Leaves whose group takes longer than this read the clock one by one.
+const SLOW_LEAVES: Duration = Duration::from_millis(1);
+
+/// The poll of a call, on its calling thread: asked between leaves of the
+/// reduction tree, every [`POLL_EVERY`] or so.
+pub(crate) struct Poll<'a> {
+    /// Whether to go on; `None` while it is being asked (a signal handler
+    /// that it runs may make a call of its own, which must not ask it).
+    ask: Cell<Option<&'a mut dyn FnMut() -> bool>>,
+    /// Leaves left until the clock is read.
+    countdown: Cell<u32>,
+    /// When the clock was last read, and when `ask` is next due (`None`
+    /// before the first leaf).
+    times: Cell<Option<(Instant, Instant)>>,
+}
+
+impl Poll<'_> {
+    /// Called before each leaf by the calling thread: asks the poll when it
+    /// is due and, if it says to stop, unwinds out of the call with an
+    /// [`Interrupted`] payload (no panic message) that [`with_poll`] catches.
+    #[inline]
+    pub(crate) fn tick(&self) {
+        let left = self.countdown.get();
+        if left > 1 {
+            self.countdown.set(left - 1);
+            return;
+        }
+        self.check();
+    }
+
+    #[cold]
+    fn check(&self) {
+        let now = Instant::now();
+        let Some((read, due)) = self.times.get() else {
+            // The first leaf: the next one is timed to learn their pace.
+            self.times.set(Some((now, now + POLL_EVERY)));
+            return;
+        };
+        // Leaves so slow that a group of them takes over a millisecond
+        // (long rows of cross-entropy) read the clock at each leaf.
+        let slow = now.duration_since(read) > SLOW_LEAVES;
+        self.countdown.set(if slow { 1 } else { POLL_LEAVES });
+        self.times.set(Some((now, due)));
+        if now < due {
+            return;
+        }
+        let Some(ask) = self.ask.take() else {
+            return;
+        };
+        let go = ask();
+        self.ask.set(Some(ask));
+        let after = Instant::now();
+        // A poll that had to wait (for the GIL, held by another thread) is
+        // asked less often, so that asking never takes more than about 5 %
+        // of the call.
+        let next = after + POLL_EVERY.max(after.duration_since(now) * 20);
+        self.times.set(Some((after, next)));
+        if !go {
+            resume_unwind(Box::new(Interrupted));
+        }
+    }
+}
+
+thread_local! {
+    /// The poll of the call running on this thread, while [`with_poll`]
+    /// runs it; null on helpers and for calls made without one.
+    static POLL: Cell<*const Poll<'static>> = const { Cell::new(ptr::null()) };
+}
+
+/// Runs `f` on this thread with `ask` as its poll: every split or unsplit
+/// reduction that `f` makes asks it, on this thread only, about every
+/// [`POLL_EVERY`] between leaves, and stops when it returns false. The
+/// reduction then unwinds: the pool's other threads finish the leaf they
+/// are in and take no more, outputs are left partly written, and `f`'s
+/// result is `Err(Interrupted)`.
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
+pub(crate) fn with_poll<R>(
+    ask: &mut dyn FnMut() -> bool,
+    f: impl FnOnce() -> R,
+) -> Result<R, Interrupted> {
+    if cfg!(panic = "abort") {
+        // No unwinding to stop a call with: calls run to their end.
+        return Ok(f());
+    }
+    let poll = Poll {
+        ask: Cell::new(Some(ask)),
+        // The first leaf reads the clock.
+        countdown: Cell::new(1),
+        times: Cell::new(None),
+    };
+    // Puts back the poll of an enclosing call (a signal handler's call
+    // inside a poll), before `poll` is dropped, however `f` ends.
+    struct Restore(*const Poll<'static>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            POLL.set(self.0);
+        }
+    }
+    let erased: *const Poll<'_> = &poll;
+    let _restore = Restore(POLL.replace(erased.cast()));
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => Ok(result),
+        Err(payload) if payload.is::<Interrupted>() => Err(Interrupted),
+        Err(payload) => resume_unwind(payload),
+    }
+}
+
+/// Calls `f` with the poll of the call running on this thread, if any.
+pub(crate) fn calling_thread_poll<R>(f: impl FnOnce(Option<&Poll<'_>>) -> R) -> R {
+    let poll = POLL.get();
+    // SAFETY: a non-null POLL points to the `Poll` of a `with_poll` on this
+    // thread that is still running (it resets POLL before that `Poll` is
+    // dropped), and `f` runs within it.
+    f(unsafe { poll.as_ref() })
 }

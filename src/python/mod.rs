@@ -102,6 +102,69 @@ pub(crate) fn guard<R>(body: impl FnOnce() -> PyResult<R>) -> PyResult<R> {
     })
 }
 
+/// Below this many elements a call keeps the GIL: releasing it costs more.
+const DETACH_MIN: usize = 1 << 14;
+
+/// From this many elements a call stops for Ctrl-C (see [`run_call`]).
+/// Smaller calls end within about 20 ms even at the slowest losses' 10-20 ns
+/// an element, so polling them would only cost.
+const POLL_MIN: usize = 1 << 20;
+
+/// Runs the kernel call `f` over `elements` elements: with the GIL held
+/// when it is small, else with it released; and from [`POLL_MIN`] elements
+/// stopped when a signal handler raises (Ctrl-C's `KeyboardInterrupt`):
+/// between leaves of its reductions, about every 10 ms, the calling thread
+/// takes the GIL back and runs the pending handlers, and the first
+/// exception one raises ends the call and is returned as it is. Only
+/// Python's main thread runs signal handlers, so on another thread the poll
+/// gives up after its first look.
+pub(crate) fn run_call<T: Send>(
+    py: Python<'_>,
+    elements: usize,
+    f: impl FnOnce() -> T + Send,
+) -> PyResult<T> {
+    if elements < DETACH_MIN {
+        return Ok(f());
+    }
+    if elements < POLL_MIN {
+        return Ok(py.detach(f));
+    }
+    let mut raised = None;
+    let result = py.detach(|| {
+        let mut main_thread = None;
+        let mut ask = || {
+            if main_thread == Some(false) {
+                return true;
+            }
+            Python::attach(|py| {
+                let main = *main_thread.get_or_insert_with(|| is_main_thread(py));
+                match py.check_signals() {
+                    Err(e) if main => {
+                        raised = Some(e);
+                        false
+                    }
+                    _ => true,
+                }
+            })
+        };
+        crate::threads::with_poll(&mut ask, f)
+    });
+    result.map_err(|_| {
+        raised.unwrap_or_else(|| PyRuntimeError::new_err("fastloss: call interrupted"))
+    })
+}
+
+/// Whether this is the thread that runs Python's signal handlers
+/// (`threading.main_thread()`); true if that cannot be told.
+fn is_main_thread(py: Python<'_>) -> bool {
+    let check = || -> PyResult<bool> {
+        let threading = py.import("threading")?;
+        let main = threading.call_method0("main_thread")?.getattr("ident")?;
+        main.eq(threading.call_method0("get_ident")?)
+    };
+    check().unwrap_or(true)
+}
+
 /// For the tests only: panics inside a leaf of a threaded reduction over `n`
 /// items (GIL released, on the worker pool when `n` is large), through
 /// [`guard`], as a kernel bug would.

@@ -12,9 +12,6 @@ use crate::kernel::{evaluate, Pointwise, Weights};
 use crate::reduce::Reduction;
 use crate::simd::Level;
 
-/// Below this many elements the GIL is kept: releasing it costs more.
-const DETACH_MIN: usize = 1 << 14;
-
 /// The arguments of a call, converted to arrays and checked.
 pub(crate) struct Call<'py> {
     pub(crate) dtype: Dtype,
@@ -114,11 +111,7 @@ impl<'py> Call<'py> {
             // C-contiguous and of type T; nothing else holds them yet.
             let op = unsafe { outputs.op(kind) };
             let run = || evaluate(Level::active(), &loss, x, y, w, reduction, op);
-            if x.len() >= DETACH_MIN {
-                py.detach(run)?
-            } else {
-                run()?
-            }
+            super::run_call(py, x.len(), run)??
         };
         outputs
             .map(|a| a.into_any())

@@ -14,9 +14,6 @@ use crate::loss::softmax::{CrossEntropy, Targets};
 use crate::reduce::Reduction;
 use crate::simd::Level;
 
-/// Below this many logits the GIL is kept: releasing it costs more.
-const DETACH_MIN: usize = 1 << 14;
-
 /// `np.moveaxis(arr, from, to)`.
 fn moveaxis<'py>(arr: &Bound<'py, PyAny>, from: isize, to: isize) -> PyResult<Bound<'py, PyAny>> {
     static F: args::NumpyFn = args::NumpyFn::new();
@@ -213,12 +210,8 @@ impl<'py> Call<'py> {
             // C-contiguous and of type T; nothing else holds them yet.
             let op = unsafe { outputs.op(kind) };
             let run = || loss.evaluate(Level::active(), x, target, classes, w, reduction, op);
-            let result = if x.len() >= DETACH_MIN {
-                py.detach(run)
-            } else {
-                run()
-            };
-            result.map_err(|e| args::label_error(e, &self.rows_shape))?
+            super::run_call(py, x.len(), run)?
+                .map_err(|e| args::label_error(e, &self.rows_shape))?
         };
         // Back to the input's layout.
         let back = |a: Bound<'py, PyArrayDyn<T>>, into: Option<&Bound<'py, PyArrayDyn<T>>>| {

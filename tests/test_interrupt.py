@@ -1,0 +1,75 @@
+"""Ctrl-C during a long call: the call stops within a fraction of a second
+and raises the ``KeyboardInterrupt`` itself, and the next call works.
+
+Each case runs in a child process, whose main thread gets SIGINT from a
+timer thread while it is inside one call of several seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+# The child: SIGINT 0.3 s into a call of a second or more (a few seconds on
+# a loaded machine). Prints the seconds from the signal to the exception,
+# and whether a call after it gives the bits the same call gave before.
+CHILD = r"""
+import json, os, signal, sys, threading, time
+import numpy as np
+import fastloss
+
+threads, kind = int(sys.argv[1]), sys.argv[2]
+fastloss.set_num_threads(threads)
+n = 1 << 27
+x = np.full(n, 0.5)
+t = np.zeros(n)
+call = {
+    "value": lambda: fastloss.binary_cross_entropy_with_logits(x, t),
+    "value_and_grad": lambda: fastloss.binary_cross_entropy_with_logits_value_and_grad(x, t),
+}[kind]
+small = np.linspace(-3.0, 3.0, 1 << 21)
+want = fastloss.log_cosh(small, np.zeros_like(small))
+sent = []
+
+def interrupt():
+    time.sleep(0.3)
+    sent.append(time.perf_counter())
+    os.kill(os.getpid(), signal.SIGINT)
+
+threading.Thread(target=interrupt).start()
+try:
+    call()
+    print(json.dumps({"interrupted": False}))
+    sys.exit(0)
+except KeyboardInterrupt:
+    caught = time.perf_counter()
+after = fastloss.log_cosh(small, np.zeros_like(small))
+print(json.dumps({
+    "interrupted": True,
+    "latency": caught - sent[0],
+    "same_bits": after.hex() == want.hex(),
+}))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT by os.kill")
+@pytest.mark.parametrize(("threads", "kind"), [(1, "value"), (2, "value"), (2, "value_and_grad")])
+def test_ctrl_c_stops_a_long_call(threads: int, kind: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(threads), kind],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["interrupted"], f"the calls ended before the signal: {got}"
+    # About 0.01-0.03 s when the machine is quiet; the bound leaves room for a
+    # busy one.
+    assert got["latency"] < 0.5, f"KeyboardInterrupt {got['latency']:.3f} s after SIGINT"
+    assert got["same_bits"], "the call after the interrupted one gave other bits"

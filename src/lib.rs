@@ -96,4 +96,4 @@ pub use loss::softmax::{CrossEntropy, Targets};
 pub use loss::PointwiseLoss;
 pub use reduce::{Reduction, BLOCK};
 pub use simd::Level;
-pub use threads::{num_threads, set_num_threads};
+pub use threads::{num_threads, set_num_threads, MAX_THREADS};

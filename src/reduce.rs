@@ -144,7 +144,8 @@ where
         }
         leaf(range, outs)
     };
-    threads::run(threads, &|| {
+    // More threads than tasks would find nothing to do.
+    threads::run(threads.min(MAX_TASKS), &|| {
         struct Abandon<'a>(&'a AtomicBool);
         impl Drop for Abandon<'_> {
             fn drop(&mut self) {

@@ -106,19 +106,40 @@ impl Level {
 
     /// The level kernels use: the detected one, lowered by `FASTLOSS_SIMD` if
     /// set (a level above the machine's is capped to the machine's; an unknown
-    /// name is ignored). Decided at the first call.
+    /// name is ignored, and the Python module warns of it at import). Decided
+    /// at the first call.
     pub fn active() -> Level {
         static ACTIVE: AtomicU8 = AtomicU8::new(UNSET);
         Level::cached(&ACTIVE, || {
             let best = Level::detected();
-            match std::env::var("FASTLOSS_SIMD")
-                .ok()
-                .and_then(|s| Level::parse(&s))
-            {
-                Some(wanted) => wanted.min(best),
-                None => best,
+            match env_level() {
+                Ok(Some(wanted)) => wanted.min(best),
+                _ => best,
             }
         })
+    }
+}
+
+/// The level `FASTLOSS_SIMD` names (`None`: unset or empty), or, for a name
+/// no level has, what is wrong with it, said for a user.
+pub(crate) fn env_level() -> Result<Option<Level>, String> {
+    let value = std::env::var_os("FASTLOSS_SIMD");
+    level_from(value.map(|v| v.to_string_lossy().into_owned()).as_deref())
+}
+
+/// [`env_level`] for the variable's value.
+fn level_from(value: Option<&str>) -> Result<Option<Level>, String> {
+    let text = value.unwrap_or("").trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match Level::parse(text) {
+        Some(level) => Ok(Some(level)),
+        None => Err(format!(
+            "FASTLOSS_SIMD={text:?} names no SIMD level (scalar, sse2, neon, avx2 or \
+             avx512); using this machine's best, {}",
+            Level::detected().name()
+        )),
     }
 }
 
@@ -163,3 +184,18 @@ macro_rules! dispatch {
     };
 }
 pub(crate) use dispatch;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_from_the_environment() {
+        assert_eq!(level_from(None), Ok(None));
+        assert_eq!(level_from(Some("")), Ok(None));
+        assert_eq!(level_from(Some(" AVX2 ")), Ok(Some(Level::Avx2)));
+        assert_eq!(level_from(Some("sse2")), Ok(Some(Level::Baseline)));
+        let why = level_from(Some("avx")).unwrap_err();
+        assert!(why.contains("\"avx\"") && why.contains("avx512"), "{why}");
+    }
+}

@@ -2,8 +2,9 @@
 //! split call.
 //!
 //! The count is [`set_num_threads`]'s, else `FASTLOSS_NUM_THREADS`'s, else
-//! the number of cores; it is read at every split call, so a change applies
-//! to the next call.
+//! the number of cores, at most [`MAX_THREADS`]; it is read at every split
+//! call, so a change applies to the next call. A call uses at most 64
+//! threads, one for each of its tasks at most.
 //!
 //! The calling thread always works. [`run`] posts the call's work for up to
 //! `threads - 1` helper threads and then does it itself; helpers that arrive
@@ -37,19 +38,22 @@ use std::time::{Duration, Instant};
 
 use crate::error::{require, LossError};
 
+/// The most threads [`set_num_threads`] takes, and what a larger
+/// `FASTLOSS_NUM_THREADS` is lowered to: far above any machine's cores, far
+/// below what a typo (100000) would otherwise ask of the system. A call
+/// uses at most 64 of them, since it is cut into 64 tasks at most.
+pub const MAX_THREADS: usize = 1024;
+
 /// The thread count in use; 0 until it is first set or read.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
-/// Threads the kernels use: `set_num_threads`, else `FASTLOSS_NUM_THREADS`,
-/// else the number of cores.
+/// Threads the kernels use: `set_num_threads`, else `FASTLOSS_NUM_THREADS`
+/// (lowered to [`MAX_THREADS`]; ignored when it is not a whole number of at
+/// least 1), else the number of cores.
 pub fn num_threads() -> usize {
     match THREADS.load(Ordering::Relaxed) {
         0 => {
-            let n = std::env::var("FASTLOSS_NUM_THREADS")
-                .ok()
-                .and_then(|s| s.trim().parse::<usize>().ok())
-                .filter(|&n| n > 0)
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let n = env_threads().0.unwrap_or_else(cores);
             // Another thread may have set a value meanwhile; keep theirs.
             let _ = THREADS.compare_exchange(0, n, Ordering::Relaxed, Ordering::Relaxed);
             THREADS.load(Ordering::Relaxed)
@@ -58,10 +62,60 @@ pub fn num_threads() -> usize {
     }
 }
 
-/// Sets the number of threads the kernels use (at least 1). Results do not
-/// depend on it; only speed does.
+/// The number of cores, at most [`MAX_THREADS`].
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_THREADS)
+}
+
+/// The thread count `FASTLOSS_NUM_THREADS` gives (`None`: unset, empty, or
+/// not a count), and what is wrong with it, if anything, said for a user.
+pub(crate) fn env_threads() -> (Option<usize>, Option<String>) {
+    let value = std::env::var_os("FASTLOSS_NUM_THREADS");
+    threads_from(value.map(|v| v.to_string_lossy().into_owned()).as_deref())
+}
+
+/// [`env_threads`] for the variable's value.
+fn threads_from(value: Option<&str>) -> (Option<usize>, Option<String>) {
+    const NAME: &str = "FASTLOSS_NUM_THREADS";
+    let text = value.unwrap_or("").trim();
+    if text.is_empty() {
+        return (None, None);
+    }
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => (Some(n), None),
+        Ok(n) if n > MAX_THREADS => too_many(text),
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => too_many(text),
+        _ => {
+            let cores = cores();
+            let why = format!(
+                "{NAME}={text:?} is not a thread count (a whole number from 1 to \
+                 {MAX_THREADS}); using the number of cores, {cores}"
+            );
+            (None, Some(why))
+        }
+    }
+}
+
+/// [`env_threads`] for a count above [`MAX_THREADS`].
+fn too_many(text: &str) -> (Option<usize>, Option<String>) {
+    let why = format!(
+        "FASTLOSS_NUM_THREADS={text:?} is above the maximum, {MAX_THREADS}; using {MAX_THREADS}"
+    );
+    (Some(MAX_THREADS), Some(why))
+}
+
+/// Sets the number of threads the kernels use, from 1 to [`MAX_THREADS`].
+/// Results do not depend on it; only speed does.
 pub fn set_num_threads(n: usize) -> Result<(), LossError> {
-    require(n >= 1, "n", n as f64, "n >= 1")?;
+    // The requirement is spelled out: it must be a `&'static str`.
+    require(
+        (1..=MAX_THREADS).contains(&n),
+        "n",
+        n as f64,
+        "1 <= n <= 1024",
+    )?;
     THREADS.store(n, Ordering::Relaxed);
     Ok(())
 }
@@ -376,4 +430,35 @@ pub(crate) fn calling_thread_poll<R>(f: impl FnOnce(Option<&Poll<'_>>) -> R) -> 
     // thread that is still running (it resets POLL before that `Poll` is
     // dropped), and `f` runs within it.
     f(unsafe { poll.as_ref() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_num_threads_bounds() {
+        for bad in [0, MAX_THREADS + 1, usize::MAX] {
+            let e = set_num_threads(bad).unwrap_err().to_string();
+            assert!(e.contains(&MAX_THREADS.to_string()), "{e}");
+        }
+    }
+
+    #[test]
+    fn thread_count_from_the_environment() {
+        assert_eq!(threads_from(None), (None, None));
+        assert_eq!(threads_from(Some(" ")), (None, None));
+        assert_eq!(threads_from(Some(" 3 ")), (Some(3), None));
+        assert_eq!(threads_from(Some("1024")), (Some(MAX_THREADS), None));
+        for big in ["1025", "100000", "99999999999999999999999"] {
+            let (n, why) = threads_from(Some(big));
+            assert_eq!(n, Some(MAX_THREADS));
+            assert!(why.unwrap().contains("above the maximum"));
+        }
+        for bad in ["0", "-2", "four", "2.5"] {
+            let (n, why) = threads_from(Some(bad));
+            assert_eq!(n, None);
+            assert!(why.unwrap().contains("not a thread count"));
+        }
+    }
 }

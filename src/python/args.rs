@@ -427,12 +427,23 @@ fn weight_shape(w: &[usize], input: &[usize]) -> PyResult<WeightShape> {
     }
 }
 
-/// The thread count of `set_num_threads`: at least 1.
-pub(crate) fn num_threads(n: i64) -> PyResult<usize> {
-    usize::try_from(n)
-        .ok()
-        .filter(|&n| n >= 1)
-        .ok_or_else(|| PyValueError::new_err(format!("n must be >= 1, got {n}")))
+/// The thread count of `set_num_threads`: an integer from 1 to
+/// `MAX_THREADS`, of any size (a `ValueError` rather than an
+/// `OverflowError` for one past 64 bits).
+pub(crate) fn num_threads(n: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let max = crate::threads::MAX_THREADS;
+    let value: Option<i64> = match n.extract::<i64>() {
+        Ok(v) => Some(v),
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(n.py()) => None,
+        Err(e) => {
+            let why = e.value(n.py()).to_string();
+            return Err(PyTypeError::new_err(format!("argument 'n': {why}")));
+        }
+    };
+    value
+        .and_then(|v| usize::try_from(v).ok())
+        .filter(|v| (1..=max).contains(v))
+        .ok_or_else(|| PyValueError::new_err(format!("n must be between 1 and {max}, got {n}")))
 }
 
 /// `pos_weight` of the binary cross-entropy with logits, as an array whose

@@ -10,8 +10,10 @@ mod losses;
 pub(crate) mod pointwise;
 mod softmax;
 
+use std::ffi::CString;
+
 use numpy::PyArrayDescrMethods;
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyRuntimeWarning, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -183,10 +185,10 @@ fn _panic_in_kernel(py: Python<'_>, n: usize) -> PyResult<f64> {
     })
 }
 
-/// Sets the number of threads the kernels use (n >= 1). Results do not
+/// Sets the number of threads the kernels use (1 <= n <= 1024). Results do not
 /// depend on it.
 #[pyfunction]
-fn set_num_threads(n: i64) -> PyResult<()> {
+fn set_num_threads(n: &Bound<'_, PyAny>) -> PyResult<()> {
     let n = args::num_threads(n)?;
     Ok(crate::threads::set_num_threads(n)?)
 }
@@ -227,6 +229,27 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         numpy::dtype::<i64>(py),
     ] {
         dtype.itemsize();
+    }
+    // Settings that cannot be used as given are not silently ignored: they
+    // warn here, once, and the import goes on (an error only under `-W
+    // error`).
+    let problems = [
+        crate::threads::env_threads().1,
+        crate::simd::env_level().err(),
+    ];
+    for problem in problems.into_iter().flatten() {
+        let message = CString::new(problem).unwrap_or_default();
+        // Attributed to the package, not to the import machinery's frame
+        // that runs this: `-W ignore::RuntimeWarning:fastloss` filters it.
+        PyErr::warn_explicit(
+            py,
+            &py.get_type::<PyRuntimeWarning>(),
+            &message,
+            c"fastloss",
+            0,
+            Some(c"fastloss"),
+            None,
+        )?;
     }
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;

@@ -58,7 +58,7 @@ def client() -> Iterator[Any]:
     """One cluster for the module: 2 worker processes, 1 thread each; every compute() in this
     module runs on it (the client is the default scheduler while it is open)."""
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     c = distributed.Client(cluster)
     try:

@@ -16,7 +16,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 import pytest
@@ -27,16 +27,20 @@ distributed = pytest.importorskip("distributed")
 import dask.base  # noqa: E402
 import fastloss  # noqa: E402
 import fastloss.dask as fd  # noqa: E402
+from fastloss import _dask_graph as _graph  # noqa: E402
 from losses import (  # noqa: E402
     CLASSES,
+    FORMS,
     FUNCTIONS,
     LOSSES,
     Loss,
     array_kwargs,
     array_params,
+    cast_to,
     ids,
     inputs,
     invalid_kwargs,
+    outcome,
     param_variants,
     sample_kwargs,
     shape_pattern,
@@ -377,6 +381,17 @@ def test_float32_result_keeps_float32(loss: Loss) -> None:
     assert fn(fd, loss.name)(dx, t).dtype == np.float64  # a reduced value is a float
 
 
+@pytest.fixture(params=["own shapes", "fewer rows"])
+def stand_ins(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The call-time checks on stand-ins of the arguments' shapes (small arguments), or of
+    fewer rows than the arguments (large ones)."""
+    if request.param == "fewer rows":
+        monkeypatch.setattr(_graph, "_SMALL", 0)
+    mode: str = request.param
+    return mode
+
+
+@pytest.mark.usefixtures("stand_ins")
 @pytest.mark.parametrize("loss", LOSSES, ids=ids(LOSSES))
 def test_checks_without_data_run_at_call_time(loss: Loss) -> None:
     f = fn(fd, loss.name)
@@ -446,3 +461,221 @@ def test_unaligned_blocks(loss: Loss) -> None:
     check(got[0], fn(fastloss, loss.name)(x, t, sample_weight=w), np.float64)
     want = fn(fastloss, loss.name + "_grad")(x, t, sample_weight=w)
     check(got[1], want, np.float64, rowwise=loss.family == "rows")
+
+
+# ------------------------------------------------------ edge inputs: the in-memory outcome --
+
+#: Rows of the edge inputs, in blocks of 3 (3, 3, 1).
+EDGE_N = 7
+EDGE_CHUNK = 3
+#: (input, target, keyword arguments) of a call.
+Call = tuple[Any, Any, dict[str, Any]]
+Edge = Callable[[Loss], Optional[Call]]
+
+
+def edge_data(loss: Loss, shape: tuple[int, ...] = (EDGE_N,), **kw: Any) -> tuple[Arr, Arr]:
+    return inputs(loss, shape, np.float64, seed=21, **kw)
+
+
+def _changed(change: Callable[[Arr, Arr], Call], shape: tuple[int, ...] = (EDGE_N,)) -> Edge:
+    """The edge data of `shape`, changed."""
+    return lambda loss: change(*edge_data(loss, shape))
+
+
+def _shaped(shape: tuple[int, ...], rows_only: bool = False, **kw: Any) -> Edge:
+    """Valid data of `shape` (only for rows losses)."""
+
+    def case(loss: Loss) -> Call | None:
+        if rows_only and loss.family != "rows":
+            return None
+        return (*edge_data(loss, shape, **kw), {})
+
+    return case
+
+
+def _with(name: str, value: Any) -> Edge:
+    """The edge data with parameter `name` set to `value`, for the losses that have it."""
+
+    def case(loss: Loss) -> Call | None:
+        return (*edge_data(loss), {name: value}) if has(loss, name) else None
+
+    return case
+
+
+def _weighted(make: Callable[[int], Any]) -> Edge:
+    return lambda loss: (*edge_data(loss), {"sample_weight": make(EDGE_N)})
+
+
+def _empty_float_labels(loss: Loss) -> Call | None:
+    if loss.family != "rows":
+        return None
+    return edge_data(loss, (0,))[0], np.zeros(0), {}
+
+
+def _bad_label(loss: Loss) -> Call | None:
+    if loss.target != "classes":
+        return None
+    x, t = edge_data(loss)
+    t[4] = CLASSES
+    return x, t, {}
+
+
+def _small_labels_big_ignore(loss: Loss) -> Call | None:
+    """int8 labels with an ignore_index no int8 equals: no row is ignored."""
+    if not has(loss, "ignore_index"):
+        return None
+    x, t = edge_data(loss)
+    return x, t.astype(np.int8), {"ignore_index": 1000}
+
+
+def _pos_weight_per_element(ndim: int) -> Edge:
+    def case(loss: Loss) -> Call | None:
+        if not has(loss, "pos_weight"):
+            return None
+        x, t = edge_data(loss, (EDGE_N, 3)[:ndim])
+        return x, t, {"pos_weight": np.linspace(0.5, 3.0, x.size).reshape(x.shape)}
+
+    return case
+
+
+def _every_third(x: Arr) -> Arr:
+    every: Arr = np.arange(x.size).reshape(x.shape) % 3 == 0
+    return every
+
+
+EDGES: dict[str, Edge] = {
+    "bool target": _changed(lambda x, t: (x, cast_to(t, bool), {})),
+    "bool input": _changed(lambda x, t: (cast_to(x, bool), t, {})),
+    "int8 target": _changed(lambda x, t: (x, cast_to(t, np.int8), {})),
+    "uint8 target": _changed(lambda x, t: (x, cast_to(abs(t), np.uint8), {})),
+    "float16": _changed(lambda x, t: (x.astype(np.float16), t.astype(np.float16), {})),
+    "float32 input, float64 target": _changed(lambda x, t: (x.astype(np.float32), t, {})),
+    "empty": _shaped((0,)),
+    "empty 2-D": _shaped((0, 3)),
+    "no columns": _shaped((4, 0)),
+    "no classes": _shaped((EDGE_N,), rows_only=True, classes=0),
+    "empty float labels": _empty_float_labels,
+    "empty probabilities": _shaped((0,), rows_only=True, probabilities=True),
+    "one row": _shaped((1,)),
+    "0-d": _shaped(()),
+    "lists": _changed(lambda x, t: (x.tolist(), t.tolist(), {})),
+    "Fortran order": _changed(
+        lambda x, t: (np.asfortranarray(x), np.asfortranarray(t), {}), (EDGE_N, 2)
+    ),
+    "masked input": _changed(lambda x, t: (np.ma.masked_array(x, mask=_every_third(x)), t, {})),
+    "nan input": _changed(lambda x, t: (np.where(_every_third(x), np.nan, x), t, {})),
+    "target None": _changed(lambda x, t: (x, None, {})),
+    "target of strings": _changed(lambda x, t: (x, np.full(t.shape, "a"), {})),
+    "target too short": _changed(lambda x, t: (x, t[:-1], {})),
+    "complex input, target too long": _changed(
+        lambda x, t: (x.astype(np.complex128), np.concatenate([t, t[:1]]), {})
+    ),
+    "label out of range": _bad_label,
+    "weight 0-d": _weighted(lambda n: np.float64(2.0)),
+    "weight list": _weighted(lambda n: [1.0 + k for k in range(n)]),
+    "weight bool": _weighted(lambda n: np.arange(n) % 2 == 0),
+    "weight all zero": _weighted(np.zeros),
+    "weight negative": _weighted(lambda n: np.linspace(-1.0, 2.0, n)),
+    "weight inf": _weighted(lambda n: np.where(np.arange(n) == 5, np.inf, 1.0)),
+    "reduction None": _changed(lambda x, t: (x, t, {"reduction": None})),
+    "reduction 'Mean'": _changed(lambda x, t: (x, t, {"reduction": "Mean"})),
+    "axis=True": _with("axis", True),
+    "axis=np.int64(-1)": _with("axis", np.int64(-1)),
+    "axis=1.0": _with("axis", 1.0),
+    "ignore_index=True": _with("ignore_index", True),
+    "ignore_index=2**63": _with("ignore_index", 2**63),
+    "int8 labels, ignore_index=1000": _small_labels_big_ignore,
+    "class_weight list": _with("class_weight", [1.0, 2.0, 0.5, 1.0, 3.0]),
+    "class_weight too long": _with("class_weight", np.ones(CLASSES + 1)),
+    "pos_weight scalar": _with("pos_weight", 2.0),
+    "pos_weight [2.0]": _with("pos_weight", [2.0]),
+    "pos_weight per element": _pos_weight_per_element(1),
+    "pos_weight per element, 2-D": _pos_weight_per_element(2),
+}
+EDGE_CASES = [(loss, case) for loss in LOSSES for case in EDGES if EDGES[case](loss) is not None]
+
+
+def _dask_arg(a: Any) -> Any:
+    """NumPy arrays with rows as dask arrays in blocks of EDGE_CHUNK rows; anything else as is."""
+    if isinstance(a, np.ndarray) and a.ndim:
+        return da.from_array(a, chunks=(EDGE_CHUNK, *a.shape[1:]))
+    return a
+
+
+def computed(lazy: Any) -> Any:
+    """A dask function's result, computed in this thread."""
+    if isinstance(lazy, tuple):
+        return compute(*lazy, scheduler="sync")
+    return compute(lazy, scheduler="sync")[0]
+
+
+def dask_outcome(f: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, bool]:
+    """The outcome of a dask function, computed, and whether it raised when called."""
+    lazy = outcome(f, *args, **kwargs)
+    if isinstance(lazy, BaseException):
+        return lazy, True
+    return outcome(computed, lazy), False
+
+
+def assert_same_outcome(got: Any, want: Any, what: str, called: bool = False) -> None:
+    """The same exception type, or the same value (to the reduction tree's last bits). An
+    exception raised when the dask function is called (not in a block) is the in-memory call's
+    own: the same message too."""
+    if isinstance(want, BaseException):
+        assert type(got) is type(want), f"{what}: in memory {want!r}, dask {got!r}"
+        assert not called or str(got) == str(want), f"{what}: in memory {want!r}, dask {got!r}"
+        return
+    assert not isinstance(got, BaseException), f"{what}: in memory {want!r}, dask {got!r}"
+    if isinstance(want, tuple):
+        assert isinstance(got, tuple) and len(got) == len(want), what
+        for k, (g, w) in enumerate(zip(got, want)):
+            assert_same_outcome(g, w, f"{what}[{k}]")
+        return
+    if isinstance(want, float):
+        # A reduced value: a float in memory, a 0-d float64 array from Dask.
+        assert isinstance(got, np.ndarray) and (got.shape, got.dtype) == ((), np.float64), what
+        v = float(got)
+        same = (math.isnan(v) and math.isnan(want)) or v == pytest.approx(want, rel=1e-6, abs=0)
+        assert same, (what, v, want)
+        return
+    assert isinstance(got, np.ndarray) and isinstance(want, np.ndarray), (what, got, want)
+    assert (got.dtype, got.shape) == (want.dtype, want.shape), (what, got, want)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=0.0, equal_nan=True, err_msg=what)
+
+
+@pytest.mark.parametrize(
+    ("loss", "case"), EDGE_CASES, ids=[f"{loss.name}-{case}" for loss, case in EDGE_CASES]
+)
+def test_edge_inputs_have_the_in_memory_outcome(loss: Loss, case: str, stand_ins: str) -> None:
+    """Every function and reduction on an edge input: the exception the in-memory call raises
+    (its type), whether Dask raises it at call time or in a block, or the value it returns.
+    The four forms share their call-time checks: on fewer rows, the value's are enough."""
+    made = EDGES[case](loss)
+    assert made is not None
+    x, t, kwargs = made
+    reductions = [kwargs.pop("reduction")] if "reduction" in kwargs else list(REDUCTIONS)
+    w = kwargs.pop("sample_weight", None)
+    dx, dt, dw = (_dask_arg(a) for a in (x, t, w))
+    for form in FORMS if stand_ins == "own shapes" else ("",):
+        name = loss.name + form
+        for red in reductions:
+            kw = {**kwargs, "reduction": red}
+            want = outcome(fn(fastloss, name), x, t, sample_weight=w, **kw)
+            got, called = dask_outcome(fn(fd, name), dx, dt, sample_weight=dw, **kw)
+            assert_same_outcome(got, want, f"{case}: {name} reduction={red!r}", called)
+
+
+@pytest.mark.parametrize("ndim", [1, 2])
+def test_pos_weight_per_element(ndim: int) -> None:
+    """pos_weight of the input's shape goes to every block cut as the input is (the last axis
+    of a 1-D input is its rows): the in-memory outcome, at call time and in 11 blocks."""
+    (loss,) = (loss for loss in LOSSES if has(loss, "pos_weight"))
+    x, t = inputs(loss, (N, 3)[:ndim], np.float64, seed=22)
+    pw = np.random.default_rng(23).uniform(0.5, 3.0, x.shape)
+    for form in FORMS:
+        name = loss.name + form
+        for red in REDUCTIONS:
+            kw = {"pos_weight": pw, "reduction": red}
+            want = outcome(fn(fastloss, name), x, t, **kw)
+            got, called = dask_outcome(fn(fd, name), chunked(x), t, **kw)
+            assert_same_outcome(got, want, f"{name} {red}", called)

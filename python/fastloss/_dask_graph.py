@@ -14,6 +14,11 @@ to unpickle their arguments.
 
 from __future__ import annotations
 
+import math
+import operator
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -62,6 +67,9 @@ class Layout:
     count: int
     #: Cross-entropy: targets are class indices.
     index: bool
+    #: Array parameters cut into blocks as the input is (see `_per_row`): they come to the block
+    #: functions after the block's first row, in this order, and are not in `loss.params`.
+    row_params: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,8 @@ class Prepared:
     x: Array
     t: Array
     w: Array | None
+    #: The array parameters named by `layout.row_params`, in blocks of rows.
+    row_params: tuple[Array, ...]
     #: The first row of every block, one per block, for error messages.
     starts: Array
     #: Cross-entropy: where the class axis goes back to in gradients (None: it is last).
@@ -79,15 +89,20 @@ class Prepared:
 
 
 # ------------------------------------------------------------------ preparing a call --
+# Every check of a call that needs no data is the in-memory function's own, run at call time on
+# zero-filled stand-ins of the arguments (see `_stand_ins`): the same checks in the same order,
+# so that a call Dask refuses is one the in-memory function refuses, with the same exception.
 
 
-def _array(obj: Input, name: str) -> Array | np.ndarray[Any, Any]:
-    if isinstance(obj, Array):
+def _array(obj: Input) -> Array | np.ndarray[Any, Any] | None:
+    """`obj` as an array, or None when NumPy cannot convert it (the in-memory call then says so,
+    in its turn). Masked arrays stay masked: the in-memory call sees them as they are."""
+    if isinstance(obj, (Array, np.ma.MaskedArray)):
         return obj
     try:
         return np.asarray(obj)
-    except Exception as e:  # NumPy raises many types for objects it cannot convert
-        raise TypeError(f"{name} cannot be converted to an array: {e}") from e
+    except Exception:  # NumPy raises many types for objects it cannot convert
+        return None
 
 
 def _shape_str(shape: tuple[int, ...]) -> str:
@@ -102,27 +117,53 @@ def _check_known(a: Array | np.ndarray[Any, Any], name: str) -> None:
         )
 
 
+def _class_axis(axis: object, ndim: int) -> int | None:
+    """The class axis in 0..ndim, or None where the in-memory call refuses `axis` (it takes what
+    Python takes as an index: an int, a bool, a NumPy integer)."""
+    try:
+        a = operator.index(axis)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+    a = a + ndim if a < 0 else a
+    return a if 0 <= a < ndim else None
+
+
+def _indices(t: Array | np.ndarray[Any, Any], rows_shape: tuple[int, ...]) -> bool:
+    """Whether a cross-entropy target holds class indices: integers, or, as the in-memory call
+    reads it, an empty array of the per-row loss shape whatever its dtype."""
+    return t.dtype.kind in "iu" or (math.prod(t.shape) == 0 and t.shape == rows_shape)
+
+
 def _check_shapes(
     loss: Loss,
     x: Array | np.ndarray[Any, Any],
     t: Array | np.ndarray[Any, Any],
     w: Array | np.ndarray[Any, Any] | None,
-    rows_shape: tuple[int, ...],
+    axis: int,
 ) -> None:
-    """The in-memory checks of shapes, on the full shapes (the probe sees none of axis 0)."""
+    """The in-memory checks of the shapes of input, target and weights, with its messages, on the
+    full shapes: what a block is cut from."""
     if loss.softmax:
-        want = rows_shape if t.dtype.kind in "iu" else x.shape
-        if t.shape != want:
+        rows_shape = x.shape[:axis] + x.shape[axis + 1 :]
+        given = loss.params["axis"]
+        if t.shape != (rows_shape if _indices(t, rows_shape) else x.shape):
             raise ValueError(
                 f"target shape {_shape_str(t.shape)} does not fit input shape "
-                f"{_shape_str(x.shape)} with axis={loss.params['axis']}: class indices need "
+                f"{_shape_str(x.shape)} with axis={given}: class indices need "
                 f"shape {_shape_str(rows_shape)}, probabilities shape {_shape_str(x.shape)}"
             )
-    elif t.shape != x.shape:
-        raise ValueError(
-            f"input shape {_shape_str(x.shape)} and target shape {_shape_str(t.shape)} differ: "
-            "fastloss does not broadcast"
-        )
+        if x.shape[axis] == 0 and math.prod(rows_shape) > 0:
+            raise ValueError(
+                f"input has C = 0 classes along axis={given} (shape {_shape_str(x.shape)}): "
+                "cross-entropy needs at least one class"
+            )
+    else:
+        rows_shape = x.shape
+        if t.shape != x.shape:
+            raise ValueError(
+                f"input shape {_shape_str(x.shape)} and target shape {_shape_str(t.shape)} "
+                "differ: fastloss does not broadcast"
+            )
     if (
         w is not None
         and w.shape != rows_shape
@@ -135,26 +176,118 @@ def _check_shapes(
         )
 
 
-def _probe(
-    loss: Loss,
-    reduction: str,
-    arrays: list[Array | np.ndarray[Any, Any] | None],
-    cut: bool,
-) -> np.dtype[Any]:
-    """Runs the in-memory function on zero-filled stand-ins (no rows when `cut`): its own checks
-    of dtypes and parameters, before any graph is built. Returns the compute dtype."""
+def _array_params(loss: Loss) -> dict[str, np.ndarray[Any, Any]]:
+    """The parameters given as arrays of one or more dimensions (class_weight, pos_weight), as
+    NumPy arrays; one NumPy cannot convert is left to the in-memory call to refuse."""
+    out: dict[str, np.ndarray[Any, Any]] = {}
+    for name, v in loss.params.items():
+        if v is None or isinstance(v, (bool, int, float, complex, str, bytes, np.generic)):
+            continue
+        try:
+            a = np.asarray(v)
+        except Exception:  # as in _array
+            continue
+        if a.ndim:
+            out[name] = a
+    return out
+
+
+def _per_row(loss: Loss, x: Array | np.ndarray[Any, Any], p: np.ndarray[Any, Any]) -> bool:
+    """Whether an array parameter goes to each block cut as the input is: one with the input's
+    dimensions and rows (a pos_weight of the input's shape, or one broadcasting along its other
+    axes). Any other is whole in every block's call, which applies its own rules to it."""
+    return not loss.softmax and x.ndim > 0 and p.ndim == x.ndim and p.shape[0] == x.shape[0]
+
+
+#: Stand-ins of at most this many elements have their arguments' shapes, and the in-memory
+#: messages name those; larger ones have fewer rows.
+_SMALL = 1 << 16
+
+
+def _stand_in_rows(lengths: set[int], avoid: set[int]) -> dict[int, int]:
+    """Row counts for stand-ins: 0 stays 0 and 1 stays 1 (an empty array is empty, one row
+    broadcasts); other lengths become distinct small numbers equal to no dimension of any
+    argument. Every comparison of shapes the in-memory call makes (equal, empty, broadcasting,
+    the input's last axis against pos_weight) then comes out as it does on the arguments."""
+    rows: dict[int, int] = {}
+    k = 2
+    for n in sorted(lengths):
+        if n < 2:
+            rows[n] = n
+            continue
+        while k in avoid:
+            k += 1
+        rows[n] = k
+        k += 1
+    return rows
+
+
+def _stand_ins(
+    x: Array | np.ndarray[Any, Any],
+    t: Array | np.ndarray[Any, Any] | None,
+    w: Array | np.ndarray[Any, Any] | None,
+    arrays: dict[str, np.ndarray[Any, Any]],
+    row_params: tuple[str, ...],
+    rows_axis: int | None,
+) -> tuple[list[np.ndarray[Any, Any] | None], dict[str, np.ndarray[Any, Any]], dict[int, int]]:
+    """Zero-filled arrays of the dtypes of x, t, w and the per-row parameters, and of their shapes
+    but for the rows (`rows_axis` of the input, the same axis of an argument of its dimensions,
+    axis 0 of the others): few of those when there are many. Zeros are valid data for every
+    loss, so the in-memory call on them raises only what the call's data cannot change. Also
+    returns the stand-ins' row count for each of the arguments'."""
+    per_row = [arrays[name] for name in row_params]
+    present = [a for a in (x, t, w, *per_row) if a is not None]
+
+    def axis_of(a: Array | np.ndarray[Any, Any]) -> int | None:
+        if rows_axis is None or a.ndim == 0:
+            return None
+        return rows_axis if a.ndim == x.ndim else 0
+
+    small = rows_axis is None or max(math.prod(a.shape) for a in present) <= _SMALL
+    lengths = {a.shape[ax] for a in present if (ax := axis_of(a)) is not None}
+    if small:
+        rows = {n: n for n in lengths}
+    else:
+        avoid = {d for a in (*present, *arrays.values()) for d in a.shape}
+        rows = _stand_in_rows(lengths, avoid)
 
     def stand_in(a: Array | np.ndarray[Any, Any] | None) -> np.ndarray[Any, Any] | None:
         if a is None:
             return None
-        shape = (0, *a.shape[1:]) if cut else a.shape
-        return np.zeros(shape, dtype=a.dtype)
+        shape = list(a.shape)
+        ax = axis_of(a)
+        if ax is not None:
+            shape[ax] = rows[shape[ax]]
+        out: np.ndarray[Any, Any] = np.zeros(shape, dtype=a.dtype)
+        meta = a._meta if isinstance(a, Array) else a
+        return np.ma.masked_array(out) if isinstance(meta, np.ma.MaskedArray) else out
 
-    x, t, w = (stand_in(a) for a in arrays)
+    params = {name: stand_in(a) for name, a in zip(row_params, per_row)}
+    return [stand_in(x), stand_in(t), stand_in(w)], params, rows  # type: ignore[return-value]
+
+
+def _caller_shapes(message: str, rows: dict[int, int]) -> str:
+    """A message of the in-memory call on stand-ins, with the arguments' row counts for the
+    stand-ins' in the shapes it names. Shapes are the only parenthesized integers of its
+    messages (values are named by flat index), and a stand-in's row count equals no dimension
+    of any argument."""
+    back = {k: n for n, k in rows.items() if k != n}
+
+    def shape(m: re.Match[str]) -> str:
+        return re.sub(r"\d+", lambda d: str(back.get(int(d[0]), d[0])), m[0])
+
+    return re.sub(r"\((?:\d+, )*\d+,?\)", shape, message)
+
+
+def _probe(loss: Loss, reduction: object, args: list[Any], params: dict[str, Any]) -> np.dtype[Any]:
+    """The in-memory call on `args` (stand-ins, or an argument NumPy cannot convert): its errors
+    are the call's. Returns the compute dtype."""
+    x, t, w = args
+    kwargs = {**loss.params, **params}
+    out = loss.fn()(x, t, reduction=reduction, sample_weight=w, **kwargs)
     if reduction != "none":
-        loss.fn()(x, t, reduction=reduction, sample_weight=w, **loss.params)
-    out: _Float = loss.fn()(x, t, reduction="none", sample_weight=w, **loss.params)
-    return out.dtype
+        out = loss.fn()(x, t, reduction="none", sample_weight=w, **kwargs)
+    return np.asarray(out).dtype
 
 
 def _reduction(reduction: object) -> str:
@@ -163,20 +296,6 @@ def _reduction(reduction: object) -> str:
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     return reduction
-
-
-def _class_axis(axis: object, ndim: int) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"axis must be an int, got {type(axis).__name__}")
-    if ndim == 0:
-        raise ValueError("input must have at least one dimension (the class axis), got a 0-d array")
-    a = int(axis) + ndim if axis < 0 else int(axis)
-    if not 0 <= a < ndim:
-        raise ValueError(
-            f"axis {axis} is out of range for input with {ndim} dimension"
-            + ("" if ndim == 1 else "s")
-        )
-    return a
 
 
 def _row_chunks(arrays: list[Array | np.ndarray[Any, Any] | None]) -> tuple[int, ...]:
@@ -203,32 +322,78 @@ def _aligned(a: Array | np.ndarray[Any, Any], rows: tuple[int, ...]) -> Array:
     return arr
 
 
+def _rows_axis(loss: Loss, ndim: int, axis: int | None) -> int | None:
+    """The input's axis of rows; None when the loss is a single number (a 0-d input, a 1-D input
+    of cross-entropy)."""
+    if loss.softmax:
+        return (1 if axis == 0 else 0) if ndim > 1 else None
+    return 0 if ndim else None
+
+
+def _check_call(
+    loss: Loss,
+    reduction: object,
+    given: list[Any],
+    converted: list[Array | np.ndarray[Any, Any] | None],
+    axis: int | None,
+    arrays: dict[str, np.ndarray[Any, Any]],
+    row_params: tuple[str, ...],
+) -> np.dtype[Any]:
+    """Runs the in-memory call on stand-ins (`_stand_ins`) of the arguments. Returns the compute
+    dtype."""
+    x, t, w = converted
+    if x is None:
+        args: list[Any] = [None, np.zeros(0), None if w is None else np.zeros(0)]
+        params: dict[str, Any] = {}
+        rows: dict[int, int] = {}
+    else:
+        rows_axis = _rows_axis(loss, x.ndim, axis)
+        args, params, rows = _stand_ins(x, t, w, arrays, row_params, rows_axis)
+    # An argument NumPy cannot convert goes as it is: the in-memory call refuses it where it
+    # converts it.
+    for k, (a, raw) in enumerate(zip(converted, given)):
+        if a is None and raw is not None:
+            args[k] = raw
+    try:
+        return _probe(loss, reduction, args, params)
+    except (ValueError, TypeError) as e:
+        if all(k == n for n, k in rows.items()):
+            raise
+        raise type(e)(_caller_shapes(str(e), rows)) from None
+
+
 def prepare(
-    loss: Loss, input: Input, target: Input, sample_weight: Input | None, reduction: str
+    loss: Loss, input: Input, target: Input, sample_weight: Input | None, reduction: object
 ) -> Prepared | tuple[Loss, list[Any], np.dtype[Any]]:
     """Checks a call and cuts its arrays into aligned blocks of rows. A call whose loss is a
     single number (0-d input; 1-D input of cross-entropy) has no rows to cut: it comes back as
     the loss, its arguments and the compute dtype, for one task that runs the in-memory call."""
-    x = _array(input, "input")
-    t = _array(target, "target")
-    w = None if sample_weight is None else _array(sample_weight, "sample_weight")
-    for a, name in ((x, "input"), (t, "target"), (w, "sample_weight")):
+    given = [input, target, sample_weight]
+    converted = [None if a is None else _array(a) for a in given]
+    for a, name in zip(converted, ("input", "target", "sample_weight")):
         if a is not None:
             _check_known(a, name)
+    x, t, w = converted
+    axis = _class_axis(loss.params["axis"], x.ndim) if loss.softmax and x is not None else None
+    arrays = _array_params(loss)
+    row_params = tuple(k for k, p in arrays.items() if x is not None and _per_row(loss, x, p))
+    dtype = _check_call(loss, reduction, given, converted, axis, arrays, row_params)
+    if x is None or t is None or (w is None and sample_weight is not None):
+        raise TypeError("input, target and sample_weight must convert to arrays")
+    if loss.softmax and axis is None:
+        raise TypeError(f"axis must be an integer, got {loss.params['axis']!r}")
+    _check_shapes(loss, x, t, w, axis or 0)
+    if _rows_axis(loss, x.ndim, axis) is None:
+        return loss, [x, t, w], dtype
+    rows_shape = x.shape[:axis] + x.shape[axis + 1 :] if axis is not None else x.shape
     class_axis: int | None = None
-    if loss.softmax:
-        axis = _class_axis(loss.params["axis"], x.ndim)
-        rows_shape = x.shape[:axis] + x.shape[axis + 1 :]
-    else:
-        rows_shape = x.shape
-    _check_shapes(loss, x, t, w, rows_shape)
-    arrays: list[Array | np.ndarray[Any, Any] | None] = [x, t, w]
-    if len(rows_shape) == 0:
-        return loss, arrays, _probe(loss, reduction, arrays, cut=False)
     index = False
+    # Arrays go to the workers converted, rather than as the caller's lists; the per-row ones
+    # in blocks.
+    params = {k: arrays.get(k, v) for k, v in loss.params.items() if k not in row_params}
     if loss.softmax:
-        index = t.dtype.kind in "iu"
-        params = dict(loss.params)
+        assert axis is not None
+        index = _indices(t, rows_shape)
         if axis != x.ndim - 1:
             # The kernel moves the classes last too (a copy); rows are then along axis 0.
             class_axis = axis
@@ -238,21 +403,21 @@ def prepare(
                 t = t.rechunk({axis: -1}) if isinstance(t, Array) else t  # type: ignore[no-untyped-call]
                 t = da.moveaxis(t, axis, -1) if isinstance(t, Array) else np.moveaxis(t, axis, -1)
         params["axis"] = -1
-        if params.get("class_weight") is not None:
-            params["class_weight"] = np.asarray(params["class_weight"])
-        loss = Loss(loss.name, params)
-        arrays = [x, t, w]
-    elif loss.params.get("pos_weight") is not None:
-        loss = Loss(loss.name, {**loss.params, "pos_weight": np.asarray(loss.params["pos_weight"])})
-    dtype = _probe(loss, reduction, arrays, cut=True)
-    rows = _row_chunks(arrays)
-    count = int(np.prod(rows_shape))
+    rows = _row_chunks([x, t, w])
     starts = np.cumsum((0, *rows[:-1]), dtype=np.int64)
+    lay = Layout(
+        loss=Loss(loss.name, params),
+        dtype=dtype,
+        count=math.prod(rows_shape),
+        index=index,
+        row_params=row_params,
+    )
     return Prepared(
-        layout=Layout(loss, dtype, count, index),
+        layout=lay,
         x=_aligned(x, rows),
         t=_aligned(t, rows),
         w=None if w is None else _aligned(w, rows),
+        row_params=tuple(_aligned(arrays[k], rows) for k in row_params),
         starts=da.from_array(starts, chunks=1),  # type: ignore[no-untyped-call]
         class_axis=class_axis,
     )
@@ -264,15 +429,26 @@ def prepare(
 def _aligned_memory(a: NDArray[Any]) -> NDArray[Any]:
     """`a`, copied when its data is not aligned to its dtype. Blocks that arrive through
     dask.distributed's serialization can sit at any byte offset of a message, and the kernels
-    borrow only aligned memory (for such an array fastloss 0.1.0 panics instead of copying)."""
-    return a if a.flags.aligned else np.array(a)
+    borrow only aligned memory (for such an array fastloss 0.1.0 panics instead of copying).
+    The copy keeps the array's class (a masked block stays masked)."""
+    return a if a.flags.aligned else a.copy()
 
 
-def _params(loss: Loss) -> dict[str, Any]:
-    """The loss parameters, their arrays (class_weight, pos_weight) in aligned memory."""
-    return {
-        k: _aligned_memory(v) if isinstance(v, np.ndarray) else v for k, v in loss.params.items()
-    }
+def _params(lay: Layout, row: tuple[NDArray[Any], ...]) -> dict[str, Any]:
+    """The loss parameters of a block's call, with the block's part of the per-row ones; their
+    arrays in aligned memory."""
+    params = {**lay.loss.params, **dict(zip(lay.row_params, row))}
+    return {k: _aligned_memory(v) if isinstance(v, np.ndarray) else v for k, v in params.items()}
+
+
+@contextmanager
+def _block(start: NDArray[np.int64], rows: int) -> Iterator[None]:
+    """Errors of a block's call, saying which rows the block holds."""
+    try:
+        yield
+    except (ValueError, TypeError) as e:
+        first = int(start[0])
+        raise type(e)(f"{e} (in the block of rows {first}..{first + rows})") from None
 
 
 def _kernel(
@@ -282,16 +458,14 @@ def _kernel(
     x: _Float,
     t: NDArray[Any],
     w: NDArray[Any] | None,
+    row: tuple[NDArray[Any], ...],
     reduction: str,
 ) -> Any:
     """One in-memory call on a block; its errors say which rows the block holds."""
     x, t = _aligned_memory(x), _aligned_memory(t)
     w = None if w is None else _aligned_memory(w)
-    try:
-        return lay.loss.fn(suffix)(x, t, reduction=reduction, sample_weight=w, **_params(lay.loss))
-    except (ValueError, TypeError) as e:
-        first = int(start[0])
-        raise type(e)(f"{e} (in the block of rows {first}..{first + x.shape[0]})") from None
+    with _block(start, x.shape[0]):
+        return lay.loss.fn(suffix)(x, t, reduction=reduction, sample_weight=w, **_params(lay, row))
 
 
 def _block_denominator(lay: Layout, t: NDArray[Any], w: NDArray[Any] | None) -> float:
@@ -301,11 +475,12 @@ def _block_denominator(lay: Layout, t: NDArray[Any], w: NDArray[Any] | None) -> 
     if w is None:
         weights: NDArray[np.float64] | None = None
     else:
-        weights = w.astype(lay.dtype).astype(np.float64)
+        # The kernel reads a masked array's data, masked values too.
+        weights = np.asarray(w).astype(lay.dtype).astype(np.float64)
         if weights.shape != rows:
             weights = np.broadcast_to(weights.reshape(-1, *(1,) * (len(rows) - 1)), rows)
     if lay.loss.softmax and lay.index:
-        labels = t.astype(np.int64)
+        labels = np.asarray(t).astype(np.int64)
         ignore = lay.loss.params.get("ignore_index")
         keep = labels != ignore if ignore is not None else np.ones(rows, dtype=bool)
         cw = lay.loss.params.get("class_weight")
@@ -317,21 +492,26 @@ def _block_denominator(lay: Layout, t: NDArray[Any], w: NDArray[Any] | None) -> 
             terms = np.where(valid, terms * cw64[np.where(valid, labels, 0)], 0.0)
         return float(np.sum(terms, dtype=np.float64))
     if weights is None:
-        return float(np.prod(rows))
+        return float(math.prod(rows))
     return float(np.sum(weights, dtype=np.float64))
 
 
 def block_sums(
-    x: _Float, t: NDArray[Any], w: NDArray[Any] | None, start: NDArray[np.int64], lay: Layout
+    x: _Float,
+    t: NDArray[Any],
+    w: NDArray[Any] | None,
+    start: NDArray[np.int64],
+    *row: NDArray[Any],
+    lay: Layout,
 ) -> NDArray[np.float64]:
     """(sum of w * loss, denominator) of a block, shape (1, 2)."""
     if lay.dtype == np.float32 and x.size:
         # The kernel rounds a reduced float32 value to float32; its per-element values
         # summed in float64 keep the digits the whole-array sum has.
-        each: _Float = _kernel(lay, "", start, x, t, w, "none")
+        each: _Float = _kernel(lay, "", start, x, t, w, row, "none")
         num = float(np.sum(each, dtype=np.float64))
     else:
-        num = float(_kernel(lay, "", start, x, t, w, "sum"))
+        num = float(_kernel(lay, "", start, x, t, w, row, "sum"))
     return np.array([[num, _block_denominator(lay, t, w)]])
 
 
@@ -340,9 +520,14 @@ def block_denominator(t: NDArray[Any], w: NDArray[Any] | None, lay: Layout) -> N
 
 
 def block_values(
-    x: _Float, t: NDArray[Any], w: NDArray[Any] | None, start: NDArray[np.int64], lay: Layout
+    x: _Float,
+    t: NDArray[Any],
+    w: NDArray[Any] | None,
+    start: NDArray[np.int64],
+    *row: NDArray[Any],
+    lay: Layout,
 ) -> _Float:
-    out: _Float = _kernel(lay, "", start, x, t, w, "none")
+    out: _Float = _kernel(lay, "", start, x, t, w, row, "none")
     return out
 
 
@@ -351,6 +536,7 @@ def block_grads(
     t: NDArray[Any],
     w: NDArray[Any] | None,
     start: NDArray[np.int64],
+    row: tuple[NDArray[Any], ...],
     denominator: NDArray[np.float64] | None,
     lay: Layout,
     hess: bool,
@@ -359,37 +545,47 @@ def block_grads(
     "mean", None for "sum" and "none"."""
     suffix = "_grad_hess" if hess else "_grad"
     if denominator is None:
-        return _kernel(lay, suffix, start, x, t, w, "sum")
+        return _kernel(lay, suffix, start, x, t, w, row, "sum")
     d = float(denominator)
     if d == 0.0:
         # Every block's denominator is 0 as well: the kernel's own mean gives the whole one's.
-        return _kernel(lay, suffix, start, x, t, w, "mean")
-    if lay.loss.softmax:
-        # Rows are scaled by s_i / denominator in float64.
-        s = np.ones(x.shape[0]) if w is None else np.asarray(w).astype(lay.dtype).astype(np.float64)
-        return _kernel(lay, suffix, start, x, t, s / d, "sum")
-    if w is None:
-        # Unweighted: multiplied by 1/n in the compute dtype.
-        scale = lay.dtype.type(1.0 / d)
-        out = _kernel(lay, suffix, start, x, t, None, "sum")
-        return tuple(a * scale for a in out) if hess else out * scale
-    # Weighted: w / Σw in the compute dtype.
-    scaled = np.asarray(w).astype(lay.dtype) / lay.dtype.type(d)
-    return _kernel(lay, suffix, start, x, t, scaled, "sum")
+        return _kernel(lay, suffix, start, x, t, w, row, "mean")
+    # Weights the kernel refuses (inf, nan) become nan here without a warning; the kernel then
+    # refuses those.
+    with np.errstate(invalid="ignore", over="ignore"):
+        if lay.loss.softmax:
+            # Rows are scaled by s_i / denominator in float64.
+            s = (
+                np.ones(x.shape[0])
+                if w is None
+                else np.asarray(w).astype(lay.dtype).astype(np.float64)
+            )
+            return _kernel(lay, suffix, start, x, t, s / d, row, "sum")
+        if w is None:
+            # Unweighted: multiplied by 1/n in the compute dtype.
+            scale = lay.dtype.type(1.0 / d)
+            out = _kernel(lay, suffix, start, x, t, None, row, "sum")
+            return tuple(a * scale for a in out) if hess else out * scale
+        # Weighted: w / Σw in the compute dtype.
+        scaled = np.asarray(w).astype(lay.dtype) / lay.dtype.type(d)
+        return _kernel(lay, suffix, start, x, t, scaled, row, "sum")
 
 
 def finish(totals: NDArray[np.float64], mean: bool, compute: np.dtype[Any]) -> NDArray[np.float64]:
     """The reduced value from (sum of w * loss, denominator), rounded to the compute dtype as the
     in-memory function rounds it."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         value = totals[0] / totals[1] if mean else totals[0]
-    return np.asarray(np.float64(compute.type(value)))
+        return np.asarray(np.float64(compute.type(value)))
 
 
 def whole(loss: Loss, suffix: str, reduction: str, x: Any, t: Any, w: Any) -> Any:
     """A call with no rows to cut, in one task."""
     x, t, w = (_aligned_memory(a) if isinstance(a, np.ndarray) else a for a in (x, t, w))
-    out = loss.fn(suffix)(x, t, reduction=reduction, sample_weight=w, **_params(loss))
+    params = {
+        k: _aligned_memory(v) if isinstance(v, np.ndarray) else v for k, v in loss.params.items()
+    }
+    out = loss.fn(suffix)(x, t, reduction=reduction, sample_weight=w, **params)
     return np.asarray(np.float64(out)) if isinstance(out, float) else out
 
 
@@ -401,20 +597,22 @@ def _ind(prefix: str, ndim: int) -> tuple[str, ...]:
     return ("i", *(f"{prefix}{k}" for k in range(1, ndim)))
 
 
-def _indexed(p: Prepared) -> list[Any]:
-    """(x, t, w) as blockwise arguments: rows are index "i", other axes are whole."""
+def _indexed(p: Prepared, *more: Any) -> list[Any]:
+    """(x, t, w, first rows, `more`, per-row parameters) as blockwise arguments: rows are index
+    "i", other axes are whole."""
 
     def ind(a: Array | None, prefix: str) -> list[Any]:
         if a is None:
             return [None, None]
         return [a, _ind(prefix, a.ndim)]
 
-    return [*ind(p.x, "x"), *ind(p.t, "t"), *ind(p.w, "w"), p.starts, ("i",)]
+    rows = [arg for k, a in enumerate(p.row_params) for arg in ind(a, f"p{k}_")]
+    return [*ind(p.x, "x"), *ind(p.t, "t"), *ind(p.w, "w"), p.starts, ("i",), *more, *rows]
 
 
 def value(loss: Loss, input: Input, target: Input, sample_weight: Input | None, red: str) -> Array:
+    p = prepare(loss, input, target, sample_weight, red)
     reduction = _reduction(red)
-    p = prepare(loss, input, target, sample_weight, reduction)
     if not isinstance(p, Prepared):
         whole_value: Array = _whole_array(p, "", reduction, ())
         return whole_value
@@ -489,8 +687,8 @@ def grads(
     hess: bool,
 ) -> Any:
     """The gradient (`hess`: and second derivative) as dask arrays of the input's shape."""
+    p = prepare(loss, input, target, sample_weight, red)
     reduction = _reduction(red)
-    p = prepare(loss, input, target, sample_weight, reduction)
     if not isinstance(p, Prepared):
         suffix = "_grad_hess" if hess else "_grad"
         return _whole_array(p, suffix, reduction, p[1][0].shape, 2 if hess else 1)
@@ -501,8 +699,8 @@ def value_and_grad(
     loss: Loss, input: Input, target: Input, sample_weight: Input | None, red: str
 ) -> tuple[Array, Array]:
     """The value and the gradient from one preparation: they share their blocks."""
+    p = prepare(loss, input, target, sample_weight, red)
     reduction = _reduction(red)
-    p = prepare(loss, input, target, sample_weight, reduction)
     if not isinstance(p, Prepared):
         both: tuple[Array, Array] = (
             _whole_array(p, "", reduction, ()),
@@ -528,8 +726,7 @@ def _grads(p: Prepared, reduction: str, hess: bool) -> Any:
     arr: Array = da.blockwise(  # type: ignore[no-untyped-call]
         _block_grads,
         ("k", *x_ind) if hess else x_ind,
-        *_indexed(p),
-        *extra,
+        *_indexed(p, *extra),
         new_axes={"k": 2} if hess else None,
         hess=hess,
         den_value=den if isinstance(den, float) else None,
@@ -551,13 +748,13 @@ def _block_grads(
     w: NDArray[Any] | None,
     start: NDArray[np.int64],
     den: NDArray[np.float64] | None,
-    *,
+    *row: NDArray[Any],
     hess: bool,
     den_value: float | None,
     lay: Layout,
 ) -> _Float:
     d = np.asarray(den_value) if den_value is not None else den
-    out = block_grads(x, t, w, start, d, lay, hess)
+    out = block_grads(x, t, w, start, row, d, lay, hess)
     result: _Float = np.stack(out) if hess else out
     return result
 

@@ -679,3 +679,32 @@ def test_pos_weight_per_element(ndim: int) -> None:
             want = outcome(fn(fastloss, name), x, t, **kw)
             got, called = dask_outcome(fn(fd, name), chunked(x), t, **kw)
             assert_same_outcome(got, want, f"{name} {red}", called)
+
+
+@pytest.mark.parametrize("loss", IGNORE_LOSSES, ids=ids(IGNORE_LOSSES))
+def test_uint64_labels_keep_their_value(loss: Loss) -> None:
+    """A uint64 label of 2^63 or more is no negative number: with ignore_index=-1 the label
+    2^64 - 1 is not ignored but out of range, in every path that reads labels (the mean's
+    denominator with and without class weights, the blocks' calls), and the error names it."""
+    z, _ = inputs(loss, (20,), np.float64)
+    dz = chunked(z, 6)
+    for big in (2**64 - 1, 2**63):
+        y = np.zeros(20, dtype=np.uint64)
+        y[13] = big
+        dy = chunked(y, 6)
+        for kw in ({}, {"class_weight": np.arange(1.0, CLASSES + 1)}):
+            for form in FORMS:
+                for red in REDUCTIONS:
+                    f = fn(fd, loss.name + form)
+                    with pytest.raises(
+                        ValueError, match=rf"label {big} at index \(1,\).*rows 12\.\.18"
+                    ):
+                        computed(f(dz, dy, reduction=red, ignore_index=-1, **kw))
+    # In range, they weigh as int64 labels do: ignored rows leave the mean's denominator.
+    labels = np.random.default_rng(24).integers(0, CLASSES, 20)
+    options: dict[str, Any] = {"ignore_index": 3, "class_weight": np.arange(1.0, CLASSES + 1)}
+    unsigned = chunked(labels.astype(np.uint64), 6)
+    for form in FORMS:
+        want = fn(fastloss, loss.name + form)(z, labels, **options)
+        got = computed(fn(fd, loss.name + form)(dz, unsigned, **options))
+        assert_same_outcome(got, want, form)

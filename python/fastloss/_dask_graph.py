@@ -67,6 +67,8 @@ class Layout:
     count: int
     #: Cross-entropy: targets are class indices.
     index: bool
+    #: Cross-entropy: the number of classes.
+    classes: int
     #: Array parameters cut into blocks as the input is (see `_per_row`): they come to the block
     #: functions after the block's first row, in this order, and are not in `loss.params`.
     row_params: tuple[str, ...]
@@ -410,6 +412,7 @@ def prepare(
         dtype=dtype,
         count=math.prod(rows_shape),
         index=index,
+        classes=int(x.shape[-1]) if loss.softmax else 0,
         row_params=row_params,
     )
     return Prepared(
@@ -451,6 +454,42 @@ def _block(start: NDArray[np.int64], rows: int) -> Iterator[None]:
         raise type(e)(f"{e} (in the block of rows {first}..{first + rows})") from None
 
 
+def _label_masks(lay: Layout, t: NDArray[Any]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """(rows not ignored, labels in [0, C)) of a block of class indices. Each label is compared
+    as the integer it is, in its own dtype: a uint64 label of 2^63 or more is no negative
+    number, and equals no negative ignore_index."""
+    labels = t if t.dtype.kind in "iu" else t.astype(np.int64)  # not integers: no labels
+    info = np.iinfo(labels.dtype)
+    keep = np.ones(labels.shape, dtype=bool)
+    ignore = lay.loss.params.get("ignore_index")
+    if ignore is not None:
+        i = operator.index(ignore)
+        if info.min <= i <= info.max:
+            keep = labels != labels.dtype.type(i)
+    valid = np.ones(labels.shape, dtype=bool)
+    if lay.classes <= info.max:
+        valid = labels < labels.dtype.type(lay.classes)
+    if info.min < 0:
+        valid &= labels >= 0
+    return keep, valid
+
+
+def _check_labels(lay: Layout, t: NDArray[Any]) -> None:
+    """The kernel's check of the class indices, by their true values (the kernel reads them as
+    int64, and a uint64 of 2^63 or more as a negative number)."""
+    labels = np.asarray(t)
+    keep, valid = _label_masks(lay, labels)
+    bad = np.flatnonzero(keep & ~valid)
+    if bad.size:
+        i = int(bad[0])
+        at = tuple(int(k) for k in np.unravel_index(i, labels.shape))
+        c = lay.classes
+        raise ValueError(
+            f"target has label {labels.reshape(-1)[i].item()} at index {_shape_str(at)} "
+            f"but C = {c}: a label must be in [0, {c}) or equal ignore_index"
+        )
+
+
 def _kernel(
     lay: Layout,
     suffix: str,
@@ -465,6 +504,8 @@ def _kernel(
     x, t = _aligned_memory(x), _aligned_memory(t)
     w = None if w is None else _aligned_memory(w)
     with _block(start, x.shape[0]):
+        if lay.index:
+            _check_labels(lay, t)
         return lay.loss.fn(suffix)(x, t, reduction=reduction, sample_weight=w, **_params(lay, row))
 
 
@@ -480,15 +521,14 @@ def _block_denominator(lay: Layout, t: NDArray[Any], w: NDArray[Any] | None) -> 
         if weights.shape != rows:
             weights = np.broadcast_to(weights.reshape(-1, *(1,) * (len(rows) - 1)), rows)
     if lay.loss.softmax and lay.index:
-        labels = np.asarray(t).astype(np.int64)
-        ignore = lay.loss.params.get("ignore_index")
-        keep = labels != ignore if ignore is not None else np.ones(rows, dtype=bool)
+        labels = np.asarray(t)
+        keep, valid = _label_masks(lay, labels)
         cw = lay.loss.params.get("class_weight")
         terms = np.where(keep, 1.0, 0.0) if weights is None else np.where(keep, weights, 0.0)
         if cw is not None:
             cw64 = np.asarray(cw).astype(lay.dtype).astype(np.float64)
-            # Labels out of range are the kernel's to report; here they weigh nothing.
-            valid = keep & (labels >= 0) & (labels < cw64.shape[0])
+            # Labels out of range are reported by the block's call; here they weigh nothing.
+            valid &= keep
             terms = np.where(valid, terms * cw64[np.where(valid, labels, 0)], 0.0)
         return float(np.sum(terms, dtype=np.float64))
     if weights is None:
@@ -515,7 +555,14 @@ def block_sums(
     return np.array([[num, _block_denominator(lay, t, w)]])
 
 
-def block_denominator(t: NDArray[Any], w: NDArray[Any] | None, lay: Layout) -> NDArray[np.float64]:
+def block_denominator(
+    t: NDArray[Any], w: NDArray[Any] | None, start: NDArray[np.int64], lay: Layout
+) -> NDArray[np.float64]:
+    """The block's share of the denominator alone (the input is not read). The labels it reads
+    are checked as the block's call checks them: this task may run before that call."""
+    if lay.index:
+        with _block(start, t.shape[0]):
+            _check_labels(lay, t)
     return np.array([_block_denominator(lay, t, w)])
 
 
@@ -663,6 +710,7 @@ def _denominator(p: Prepared) -> Array:
     lay = p.layout
     args: list[Any] = [p.t, _ind("t", p.t.ndim)]
     args += [None, None] if p.w is None else [p.w, _ind("w", p.w.ndim)]
+    args += [p.starts, ("i",)]
     parts: Array = da.blockwise(  # type: ignore[no-untyped-call]
         block_denominator,
         ("i",),

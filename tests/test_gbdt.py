@@ -247,3 +247,113 @@ def test_bad_shapes_and_labels_are_named() -> None:
     dtrain = xgb.DMatrix(DATA["x"], label=DATA["binary"])
     with pytest.raises(ValueError, match="input"):  # raw scores outside [0, 1]
         bce(np.full(N, 1.5, dtype=np.float32), dtrain)
+
+
+# -- array parameters: one value per class or output, checked against the real K ----------------
+
+SMALL = 150
+LIBRARIES = pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
+
+
+class _Dataset:
+    """What the objectives read of a DMatrix or a Dataset."""
+
+    def __init__(self, label: NDArray[Any], weight: NDArray[Any] | None = None) -> None:
+        self.label, self.weight = label, weight
+
+    def get_label(self) -> NDArray[Any]:
+        return self.label
+
+    def get_weight(self) -> NDArray[Any] | None:
+        return self.weight
+
+
+def _make(library: str) -> Any:
+    return fastloss.xgboost_objective if library == "xgboost" else fastloss.lightgbm_objective
+
+
+def _train_small(library: str, obj: Any, label: NDArray[Any], **params: Any) -> NDArray[Any]:
+    """Two rounds on SMALL rows: the raw scores."""
+    x = DATA["x"][:SMALL]
+    if library == "xgboost":
+        dtrain = xgb.DMatrix(x, label=label)
+        booster = xgb.train({**XGB, "base_score": 0.0, **params}, dtrain, 2, obj=obj)
+        margins: NDArray[Any] = booster.predict(dtrain, output_margin=True)
+        return margins
+    model = lgb.train({**LGB, "objective": obj, **params}, lgb.Dataset(x, label=label), 2)
+    return np.asarray(model.predict(x, raw_score=True))
+
+
+@LIBRARIES
+def test_class_weight_has_one_value_per_class(library: str) -> None:
+    """class_weight is checked against the K of the raw scores, in the first round: a length-3
+    one trains a 3-class model, a length-2 one is refused there, naming it, 2 and K = 3."""
+    label = np.minimum(DATA["classes"][:SMALL], 2)
+    cw = np.array([1.0, 2.0, 3.0])
+    obj = _make(library)("cross_entropy", class_weight=cw)
+    preds = np.random.default_rng(2).normal(size=(SMALL, 3)).astype(np.float32)
+    grad, hess = obj(preds, _Dataset(label))
+    want = fastloss.cross_entropy_grad_hess(preds, label.astype(np.int64), class_weight=cw)
+    np.testing.assert_allclose(grad, want[0], rtol=1e-6)
+    np.testing.assert_allclose(hess, np.maximum(want[1], 1e-16), rtol=1e-6)
+    scores = _train_small(library, obj, label, num_class=3)
+    assert scores.shape == (SMALL, 3) and np.isfinite(scores).all()
+
+    short = _make(library)("cross_entropy", class_weight=[1.0, 2.0])
+    with pytest.raises(
+        ValueError, match=r"class_weight: has length 2, but the raw scores have K = 3 classes"
+    ):
+        _train_small(library, short, label, num_class=3)
+
+
+@LIBRARIES
+def test_pos_weight_has_one_value_per_output(library: str) -> None:
+    """pos_weight of binary_cross_entropy_with_logits has one value per output: [3.0] weighs
+    the positives of a one-output model by 3 (in every round), [3.0, 1.0] is refused in the
+    first round, naming it, 2 and K = 1."""
+    label = DATA["binary"][:SMALL]
+    obj = _make(library)("binary_cross_entropy_with_logits", pos_weight=[3.0])
+    preds = np.random.default_rng(3).normal(size=SMALL).astype(np.float32)
+    grad, hess = obj(preds, _Dataset(label))
+    g, h = fastloss.binary_cross_entropy_with_logits_grad_hess(preds, label)
+    positive = label == 1.0
+    np.testing.assert_allclose(grad, np.where(positive, 3.0 * g, g), rtol=1e-6)
+    np.testing.assert_allclose(hess, np.maximum(np.where(positive, 3.0 * h, h), 1e-16), rtol=1e-6)
+    assert np.isfinite(_train_small(library, obj, label)).all()
+
+    two = _make(library)("binary_cross_entropy_with_logits", pos_weight=[3.0, 1.0])
+    with pytest.raises(
+        ValueError, match=r"pos_weight: has length 2, but the raw scores have K = 1 outputs"
+    ):
+        _train_small(library, two, label)
+
+
+def test_pos_weight_of_a_multi_output_model() -> None:
+    """XGBoost's multi-output model (labels of shape (n, 3)): raw scores (n, 3), one pos_weight
+    per output."""
+    labels = np.stack(
+        [DATA["binary"][:SMALL], 1.0 - DATA["binary"][:SMALL], DATA["binary"][SMALL : 2 * SMALL]],
+        axis=1,
+    )
+    obj = fastloss.xgboost_objective("binary_cross_entropy_with_logits", pos_weight=[1.0, 2.0, 3.0])
+    scores = _train_small("xgboost", obj, labels, tree_method="hist")
+    assert scores.shape == (SMALL, 3) and np.isfinite(scores).all()
+    one = fastloss.xgboost_objective("binary_cross_entropy_with_logits", pos_weight=[3.0])
+    with pytest.raises(ValueError, match=r"pos_weight: has length 1, but .* K = 3 outputs"):
+        _train_small("xgboost", one, labels, tree_method="hist")
+
+
+@pytest.mark.parametrize("make", [fastloss.xgboost_objective, fastloss.lightgbm_objective])
+def test_array_parameters_otherwise_checked_at_creation(make: Any) -> None:
+    """Only the length waits for K: the values, and one value per class or output, are checked
+    when the objective is made."""
+    with pytest.raises(ValueError, match="class_weight"):
+        make("cross_entropy", class_weight=[1.0, np.nan, 3.0])
+    with pytest.raises(ValueError, match="pos_weight"):
+        make("binary_cross_entropy_with_logits", pos_weight=[np.inf])
+    with pytest.raises(
+        ValueError, match=r"class_weight: expected a 1-D array, .* got shape \(1, 3\)"
+    ):
+        make("cross_entropy", class_weight=[[1.0, 2.0, 3.0]])
+    with pytest.raises(TypeError, match="delta"):
+        make("huber", delta=[1.0])

@@ -63,6 +63,24 @@ def _check_min_hessian(name: str, min_hessian: float | None) -> float:
     return float(min_hessian)
 
 
+def _array_lengths(params: dict[str, Any], unit: str) -> dict[str, int]:
+    """The length of each parameter given as an array (class_weight, pos_weight): one value
+    per class or output, so 1-D."""
+    lengths: dict[str, int] = {}
+    for key, value in params.items():
+        try:
+            shape = np.shape(value)
+        except ValueError:  # ragged: the kernel refuses it, when probed
+            continue
+        if len(shape) > 1:
+            raise ValueError(
+                f"{key}: expected a 1-D array, one value per {unit}, got shape {shape}"
+            )
+        if len(shape) == 1:
+            lengths[key] = shape[0]
+    return lengths
+
+
 def _make_objective(
     name: str, min_hessian: float | None, params: dict[str, Any], library: str
 ) -> Objective:
@@ -75,12 +93,20 @@ def _make_objective(
                 "objective sets it from the dataset (raw scores, per-sample weights)"
             )
     multiclass = name in ROWS
-    # Bad parameters (unknown names, delta <= 0, q outside (0, 1) ...) fail now, with the
-    # kernel's own message, rather than inside the first boosting round.
+    # The kernel sees the raw scores as rows of K columns (classes, or outputs of a
+    # multi-output model; 1 for one output), so that an array parameter has one value per
+    # column: its length is checked against K in the first round, when K is known.
+    unit = "class" if multiclass else "output"
+    lengths = _array_lengths(params, unit)
+    # Everything else (unknown names, delta <= 0, q outside (0, 1), the values of the array
+    # parameters ...) fails now, with the kernel's own message, rather than inside the first
+    # boosting round: the probe has as many columns as the arrays have values.
+    columns = next(iter(lengths.values()), 2 if multiclass else 1)
+    rows = 1 if columns else 0
     if multiclass:
-        grad_hess(np.zeros((1, 2)), np.zeros(1, dtype=np.int64), **params)
+        grad_hess(np.zeros((rows, columns)), np.zeros(rows, dtype=np.int64), **params)
     else:
-        probe = np.full(1, 0.5)
+        probe = np.full((rows, columns), 0.5)
         grad_hess(probe, probe, **params)
 
     def objective(preds: NDArray[Any], dataset: Any) -> GradHess:
@@ -90,14 +116,25 @@ def _make_objective(
         weight = None if weight is None or np.size(weight) == 0 else np.asarray(weight)
         if multiclass:
             target = _class_indices(label, scores, library)
+            table = scores
         else:
             if label.size != scores.size:
                 raise ValueError(
                     f"preds: shape {scores.shape} does not match the {label.size} labels; "
                     f"for several classes use {library}_objective('cross_entropy')"
                 )
-            target = label.reshape(scores.shape)
-        grad, hess = grad_hess(scores, target, reduction="none", sample_weight=weight, **params)
+            table = scores.reshape(-1, scores.shape[-1] if scores.ndim == 2 else 1)
+            target = label.reshape(table.shape)
+        k = table.shape[1]
+        for key, length in lengths.items():
+            if length != k:
+                hint = f" (num_class in the {library} parameters)" if multiclass else ""
+                raise ValueError(
+                    f"{key}: has length {length}, but the raw scores have K = {k} "
+                    f"{'classes' if multiclass else 'outputs'}{hint}: one value per {unit}"
+                )
+        grad, hess = grad_hess(table, target, reduction="none", sample_weight=weight, **params)
+        grad, hess = grad.reshape(scores.shape), hess.reshape(scores.shape)
         if floor > 0.0:
             # w·max(h, floor) = max(w·h, w·floor) for w >= 0: a zero weight stays zero.
             low = floor if weight is None else floor * weight.reshape(-1, *[1] * (hess.ndim - 1))
@@ -136,7 +173,10 @@ def xgboost_objective(name: str, *, min_hessian: float | None = None, **params: 
     ``name`` is any fastloss loss (``mae``, ``mse``, ``smooth_l1``, ``huber``, ``log_cosh``,
     ``pinball``, ``binary_cross_entropy``, ``binary_cross_entropy_with_logits``,
     ``cross_entropy``); ``params`` are its parameters (``delta=``, ``q=``, ``pos_weight=``,
-    ``class_weight=``, ``label_smoothing=`` ...), checked now.
+    ``class_weight=``, ``label_smoothing=`` ...), checked now. An array parameter has one
+    value per column of the raw scores (``class_weight`` one per class, ``pos_weight`` one
+    per output: ``[w]`` for a one-output model); its length is checked against the K of the
+    raw scores in the first round, which raises ``ValueError`` naming it.
 
     - ``preds`` are raw scores: ``(n,)`` for one output, ``(n, K)`` for ``cross_entropy``
       (set ``num_class=K``; labels are class indices 0..K-1). ``grad`` and ``hess`` have the

@@ -357,3 +357,65 @@ def test_array_parameters_otherwise_checked_at_creation(make: Any) -> None:
         make("cross_entropy", class_weight=[[1.0, 2.0, 3.0]])
     with pytest.raises(TypeError, match="delta"):
         make("huber", delta=[1.0])
+
+
+# -- negative sample weights ---------------------------------------------------------------------
+
+#: The weights, every fifth one negative.
+NEGATIVE = np.where(np.arange(N) % 5 == 0, -DATA["weight"], DATA["weight"])
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "floor"),
+    [
+        ("mae", {}, 1.0),
+        ("huber", {"delta": 0.5}, 1.0),
+        ("mse", {}, 1e-16),
+        ("binary_cross_entropy_with_logits", {}, 1e-16),
+        ("cross_entropy", {}, 1e-16),
+    ],
+)
+def test_negative_weights_multiply_gradient_and_floored_hessian(
+    name: str, params: dict[str, Any], floor: float
+) -> None:
+    """As in the libraries' built-in objectives, a weight multiplies the gradient and the
+    hessian whatever its sign; the floor applies to the hessian before: w·max(h, floor), negative
+    where w is. (LightGBM takes negative weights, XGBoost's DMatrix refuses them; the two
+    objectives are the same code.)"""
+    label = DATA[{"cross_entropy": "classes"}.get(name, "binary" if "binary" in name else "y")]
+    shape = (N, K) if name == "cross_entropy" else (N,)
+    preds = np.random.default_rng(4).normal(size=shape).astype(np.float32)
+    target = label.astype(np.int64) if name == "cross_entropy" else label
+    g, h = getattr(fastloss, f"{name}_grad_hess")(preds, target, **params)
+    w = NEGATIVE.reshape(-1, *[1] * (len(shape) - 1))
+    grad, hess = fastloss.lightgbm_objective(name, **params)(preds, _Dataset(label, NEGATIVE))
+    np.testing.assert_allclose(grad, g * w, rtol=1e-6)
+    np.testing.assert_allclose(hess, np.maximum(h, floor) * w, rtol=1e-6)
+    assert (hess[NEGATIVE < 0] < 0).all()
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "builtin"),
+    [
+        ("mse", {}, {"objective": "regression"}),
+        ("huber", {"delta": 1.0}, {"objective": "huber", "alpha": 1.0}),
+    ],
+    ids=["mse", "huber"],
+)
+def test_lightgbm_negative_weights_as_the_builtin(
+    name: str, params: dict[str, Any], builtin: dict[str, Any]
+) -> None:
+    """LightGBM takes negative weights: the same model as its built-in objective (mse's
+    gradient and hessian are twice regression's, the same trees with lambda_l2 = 0; huber's
+    are the built-in's exactly, hessian w where |d| > δ too)."""
+
+    def scores(**objective: Any) -> NDArray[np.float64]:
+        train = lgb.Dataset(DATA["x"], label=DATA["y"], weight=NEGATIVE)
+        booster = lgb.train({**LGB, "learning_rate": 0.3, **objective}, train, ROUNDS)
+        return np.asarray(booster.predict(DATA["x"], raw_score=True))
+
+    want = scores(**builtin)
+    got = scores(objective=fastloss.lightgbm_objective(name, **params))
+    assert np.abs(want).max() > 0.5
+    # Leaves -G/H over hessians of both signs are large: equal to float32's rounding.
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -136,9 +136,15 @@ def _make_objective(
         grad, hess = grad_hess(table, target, reduction="none", sample_weight=weight, **params)
         grad, hess = grad.reshape(scores.shape), hess.reshape(scores.shape)
         if floor > 0.0:
-            # w·max(h, floor) = max(w·h, w·floor) for w >= 0: a zero weight stays zero.
-            low = floor if weight is None else floor * weight.reshape(-1, *[1] * (hess.ndim - 1))
-            hess = np.maximum(hess, np.asarray(low, dtype=hess.dtype))
+            # The kernel returns w·h; the floor goes on h: w·max(h, floor), which is
+            # max(w·h, w·floor) for w >= 0 and min(w·h, w·floor) for w < 0 (a negative weight
+            # keeps its sign, as in the libraries' built-in objectives), rounded once either way.
+            if weight is None:
+                hess = np.maximum(hess, np.asarray(floor, dtype=hess.dtype))
+            else:
+                w = weight.reshape(-1, *[1] * (hess.ndim - 1))
+                low = np.asarray(floor * w, dtype=hess.dtype)
+                hess = np.where(w < 0, np.minimum(hess, low), np.maximum(hess, low))
         return grad, hess
 
     objective.__name__ = f"fastloss_{name}"
@@ -182,8 +188,9 @@ def xgboost_objective(name: str, *, min_hessian: float | None = None, **params: 
       (set ``num_class=K``; labels are class indices 0..K-1). ``grad`` and ``hess`` have the
       shape of ``preds``.
     - The DMatrix's weights (``dtrain.get_weight()``) multiply both, as in XGBoost's
-      built-in objectives.
-    - ``hess`` is the exact second derivative, floored at ``min_hessian`` (times the weight).
+      built-in objectives; a negative weight (LightGBM takes them) too.
+    - ``hess`` is the exact second derivative, floored at ``min_hessian``, times the weight:
+      w·max(h, min_hessian).
       The default floor is 1.0 for ``mae``, ``pinball``, ``huber``, ``smooth_l1`` and
       ``log_cosh``, whose second derivative is zero or vanishes away from d = 0 (LightGBM
       uses 1 for L1, Huber and quantile); 1e-16 otherwise.

@@ -74,9 +74,10 @@ pub trait Pointwise<T: Float>: Copy + Send + Sync {
     }
 
     /// The gradient where [`grad_cancels`](Self::grad_cancels) holds, in
-    /// more precision (branch-free, so that a chunk that needs it still runs
-    /// as vectors), and whether even that cancelled too far, so that
-    /// [`deep_grad`](Self::deep_grad) must answer.
+    /// more precision, and whether even that cancelled too far, so that
+    /// [`deep_grad`](Self::deep_grad) must answer. Branch-free: the elements
+    /// that need it are gathered a vector's worth at a time, wherever they
+    /// are in a block, and run as vectors.
     #[inline(always)]
     fn precise_grad(&self, input: T, target: T, column: T) -> (T, bool) {
         (self.eval(input, target, column).grad, false)
@@ -372,7 +373,8 @@ const FLUSH: usize = 8;
 /// One chunk of `LANES` elements: fixed-size arrays, so that the lane loop
 /// has no bounds checks and vectorizes. Only the first `valid` lanes are
 /// accumulated (the tail chunk is padded); outputs not asked for are not
-/// written.
+/// written. Returns the lanes (bit `l` for lane `l`) whose gradient
+/// cancelled, for [`refine`].
 // The lane loops index several fixed-size arrays by lane (that is what lets
 // them vectorize).
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
@@ -397,7 +399,7 @@ fn chunk<
     v: &mut [T; LANES],
     g: &mut [T; LANES],
     h: &mut [T; LANES],
-) {
+) -> u32 {
     let mut vals = [T::ZERO; LANES];
     let mut cancels = [false; LANES];
     let mut any_cancels = false;
@@ -426,26 +428,9 @@ fn chunk<
             h[l] = c * t.hess;
         }
     }
-    // Rare (a gradient next to its zero): the whole chunk takes the slower
-    // path, and the rarest elements the slowest one.
+    let mut cancelled = 0u32;
     if G && L::REFINES_GRAD && any_cancels {
-        let mut deep = [false; LANES];
-        let mut any_deep = false;
-        for l in 0..LANES {
-            let c = if W { w[l] / scale } else { scale };
-            let (precise, too_deep) = loss.precise_grad(x[l], y[l], col[l]);
-            g[l] = if cancels[l] { c * precise } else { g[l] };
-            deep[l] = cancels[l] && too_deep;
-            any_deep |= deep[l];
-        }
-        if any_deep {
-            for l in 0..LANES {
-                if deep[l] {
-                    let c = if W { w[l] / scale } else { scale };
-                    g[l] = c * loss.deep_grad(x[l], y[l], col[l]);
-                }
-            }
-        }
+        cancelled = lane_mask(&cancels) & (u32::MAX >> (LANES - valid));
     }
     if ACC {
         for (j, aj) in acc.iter_mut().enumerate() {
@@ -453,6 +438,101 @@ fn chunk<
                 let i = j * ACC_WIDTH + l;
                 aj[l] = aj[l] + if i < valid { vals[i] } else { T::ZERO };
             }
+        }
+    }
+    cancelled
+}
+
+/// A chunk's lanes are the bits of a `u32`.
+const _: () = assert!(LANES == u32::BITS as usize);
+
+/// Bit `l` set for each `true` lane `l`.
+#[inline(always)]
+fn lane_mask(b: &[bool; LANES]) -> u32 {
+    let mut m = 0u32;
+    for (l, &v) in b.iter().enumerate() {
+        m |= u32::from(v) << l;
+    }
+    m
+}
+
+/// The second pass of a block whose gradient cancelled somewhere (never
+/// with hard targets, often with soft ones, everywhere at worst): the gradient
+/// again where [`chunk`] found that it cancelled (`cancelled`, one mask per
+/// chunk), by [`Pointwise::precise_grad`] as vectors and, where that is not
+/// enough, [`Pointwise::deep_grad`] one element at a time; scaled like the
+/// first gradient and stored over it.
+///
+/// The lanes of a chunk most of which cancelled stay in place; those of the
+/// others are gathered, `LANES` at a time from as many chunks as it takes,
+/// so that the slow paths cost what the cancelled lanes need rather than
+/// what their chunks hold. An element's result does not depend on the lanes
+/// it is computed with, so the bits do not depend on the grouping.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn refine<T: Float, L: Pointwise<T>, const W: bool>(
+    loss: &L,
+    x: &[T],
+    y: &[T],
+    col: &[T],
+    w: &[T],
+    scale: T,
+    g: &mut [T],
+    cancelled: &[u32],
+) {
+    let column = |i: usize| if col.is_empty() { T::ONE } else { col[i] };
+    let whole = x.len() / LANES;
+    // The lanes of one run: lane l is element at[l] of the block, stored
+    // if bit l of `keep` is set (the others are stale or padding).
+    let (mut lx, mut ly, mut lc) = ([T::ZERO; LANES], [T::ZERO; LANES], [T::ONE; LANES]);
+    let mut at = [0usize; LANES];
+    // The next chunk to look at, and the lanes of the last one looked at
+    // that are not gathered yet.
+    let (mut next, mut rest, mut base) = (0, 0u32, 0);
+    loop {
+        let (mut len, mut keep) = (0, 0u32);
+        while len < LANES {
+            if rest == 0 {
+                if next == cancelled.len() {
+                    break;
+                }
+                (base, rest) = (next * LANES, cancelled[next]);
+                next += 1;
+                if len == 0 && next <= whole && rest.count_ones() as usize > LANES / 2 {
+                    for l in 0..LANES {
+                        let i = base + l;
+                        (lx[l], ly[l], lc[l], at[l]) = (x[i], y[i], column(i), i);
+                    }
+                    (len, keep, rest) = (LANES, rest, 0);
+                }
+                continue;
+            }
+            let i = base + rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            (lx[len], ly[len], lc[len], at[len]) = (x[i], y[i], column(i), i);
+            keep |= 1 << len;
+            len += 1;
+        }
+        if keep == 0 {
+            return;
+        }
+        let mut grad = [T::ZERO; LANES];
+        let mut deep = [false; LANES];
+        for l in 0..LANES {
+            (grad[l], deep[l]) = loss.precise_grad(lx[l], ly[l], lc[l]);
+        }
+        let deep = lane_mask(&deep);
+        while keep != 0 {
+            let l = keep.trailing_zeros() as usize;
+            keep &= keep - 1;
+            let i = at[l];
+            let c = if W { w[i] / scale } else { scale };
+            let v = if deep >> l & 1 == 1 {
+                loss.deep_grad(lx[l], ly[l], lc[l])
+            } else {
+                grad[l]
+            };
+            g[i] = c * v;
         }
     }
 }
@@ -528,10 +608,19 @@ fn block_body<
         whole_mut(g, body, G),
         whole_mut(h, body, H),
     );
+    // The lanes of each chunk whose gradient cancelled, for `refine`: a
+    // block has at most BLOCK elements (the reduction tree's leaves), which
+    // the check tells the compiler, so that the chunk loop has no bounds
+    // check on the masks.
+    let mut cancelled = [0u32; BLOCK / LANES];
+    if G && L::REFINES_GRAD {
+        assert!(n <= BLOCK, "a block of {n} elements");
+    }
+    let mut any_cancelled = 0u32;
     // Groups of FLUSH chunks: the inner loop stays free of the flush.
     for group in (0..chunks).step_by(FLUSH) {
         for k in group..(group + FLUSH).min(chunks) {
-            chunk::<T, L, ACC, V, G, H, W>(
+            let mask = chunk::<T, L, ACC, V, G, H, W>(
                 loss,
                 &xc[k],
                 &yc[k],
@@ -544,6 +633,10 @@ fn block_body<
                 if G { &mut gc[k] } else { &mut sg },
                 if H { &mut hc[k] } else { &mut sh },
             );
+            if G && L::REFINES_GRAD {
+                cancelled[k] = mask;
+                any_cancelled |= mask;
+            }
         }
         if ACC {
             flush(&mut wide, &acc);
@@ -563,7 +656,7 @@ fn block_body<
         } else {
             ones
         };
-        chunk::<T, L, ACC, V, G, H, W>(
+        let mask = chunk::<T, L, ACC, V, G, H, W>(
             loss,
             &pad(x),
             &pad(y),
@@ -585,6 +678,14 @@ fn block_body<
         if H {
             h[o..].copy_from_slice(&sh[..len]);
         }
+        if G && L::REFINES_GRAD {
+            cancelled[chunks] = mask;
+            any_cancelled |= mask;
+        }
+    }
+    if G && L::REFINES_GRAD && any_cancelled != 0 {
+        let used = n.div_ceil(LANES);
+        refine::<T, L, W>(loss, x, y, col, w, scale, g, &cancelled[..used]);
     }
     if !ACC {
         return 0.0;

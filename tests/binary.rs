@@ -17,14 +17,14 @@ mod common;
 
 use common::kinds::{limit, Domain, Kind, Loss, KINDS};
 use common::{
-    assert_close, data, data_sets, filled, is_f64, loss, pos_weight, same, ulps, weights, Elem,
-    Rng, LARGE, SENTINEL, SIZES,
+    assert_close, canonical_bits, data, data_sets, filled, is_f64, loss, pos_weight, same, ulps,
+    weights, Elem, Rng, LARGE, SENTINEL, SIZES,
 };
 use fastloss::kernel::evaluate;
 use fastloss::loss::binary::scalar::binary_cross_entropy_with_logits_scalar;
 use fastloss::{
-    BinaryCrossEntropy, BinaryCrossEntropyWithLogits, Columns, Level, LossError, Op, Pointwise,
-    PointwiseLoss, Reduction, Weights,
+    num_threads, set_num_threads, BinaryCrossEntropy, BinaryCrossEntropyWithLogits, Columns, Level,
+    LossError, Op, Pointwise, PointwiseLoss, Reduction, Weights,
 };
 
 /// BCE with logits with `pos_weight` (none if empty).
@@ -753,4 +753,191 @@ fn pos_weight_broadcasts() {
     }
     let e = Columns::broadcast("pos_weight", &values[..3], &[4], &[3, 4]);
     assert!(matches!(e, Err(LossError::LengthMismatch { .. })), "{e:?}");
+}
+
+// ------------------------------------------------ the gradient next to its zero --
+
+/// `[x, t, pw, hi, lo]` of `dtype` (`"f32"` or `"f64"`) from
+/// `tests/data/bce_logits_grad.txt`: the floats nearest the gradient's zero
+/// `x* = ln(pw·t/(1−t))` and their neighbours, with the exact gradient as
+/// `hi + lo` (mpmath; see `tests/gen_bce_logits_reference.py`).
+fn zero_reference(dtype: &str) -> Vec<[f64; 5]> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/bce_logits_grad.txt"
+    );
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut rows = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(fields.len(), 6, "{path}:{}: malformed line {line:?}", n + 1);
+        if fields[0] != dtype {
+            continue;
+        }
+        let mut row = [0.0; 5];
+        for (v, s) in row.iter_mut().zip(&fields[1..]) {
+            let b = u64::from_str_radix(s, 16)
+                .unwrap_or_else(|e| panic!("{path}:{}: {s:?}: {e}", n + 1));
+            *v = f64::from_bits(b);
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+/// `|got − (hi + lo)|` in units of the spacing of `T` at `hi` (subnormal
+/// spacing at the bottom).
+fn ulps_from_exact<T: Elem>(got: T, hi: f64, lo: f64) -> f64 {
+    let digits = T::MANTISSA_DIGITS as i32;
+    let lowest = if is_f64::<T>() { -1074 } else { -149 };
+    let e = if hi == 0.0 {
+        lowest
+    } else {
+        (hi.abs().log2().floor() as i32 - (digits - 1)).max(lowest)
+    };
+    let spacing = if e >= -1022 {
+        f64::from_bits(((e + 1023) as u64) << 52)
+    } else {
+        f64::from_bits(1 << (e + 1074))
+    };
+    // got − hi is exact: the two are within a factor of two.
+    ((got.to_f64() - hi) - lo).abs() / spacing
+}
+
+/// The gradient at every reference row, through `evaluate` at `level`:
+/// one `pos_weight` column per element; with `filler` hard-label elements
+/// after each row (so that the rows' chunks cancel only in part and their
+/// lanes are gathered), the rows' gradients alone.
+fn zero_gradients<T: Elem>(rows: &[[f64; 5]], level: Level, filler: usize, op: usize) -> Vec<T> {
+    let (mut x, mut y, mut pw) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, r) in rows.iter().enumerate() {
+        x.push(T::from_f64(r[0]));
+        y.push(T::from_f64(r[1]));
+        pw.push(T::from_f64(r[2]));
+        for j in 0..filler {
+            x.push(T::from_f64(r[0]));
+            y.push(if (i + j) % 2 == 0 { T::ZERO } else { T::ONE });
+            pw.push(T::from_f64(r[2]));
+        }
+    }
+    let loss = BinaryCrossEntropyWithLogits::new(Some(&pw)).expect("valid pos_weight");
+    let (mut g, mut other) = (filled(x.len()), filled(x.len()));
+    let op = match op {
+        0 => Op::Grad(&mut g),
+        1 => Op::ValueGrad(&mut g),
+        2 => Op::ValueEachGrad(&mut other, &mut g),
+        _ => Op::GradHess(&mut g, &mut other),
+    };
+    let red = if let Op::ValueEachGrad(..) = op {
+        Reduction::None
+    } else {
+        Reduction::Sum
+    };
+    evaluate(level, &loss, &x, &y, Weights::None, red, op).expect("valid call");
+    g.into_iter().step_by(filler + 1).collect()
+}
+
+/// Where the two terms of the gradient cancel hardest (the floats nearest
+/// its zero, a few ulp from it, the zero next to 0 and far out): within 4 ulp
+/// of the exact value at every SIMD level, the same bits at every level, for
+/// every op that writes a gradient, whether the slow paths take the lanes in
+/// their chunks or gathered from several.
+fn check_next_to_zero<T: Elem>() -> f64 {
+    let rows = zero_reference(if is_f64::<T>() { "f64" } else { "f32" });
+    assert!(rows.len() > 1000, "{}: {} rows", T::NAME, rows.len());
+    let want = zero_gradients::<T>(&rows, Level::Baseline, 0, 0);
+    for level in Level::available() {
+        for filler in [0, 2] {
+            for op in 0..4 {
+                let got = zero_gradients::<T>(&rows, level, filler, op);
+                if let Some(i) = (0..rows.len()).find(|&i| !same(got[i], want[i])) {
+                    panic!(
+                        "{} {level:?} filler {filler} op {op}: row {i} {:?} gives {:?}, baseline {:?}",
+                        T::NAME,
+                        rows[i],
+                        got[i],
+                        want[i]
+                    );
+                }
+            }
+        }
+    }
+    let mut worst = 0.0f64;
+    for (r, &g) in rows.iter().zip(&want) {
+        let e = ulps_from_exact(g, r[3], r[4]);
+        assert!(
+            e <= 4.0,
+            "{} x={:e} t={:e} pw={:e}: gradient {g:?}, exact {:e}: {e:.2} ulp",
+            T::NAME,
+            r[0],
+            r[1],
+            r[2],
+            r[3] + r[4]
+        );
+        worst = worst.max(e);
+    }
+    worst
+}
+
+#[test]
+fn gradient_next_to_its_zero_within_4_ulp() {
+    let w32 = check_next_to_zero::<f32>();
+    let w64 = check_next_to_zero::<f64>();
+    println!("worst: float32 {w32:.3} ulp, float64 {w64:.3} ulp");
+}
+
+/// The bits of gradients next to their zero do not depend on the thread
+/// count: the reference rows repeated past the size that splits a call over
+/// threads, every third element a hard label, one `pos_weight` column per
+/// element.
+fn check_next_to_zero_threads<T: Elem>() {
+    let rows = zero_reference(if is_f64::<T>() { "f64" } else { "f32" });
+    let n = 70_000;
+    let (mut x, mut y, mut pw) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n {
+        let r = rows[i % rows.len()];
+        x.push(T::from_f64(r[0]));
+        y.push(T::from_f64(if i % 3 == 2 { 1.0 } else { r[1] }));
+        pw.push(T::from_f64(r[2]));
+    }
+    let loss = BinaryCrossEntropyWithLogits::new(Some(&pw)).expect("valid pos_weight");
+    let snapshot = || {
+        let mut g = vec![T::ZERO; n];
+        let v = evaluate(
+            Level::active(),
+            &loss,
+            &x,
+            &y,
+            Weights::None,
+            Reduction::Mean,
+            Op::ValueGrad(&mut g),
+        )
+        .expect("valid call");
+        let mut s = vec![canonical_bits(v)];
+        s.extend(g.iter().map(|&v| canonical_bits(v)));
+        s
+    };
+    let before = num_threads();
+    set_num_threads(1).unwrap();
+    let one = snapshot();
+    for threads in [2, 3] {
+        set_num_threads(threads).unwrap();
+        assert!(
+            snapshot() == one,
+            "{} threads change the bits ({})",
+            threads,
+            T::NAME
+        );
+    }
+    set_num_threads(before).unwrap();
+}
+
+#[test]
+fn gradient_next_to_its_zero_does_not_depend_on_the_thread_count() {
+    check_next_to_zero_threads::<f32>();
+    check_next_to_zero_threads::<f64>();
 }

@@ -129,54 +129,106 @@ impl<T: Float> Pointwise<T> for BinaryCrossEntropyWithLogits<'_, T> {
         d + d + d < m + m
     }
 
-    /// `f32`: the same formula in `f64`, where `1 − t` and `pw·t` are exact,
-    /// good to 1 ulp of `f32` until the difference cancels to 2^-24 of its
-    /// terms. `f64`: `1 − t` and `pw·t` exactly and `e^(−|x|)` to 2^-76 in
-    /// double-double, good until 2^-20.
+    /// `p − q` again, to a precision that survives its cancellation: with
+    /// `e^(−|x|) = 2^k·(1 + ε)` (`dd::exp_parts`) and `1 − t`, `pw·t` exact
+    /// in double-double, `(1 − t) − pw·t·2^k − pw·t·2^k·ε` for `x ≥ 0` and
+    /// `2^k·((1 − t) − pw·t·2^−k + (1 − t)·ε)` below, summed so that nothing
+    /// but `ε`'s own error is rounded above 2^-100 of the terms (the
+    /// difference of the two exact ones is exact). That error is within
+    /// 2^-117 of `ε` for `f64` (2^-68 for `f32`), plus 2^-121 (2^-72) of the
+    /// terms where `k ≠ 0`, so the difference is good to 2^-54 of itself
+    /// (2^-26) until it cancels below 2^-61 (2^-40) of `z·ε`, its last
+    /// term, or 2^-65 (2^-44) of the terms: then `deep_grad` answers. All
+    /// branch-free, in `f64` for both types.
     #[inline(always)]
     fn precise_grad(&self, x: T, t: T, pw: T) -> (T, bool) {
+        let wide = T::MANTISSA_DIGITS > 24;
         let (x, t, pw) = (x.to_f64(), t.to_f64(), pw.to_f64());
-        if T::MANTISSA_DIGITS <= 24 {
-            let e = crate::math::exp_f64(-x.abs());
-            let (p, q) = grad_terms(x, t, pw, e);
-            let d = p - q;
-            let m = if p > q { p } else { q };
-            let g = d / (1.0 + e);
-            return (T::from_f64(g), d.abs() < m * (1.0 / 16_777_216.0));
-        }
-        let a = dd::one_minus(t);
-        let b = dd::two_prod(pw, t);
-        let (m, k) = dd::exp(-x.abs());
-        let e = dd::ldexp(m, k).hi;
-        let r = 1.0 / (1.0 + e);
-        // x ≥ 0: (1 − t) − pw·t·e;  x < 0: 2^k·((1 − t)·m − pw·t·2^−k).
-        let q_pos = dd::mul(dd::ldexp(b, k), m);
-        let d_pos = dd::add(a, dd::neg(q_pos));
-        let p_neg = dd::mul(a, m);
-        let b_neg = dd::ldexp(b, -k);
-        let d_neg = dd::add(p_neg, dd::neg(b_neg));
-        let g_pos = r * d_pos.hi;
-        let g_neg = dd::ldexp(dd::Dd::new(r * d_neg.hi), k).hi;
-        let pos = x >= 0.0;
-        let (d, big) = if pos {
-            (d_pos.hi, if a.hi > q_pos.hi { a.hi } else { q_pos.hi })
+        let (eps, k) = if wide {
+            dd::exp_parts::<true>(-x.abs())
         } else {
-            (
-                d_neg.hi,
-                if p_neg.hi > b_neg.hi {
-                    p_neg.hi
-                } else {
-                    b_neg.hi
-                },
-            )
+            dd::exp_parts::<false>(-x.abs())
         };
-        let g = if pos { g_pos } else { g_neg };
-        (T::from_f64(g), d.abs() < big * (1.0 / 1_048_576.0))
+        let neg = x < 0.0;
+        let a = dd::one_minus(t);
+        let q = dd::ldexp(dd::two_prod(pw, t), if neg { -k } else { k });
+        // The difference is (a − q) + z·ε.
+        let z = if neg { a } else { dd::neg(q) };
+        let zeps = z.hi.abs() * (eps.hi + eps.mid).abs();
+        let (d, deep) = if wide {
+            // Level by level: the exact sums of the terms' high parts, then
+            // of everything about 2^-53 of them, then the rest, below 2^-100.
+            let d0 = dd::two_sum(a.hi, -q.hi);
+            let d1 = dd::two_sum(a.lo, -q.lo);
+            let p0 = dd::two_prod(z.hi, eps.hi);
+            let p1 = dd::two_prod(z.hi, eps.mid);
+            let p2 = dd::two_prod(z.lo, eps.hi);
+            let s = dd::two_sum(d0.hi, p0.hi);
+            let u1 = dd::two_sum(s.lo, d0.lo);
+            let u2 = dd::two_sum(u1.hi, d1.hi);
+            let u3 = dd::two_sum(u2.hi, p0.lo);
+            let u4 = dd::two_sum(u3.hi, p1.hi);
+            let u5 = dd::two_sum(u4.hi, p2.hi);
+            let rest = (d1.lo + p1.lo + p2.lo)
+                + (z.hi * eps.lo + z.lo * eps.mid)
+                + (u1.lo + u2.lo + u3.lo + u4.lo + u5.lo);
+            let h = dd::two_sum(s.hi, u5.hi);
+            let d = dd::fast_two_sum(h.hi, h.lo + rest);
+            // Without a reduction (k = 0) ε's error is relative to it.
+            let floor = if k == 0.0 {
+                dd::pow2i(-100)
+            } else {
+                dd::pow2i(-65)
+            };
+            (d, d.hi.abs() < zeps * dd::pow2i(-61) + z.hi.abs() * floor)
+        } else {
+            let d0 = dd::two_sum(a.hi, -q.hi);
+            let p0 = dd::two_prod(z.hi, eps.hi);
+            let s = dd::two_sum(d0.hi, p0.hi);
+            let rest = (s.lo + d0.lo + (a.lo - q.lo) + p0.lo) + (z.hi * eps.mid + z.lo * eps.hi);
+            let d = dd::Dd::new(s.hi + rest);
+            let floor = if k == 0.0 {
+                dd::pow2i(-76)
+            } else {
+                dd::pow2i(-44)
+            };
+            let bound = zeps * dd::pow2i(-40) + z.hi.abs() * floor;
+            (d, d.hi.abs() < bound)
+        };
+        // d / (1 + e^(−|x|)), the sum in double-double: rounded once but for
+        // 2^-100.
+        let one_eps = dd::two_sum(1.0, eps.hi);
+        let e = dd::ldexp(
+            dd::Dd {
+                hi: one_eps.hi,
+                lo: one_eps.lo + eps.mid,
+            },
+            k,
+        );
+        let den = dd::two_sum(1.0, e.hi);
+        let g = dd::div(
+            d,
+            dd::Dd {
+                hi: den.hi,
+                lo: den.lo + e.lo,
+            },
+        );
+        let g = if neg {
+            dd::ldexp(dd::Dd::new(g), k).hi
+        } else {
+            g
+        };
+        (T::from_f64(g), deep)
     }
 
-    /// `sig(|x|)·(p − q)` with `p − q` in 126-bit fixed point, both terms
-    /// scaled by a power of two into [0, 1/2) (`1 − t` and `pw·t` exact,
-    /// `e^(−|x|)` to 2^-120).
+    /// `sig(|x|)·(p − q)` with `p − q` in more precision still. For
+    /// `|x| < 0.34`, where `e^(−|x|) = 1 + ε` needs no reduction and `ε` is
+    /// within 2^-118 of itself (the closer the smaller it is), as
+    /// `(1 − t) − pw·t + z·ε` summed exactly from its exact parts: next to a
+    /// zero close to 0 the difference can cancel to 2^-110 of its terms
+    /// (`pw·t` an ulp from `1 − t`, `x` an ulp from `x*`). Elsewhere in
+    /// 126-bit fixed point, both terms scaled by a power of two into
+    /// [0, 1/2) (`e^(−|x|)` to 2^-120).
     fn deep_grad(&self, input: T, target: T, column: T) -> T {
         let (x, t, pw) = (input.to_f64(), target.to_f64(), column.to_f64());
         let a = dd::one_minus(t);
@@ -185,18 +237,36 @@ impl<T: Float> Pointwise<T> for BinaryCrossEntropyWithLogits<'_, T> {
             // One term only: nothing cancels.
             return self.eval(input, target, column).grad;
         }
-        if x.abs() < 1.0 / 1_048_576.0 {
-            // e^(−|x|) = 1 + em1 with em1 tiny: (1 − t) − pw·t − pw·t·em1
-            // (x ≥ 0) or (1 − t) − pw·t + (1 − t)·em1, whose parts keep
-            // their relative precision where fixed point would not.
-            let em1 = dd::expm1_tiny(-x.abs());
-            let diff = dd::add(a, dd::neg(b));
-            let d = if x >= 0.0 {
-                dd::add(diff, dd::neg(dd::mul(b, em1)))
-            } else {
-                dd::add(diff, dd::mul(a, em1))
+        let (eps, k) = dd::exp_parts::<true>(-x.abs());
+        if k == 0.0 {
+            // (1 − t) − pw·t + z·ε with z = 1 − t (x < 0) or −pw·t, each
+            // product as its exact two parts where they matter.
+            let z = if x < 0.0 { a } else { dd::neg(b) };
+            let (p0, p1, p2) = (
+                dd::two_prod(z.hi, eps.hi),
+                dd::two_prod(z.hi, eps.mid),
+                dd::two_prod(z.lo, eps.hi),
+            );
+            let d = dd::sum_exact(&[
+                a.hi,
+                -b.hi,
+                a.lo,
+                -b.lo,
+                p0.hi,
+                p0.lo,
+                p1.hi,
+                p1.lo,
+                p2.hi,
+                p2.lo,
+                z.hi * eps.lo,
+                z.lo * eps.mid,
+            ]);
+            let den = dd::two_sum(2.0, eps.hi);
+            let den = dd::Dd {
+                hi: den.hi,
+                lo: den.lo + eps.mid,
             };
-            return T::from_f64(d.hi / (2.0 + em1.hi));
+            return T::from_f64(dd::div(dd::Dd::new(d), den));
         }
         // e^(−|x|) = 2^k·m; 2^s·max(p, q) ∈ [1/4, 1/2).
         let (m, k) = fixed::exp(-x.abs());

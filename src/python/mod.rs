@@ -117,9 +117,7 @@ const POLL_MIN: usize = 1 << 20;
 /// stopped when a signal handler raises (Ctrl-C's `KeyboardInterrupt`):
 /// between leaves of its reductions, about every 10 ms, the calling thread
 /// takes the GIL back and runs the pending handlers, and the first
-/// exception one raises ends the call and is returned as it is. Only
-/// Python's main thread runs signal handlers, so on another thread the poll
-/// gives up after its first look.
+/// exception one raises ends the call and is returned as it is.
 pub(crate) fn run_call<T: Send>(
     py: Python<'_>,
     elements: usize,
@@ -133,20 +131,17 @@ pub(crate) fn run_call<T: Send>(
     }
     let mut raised = None;
     let result = py.detach(|| {
-        let mut main_thread = None;
+        // Only Python's main thread runs signal handlers; elsewhere
+        // `check_signals` returns at once. It runs no Python code of ours:
+        // code run here could meet the pending handler itself and lose its
+        // exception.
         let mut ask = || {
-            if main_thread == Some(false) {
-                return true;
-            }
-            Python::attach(|py| {
-                let main = *main_thread.get_or_insert_with(|| is_main_thread(py));
-                match py.check_signals() {
-                    Err(e) if main => {
-                        raised = Some(e);
-                        false
-                    }
-                    _ => true,
+            Python::attach(|py| match py.check_signals() {
+                Err(e) => {
+                    raised = Some(e);
+                    false
                 }
+                Ok(()) => true,
             })
         };
         crate::threads::with_poll(&mut ask, f)
@@ -154,17 +149,6 @@ pub(crate) fn run_call<T: Send>(
     result.map_err(|_| {
         raised.unwrap_or_else(|| PyRuntimeError::new_err("fastloss: call interrupted"))
     })
-}
-
-/// Whether this is the thread that runs Python's signal handlers
-/// (`threading.main_thread()`); true if that cannot be told.
-fn is_main_thread(py: Python<'_>) -> bool {
-    let check = || -> PyResult<bool> {
-        let threading = py.import("threading")?;
-        let main = threading.call_method0("main_thread")?.getattr("ident")?;
-        main.eq(threading.call_method0("get_ident")?)
-    };
-    check().unwrap_or(true)
 }
 
 /// For the tests only: panics inside a leaf of a threaded reduction over `n`

@@ -1,6 +1,8 @@
 //! The binary cross-entropies: per-element math only (the loops are in
 //! [`crate::kernel`]). `x` is the input, `t` the target in [0, 1].
 
+use core::marker::PhantomData;
+
 use crate::error::{require, LossError};
 use crate::float::{horner, Float};
 use crate::kernel::{Columns, Pointwise, Terms};
@@ -289,6 +291,214 @@ impl<T: Float> Pointwise<T> for BinaryCrossEntropyWithLogits<'_, T> {
     }
 }
 
+/// Focal loss on logits (torchvision's `sigmoid_focal_loss`, optax's
+/// `sigmoid_focal_loss`): `α_t·(1 − p_t)^γ·BCE(x, t)` with `p = σ(x)`,
+/// `p_t = p·t + (1 − p)(1 − t)`, `α_t = α·t + (1 − α)(1 − t)` (1 without
+/// `α`). Targets outside [0, 1], or NaN, are rejected before anything is
+/// written.
+///
+/// With `e = e^(−|x|)` and `r = σ(|x|) = 1/(1 + e)`, `1 − p_t = N·r` where
+/// `N = (1 − t) + t·e` for `x ≥ 0` and `t + (1 − t)·e` below: a sum of two
+/// terms of one sign, from the logit, never `1 − p`. With `Q = (1 − p_t)^γ`,
+/// `B` the cross-entropy, `m = (1 − 2t)·σ(−|x|)/N` (the logarithmic
+/// derivative of `1 − p_t`) and `k = γ·m`:
+///
+/// * value `α_t·Q·B`;
+/// * gradient `α_t·Q·(k·B + σ(x) − t)`;
+/// * second derivative
+///   `α_t·Q·(k·B·((γ − 1)·m + 1 − 2σ(x)) + 2k·(σ(x) − t) + σ(x)·σ(−x))`.
+///
+/// Everything is computed in `f64` whatever `T` (an `f32` result is then
+/// rounded once from a value good to far more than its precision).
+#[derive(Clone, Copy, Debug)]
+pub struct SigmoidFocal<T> {
+    /// α, when given.
+    alpha: Option<f64>,
+    gamma: f64,
+    /// `Q` as `1`, `q` or `q·q` (γ = 0, 1, 2), else `exp(γ·ln q)`.
+    power: Power,
+    _t: PhantomData<T>,
+}
+
+/// How `(1 − p_t)^γ` is raised (see [`SigmoidFocal`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Power {
+    Zero,
+    One,
+    Two,
+    General,
+}
+
+impl<T: Float> SigmoidFocal<T> {
+    /// The loss with `alpha` in [0, 1] (or `None`: no class weighting) and
+    /// a finite `gamma ≥ 0`.
+    pub fn new(alpha: Option<f64>, gamma: f64) -> Result<Self, LossError> {
+        if let Some(a) = alpha {
+            require((0.0..=1.0).contains(&a), "alpha", a, "0 <= alpha <= 1")?;
+        }
+        require(
+            gamma >= 0.0 && gamma.is_finite(),
+            "gamma",
+            gamma,
+            "gamma >= 0 (finite)",
+        )?;
+        let power = match gamma {
+            0.0 => Power::Zero,
+            1.0 => Power::One,
+            2.0 => Power::Two,
+            _ => Power::General,
+        };
+        Ok(Self {
+            alpha,
+            gamma,
+            power,
+            _t: PhantomData,
+        })
+    }
+
+    /// The gradient at one element with `σ(x) − t` given (more precise
+    /// than [`terms`](Self::terms) computes it), in `f64`.
+    #[inline(always)]
+    fn with_gb(&self, x: f64, t: f64, gb: f64) -> f64 {
+        self.terms_with(x, t, Some(gb)).1
+    }
+
+    /// `(value, grad, hess)` at one element, in `f64`.
+    #[inline(always)]
+    fn terms(&self, x: f64, t: f64) -> (f64, f64, f64) {
+        self.terms_with(x, t, None)
+    }
+
+    /// [`terms`](Self::terms), with `σ(x) − t` given or not.
+    #[inline(always)]
+    fn terms_with(&self, x: f64, t: f64, given_gb: Option<f64>) -> (f64, f64, f64) {
+        let ax = x.abs();
+        let e = Float::exp(-ax);
+        let sp = Float::ln_1p(e); // softplus(−|x|)
+        let r = 1.0 / (1.0 + e); // σ(|x|)
+        let er = e * r; // σ(−|x|)
+        let nonneg = x >= 0.0;
+        let one_t = 1.0 - t;
+        // 1 − p_t = N·r with N = u + v·e.
+        let (u, v) = if nonneg { (one_t, t) } else { (t, one_t) };
+        let n = u + v * e;
+        let q = n * r;
+        // BCE: k·x + softplus(−|x|), k = 1 − t (x ≥ 0) or −t; a zero k drops
+        // an infinite x.
+        let kx = if nonneg {
+            if one_t == 0.0 {
+                0.0
+            } else {
+                one_t * x
+            }
+        } else if t == 0.0 {
+            0.0
+        } else {
+            -(t * x)
+        };
+        let bce = kx + sp;
+        // σ(x) − t as r·(a − b), one subtraction (as BCE with logits).
+        let (pa, pb) = if nonneg {
+            (one_t, t * e)
+        } else {
+            (one_t * e, t)
+        };
+        let gb = given_gb.unwrap_or(r * (pa - pb));
+        let a = match self.alpha {
+            Some(al) => al * t + (1.0 - al) * one_t,
+            None => 1.0,
+        };
+        let big_q = match self.power {
+            Power::Zero => 1.0,
+            Power::One => q,
+            Power::Two => q * q,
+            Power::General => {
+                // ln q = ln N − softplus(−|x|) in two parts (ln N = −|x|
+                // exactly for hard targets, where N = e), then γ·ln q in two
+                // parts: e^(hi)·(1 + lo) keeps the relative precision that
+                // a rounded γ·ln q of hundreds would lose.
+                let ln_n = if u == 0.0 { -ax } else { Float::ln(n) };
+                let l = crate::dd::two_sum(ln_n, -sp);
+                let y = crate::dd::two_prod(self.gamma, l.hi);
+                // At x = ±inf, where ln N = −inf, the low parts are NaN: 0.
+                let lo = y.lo + self.gamma * l.lo;
+                let lo = if lo.is_nan() { 0.0 } else { lo };
+                let p = Float::exp(y.hi);
+                p + p * lo
+            }
+        };
+        let aq = a * big_q;
+        // The logarithmic derivative of 1 − p_t: σ(−|x|)/N, which is r
+        // where N = e (hard targets; e may have underflowed).
+        let ratio = if u == 0.0 { r } else { er / n };
+        let m = (1.0 - 2.0 * t) * ratio;
+        let k = self.gamma * m;
+        let mb = if m == 0.0 { 0.0 } else { m * bce };
+        let kb = self.gamma * mb;
+        let value = if aq == 0.0 { 0.0 } else { aq * bce };
+        let grad = aq * (kb + gb);
+        // 1 − 2σ(x) = ∓r·(1 − e).
+        let tanh = r * (1.0 - e);
+        let one_m2s = if nonneg { -tanh } else { tanh };
+        let inner = kb * ((self.gamma - 1.0) * m + one_m2s) + 2.0 * k * gb + er * r;
+        (value, grad, aq * inner)
+    }
+}
+
+impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
+    const HEAVY: bool = true;
+    const CHECKS_TARGET: bool = true;
+    const TARGET_DOMAIN: &'static str = "in [0, 1]";
+
+    #[inline(always)]
+    fn valid_target(&self, t: T) -> bool {
+        t >= T::ZERO && t <= T::ONE
+    }
+
+    #[inline(always)]
+    fn eval(&self, x: T, t: T, _: T) -> Terms<T> {
+        let (v, g, h) = self.terms(x.to_f64(), t.to_f64());
+        Terms {
+            value: T::from_f64(v),
+            grad: T::from_f64(g),
+            hess: T::from_f64(h),
+        }
+    }
+
+    const REFINES_GRAD: bool = true;
+
+    /// Where `σ(x) − t`, a term of the gradient, cancelled as BCE with
+    /// logits' gradient does (its own test, `pos_weight = 1`). Only in
+    /// `f64`: an `f32` gradient is rounded from an `f64` one, which that
+    /// cancellation leaves good to far more than `f32`'s precision.
+    #[inline(always)]
+    fn grad_cancels(&self, x: T, t: T, _: T) -> bool {
+        T::MANTISSA_DIGITS > 24 && plain_logits::<T>().grad_cancels(x, t, T::ONE)
+    }
+
+    /// The gradient with `σ(x) − t` from BCE with logits' precise tier.
+    #[inline(always)]
+    fn precise_grad(&self, x: T, t: T, _: T) -> (T, bool) {
+        let (gb, deep) = plain_logits::<T>().precise_grad(x, t, T::ONE);
+        (
+            T::from_f64(self.with_gb(x.to_f64(), t.to_f64(), gb.to_f64())),
+            deep,
+        )
+    }
+
+    /// The gradient with `σ(x) − t` from BCE with logits' deepest tier.
+    fn deep_grad(&self, x: T, t: T, _: T) -> T {
+        let gb = plain_logits::<T>().deep_grad(x, t, T::ONE);
+        T::from_f64(self.with_gb(x.to_f64(), t.to_f64(), gb.to_f64()))
+    }
+}
+
+/// BCE with logits without `pos_weight`: its gradient is `σ(x) − t`.
+#[inline(always)]
+fn plain_logits<'a, T: Float>() -> BinaryCrossEntropyWithLogits<'a, T> {
+    BinaryCrossEntropyWithLogits { pos_weight: None }
+}
+
 /// `a·b·x` where `a·b` may fall below the normals (a subnormal target or
 /// pos_weight) while the product with `x` does not: then
 /// `((a·2^s)·(b·2^s))·x·2^-2s` with `s` the mantissa's width plus one, normal
@@ -433,5 +643,50 @@ pub mod scalar {
             (1.0 - t) * sig(x) - pw * t * sig(-x),
             c * sig(x) * sig(-x),
         )
+    }
+
+    /// [`super::SigmoidFocal`]: torchvision's formula as written, in `f64`
+    /// with libm, `p_t` and `1 − p_t` each from its own sigmoid (no
+    /// `1 − p`), and the derivatives by the product rule.
+    pub fn sigmoid_focal_scalar(x: f64, t: f64, alpha: Option<f64>, gamma: f64) -> (f64, f64, f64) {
+        let sig = |z: f64| {
+            if z >= 0.0 {
+                1.0 / (1.0 + (-z).exp())
+            } else {
+                let e = z.exp();
+                e / (1.0 + e)
+            }
+        };
+        let (s, sc) = (sig(x), sig(-x));
+        let (b, gb, hb) = binary_cross_entropy_with_logits_scalar(x, t, 1.0);
+        let q = t * sc + (1.0 - t) * s;
+        let dq = (1.0 - 2.0 * t) * s * sc;
+        let ddq = dq * (sc - s);
+        let a = alpha.map_or(1.0, |al| al * t + (1.0 - al) * (1.0 - t));
+        // (q^γ)' = γ·q^(γ−1)·q', written with q^γ/q so that γ = 0 gives 0.
+        let qg = q.powf(gamma);
+        let (d1, d2) = if gamma == 0.0 {
+            (0.0, 0.0)
+        } else {
+            let qg1 = gamma * q.powf(gamma - 1.0);
+            let qg2 = if gamma == 1.0 {
+                0.0
+            } else {
+                gamma * (gamma - 1.0) * q.powf(gamma - 2.0)
+            };
+            // q' = 0 (t = 1/2, or σ(x)·σ(−x) below the numbers) makes
+            // both 0, whatever q^(γ−1) gives where q is 0 too.
+            if dq == 0.0 {
+                (0.0, 0.0)
+            } else {
+                (qg1 * dq, qg2 * dq * dq + qg1 * ddq)
+            }
+        };
+        // A zero factor drops an infinite cross-entropy (x = ±inf).
+        let times_b = |c: f64| if c == 0.0 { 0.0 } else { c * b };
+        let v = times_b(a * qg);
+        let g = a * (times_b(d1) + qg * gb);
+        let h = a * (times_b(d2) + 2.0 * d1 * gb + qg * hb);
+        (v, g, h)
     }
 }

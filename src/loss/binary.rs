@@ -3,11 +3,12 @@
 
 use core::marker::PhantomData;
 
+use crate::dd::{self, Dd};
 use crate::error::{require, LossError};
+use crate::fixed;
 use crate::float::{horner, Float};
 use crate::kernel::{Columns, Pointwise, Terms};
 use crate::math::ln_pair_f64;
-use crate::{dd, fixed};
 
 /// Binary cross-entropy on probabilities (PyTorch's `binary_cross_entropy`):
 /// `−[t·log p + (1−t)·log(1−p)]`, each log clamped at ≥ −100; gradient
@@ -356,22 +357,9 @@ impl<T: Float> SigmoidFocal<T> {
         })
     }
 
-    /// The gradient at one element with `σ(x) − t` given (more precise
-    /// than [`terms`](Self::terms) computes it), in `f64`.
-    #[inline(always)]
-    fn with_gb(&self, x: f64, t: f64, gb: f64) -> f64 {
-        self.terms_with(x, t, Some(gb)).1
-    }
-
     /// `(value, grad, hess)` at one element, in `f64`.
     #[inline(always)]
     fn terms(&self, x: f64, t: f64) -> (f64, f64, f64) {
-        self.terms_with(x, t, None)
-    }
-
-    /// [`terms`](Self::terms), with `σ(x) − t` given or not.
-    #[inline(always)]
-    fn terms_with(&self, x: f64, t: f64, given_gb: Option<f64>) -> (f64, f64, f64) {
         let ax = x.abs();
         let e = Float::exp(-ax);
         let sp = Float::ln_1p(e); // softplus(−|x|)
@@ -403,7 +391,7 @@ impl<T: Float> SigmoidFocal<T> {
         } else {
             (one_t * e, t)
         };
-        let gb = given_gb.unwrap_or(r * (pa - pb));
+        let gb = r * (pa - pb);
         let a = match self.alpha {
             Some(al) => al * t + (1.0 - al) * one_t,
             None => 1.0,
@@ -445,6 +433,116 @@ impl<T: Float> SigmoidFocal<T> {
     }
 }
 
+impl<T: Float> SigmoidFocal<T> {
+    /// `(value, grad, hess)` at one element for a finite `x`, every
+    /// intermediate in double-double (about 2^-100 of itself, `e^(−|x|)`
+    /// to 2^-117), rounded once at the end: [`terms`](Self::terms)'
+    /// formulas, where `f64` intermediates several ulp off each (`q^γ`
+    /// from a rounded `q` or `ln q`, the sums of the derivatives with
+    /// terms of both signs) leave `f64` results many ulp off.
+    #[inline(always)]
+    fn terms_dd(&self, x: f64, t: f64) -> (f64, f64, f64) {
+        let ax = x.abs();
+        let e = dd::exp(-ax);
+        let one = Dd::new(1.0);
+        let r = dd::quo(one, dd::add(one, e)); // σ(|x|)
+        let er = dd::mul(e, r); // σ(−|x|)
+                                // softplus(−|x|) = ln(1 + e): the f64 one, then one Newton step,
+                                // (1 + e)·e^(−s0) − 1 in double-double.
+        let s0 = Float::ln_1p(e.hi);
+        let corr = dd::sub(dd::mul(dd::add(one, e), dd::exp(-s0)), one);
+        let sp = dd::fast_two_sum(s0, corr.hi + corr.lo);
+        let nonneg = x >= 0.0;
+        let tt = Dd::new(t);
+        let one_t = dd::one_minus(t);
+        let (u, v) = if nonneg { (one_t, tt) } else { (tt, one_t) };
+        let n = dd::add(u, dd::mul(v, e));
+        let q = dd::mul(n, r);
+        let kx = if nonneg {
+            if one_t.hi == 0.0 {
+                Dd::new(0.0)
+            } else {
+                dd::mul_f(one_t, x)
+            }
+        } else {
+            dd::two_prod(-t, x)
+        };
+        let bce = dd::add(kx, sp);
+        let (pa, pb) = if nonneg {
+            (one_t, dd::mul(tt, e))
+        } else {
+            (dd::mul(one_t, e), tt)
+        };
+        let gb = dd::mul(r, dd::sub(pa, pb));
+        let a = match self.alpha {
+            Some(al) => dd::add(dd::two_prod(al, t), dd::mul(dd::one_minus(al), one_t)),
+            None => one,
+        };
+        let big_q = match self.power {
+            Power::Zero => one,
+            Power::One => q,
+            Power::Two => dd::mul(q, q),
+            Power::General => {
+                // ln N: −|x| exactly for hard targets (N = e), else the f64
+                // one and a Newton step, e^(l0)/N − 1 in double-double.
+                let ln_n = if u.hi == 0.0 {
+                    Dd::new(-ax)
+                } else {
+                    let l0 = Float::ln(n.hi);
+                    let d = dd::sub(dd::quo(dd::exp(l0), n), one);
+                    dd::sub(Dd::new(l0), d)
+                };
+                let y = dd::mul_f(dd::sub(ln_n, sp), self.gamma);
+                let p = dd::exp(y.hi);
+                dd::add(p, dd::mul_f(p, y.lo))
+            }
+        };
+        let aq = dd::mul(a, big_q);
+        let ratio = if u.hi == 0.0 { r } else { dd::quo(er, n) };
+        let m = dd::mul(dd::two_sum(1.0, -2.0 * t), ratio);
+        let k = dd::mul_f(m, self.gamma);
+        let mb = dd::mul(m, bce);
+        let kb = dd::mul_f(mb, self.gamma);
+        let value = dd::mul(aq, bce).hi;
+        let grad = dd::mul(aq, dd::add(kb, gb)).hi;
+        let tanh = dd::mul(r, dd::sub(one, e));
+        let one_m2s = if nonneg { dd::neg(tanh) } else { tanh };
+        let inner = dd::add(
+            dd::add(
+                dd::mul(kb, dd::add(dd::mul_f(m, self.gamma - 1.0), one_m2s)),
+                dd::mul_f(dd::mul(k, gb), 2.0),
+            ),
+            dd::mul(er, r),
+        );
+        (value, grad, dd::mul(aq, inner).hi)
+    }
+
+    /// The gradient's sum `k·B + σ(x) − t` as [`terms`](Self::terms)
+    /// computes it (in `f64`), and the largest magnitude of its terms.
+    #[inline(always)]
+    fn bracket(&self, x: f64, t: f64) -> (f64, f64) {
+        let ax = x.abs();
+        let e = Float::exp(-ax);
+        let sp = Float::ln_1p(e);
+        let r = 1.0 / (1.0 + e);
+        let nonneg = x >= 0.0;
+        let one_t = 1.0 - t;
+        let (u, v) = if nonneg { (one_t, t) } else { (t, one_t) };
+        let n = u + v * e;
+        let bce = if nonneg { one_t * x } else { -(t * x) } + sp;
+        let (pa, pb) = if nonneg {
+            (one_t, t * e)
+        } else {
+            (one_t * e, t)
+        };
+        let ratio = if u == 0.0 { r } else { e * r / n };
+        let kb = self.gamma * ((1.0 - 2.0 * t) * ratio) * bce;
+        let (ra, rb) = (r * pa, r * pb);
+        let big = kb.abs().max(ra).max(rb);
+        (kb + (ra - rb), big)
+    }
+}
+
 impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
     const HEAVY: bool = true;
     const CHECKS_TARGET: bool = true;
@@ -457,7 +555,21 @@ impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
 
     #[inline(always)]
     fn eval(&self, x: T, t: T, _: T) -> Terms<T> {
-        let (v, g, h) = self.terms(x.to_f64(), t.to_f64());
+        let (x, t) = (x.to_f64(), t.to_f64());
+        let (v, g, h) = if T::MANTISSA_DIGITS > 24 {
+            // f64: in double-double; the f64 formulas take the infinite
+            // logits (and NaN), where the double-double ones meet inf − inf.
+            let finite = x.is_finite();
+            let fine = self.terms_dd(if finite { x } else { 0.0 }, t);
+            let plain = self.terms(x, t);
+            if finite {
+                fine
+            } else {
+                plain
+            }
+        } else {
+            self.terms(x, t)
+        };
         Terms {
             value: T::from_f64(v),
             grad: T::from_f64(g),
@@ -467,36 +579,32 @@ impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
 
     const REFINES_GRAD: bool = true;
 
-    /// Where `σ(x) − t`, a term of the gradient, cancelled as BCE with
-    /// logits' gradient does (its own test, `pos_weight = 1`). Only in
-    /// `f64`: an `f32` gradient is rounded from an `f64` one, which that
-    /// cancellation leaves good to far more than `f32`'s precision.
+    /// `f32` only (`f64` computes in double-double): where the gradient's
+    /// sum `k·B + σ(x) − t`, in `f64`, cancelled below 2^-20 of its largest
+    /// term, so that its rounding errors could show in an `f32` result.
     #[inline(always)]
     fn grad_cancels(&self, x: T, t: T, _: T) -> bool {
-        T::MANTISSA_DIGITS > 24 && plain_logits::<T>().grad_cancels(x, t, T::ONE)
+        if T::MANTISSA_DIGITS > 24 {
+            return false;
+        }
+        let (sum, big) = self.bracket(x.to_f64(), t.to_f64());
+        sum.abs() < big * dd::pow2i(-20)
     }
 
-    /// The gradient with `σ(x) − t` from BCE with logits' precise tier.
+    /// The gradient in double-double (finite `x`: an infinite one has no
+    /// cancellation).
     #[inline(always)]
     fn precise_grad(&self, x: T, t: T, _: T) -> (T, bool) {
-        let (gb, deep) = plain_logits::<T>().precise_grad(x, t, T::ONE);
-        (
-            T::from_f64(self.with_gb(x.to_f64(), t.to_f64(), gb.to_f64())),
-            deep,
-        )
+        let x = x.to_f64();
+        let finite = x.is_finite();
+        let fine = self.terms_dd(if finite { x } else { 0.0 }, t.to_f64()).1;
+        let g = if finite {
+            fine
+        } else {
+            self.terms(x, t.to_f64()).1
+        };
+        (T::from_f64(g), false)
     }
-
-    /// The gradient with `σ(x) − t` from BCE with logits' deepest tier.
-    fn deep_grad(&self, x: T, t: T, _: T) -> T {
-        let gb = plain_logits::<T>().deep_grad(x, t, T::ONE);
-        T::from_f64(self.with_gb(x.to_f64(), t.to_f64(), gb.to_f64()))
-    }
-}
-
-/// BCE with logits without `pos_weight`: its gradient is `σ(x) − t`.
-#[inline(always)]
-fn plain_logits<'a, T: Float>() -> BinaryCrossEntropyWithLogits<'a, T> {
-    BinaryCrossEntropyWithLogits { pos_weight: None }
 }
 
 /// `a·b·x` where `a·b` may fall below the normals (a subnormal target or

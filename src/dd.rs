@@ -121,10 +121,11 @@ pub(crate) fn quo(n: Dd, d: Dd) -> Dd {
     fast_two_sum(q, r.hi / d.hi)
 }
 
-/// `e^y` for `y ≤ 0` as a double-double: [`exp_parts`] (`WIDE`), scaled.
+/// `e^y` for `y ≤ 0` as a double-double: [`exp_parts`], scaled (to 2^-117
+/// of itself when `WIDE`, 2^-68 otherwise).
 #[inline(always)]
-pub(crate) fn exp(y: f64) -> Dd {
-    let (eps, k) = exp_parts::<true>(y);
+pub(crate) fn exp<const WIDE: bool>(y: f64) -> Dd {
+    let (eps, k) = exp_parts::<WIDE>(y);
     let one = two_sum(1.0, eps.hi);
     let m = fast_two_sum(one.hi, one.lo + (eps.mid + eps.lo));
     ldexp(m, k)

@@ -191,15 +191,16 @@ def test_targets_outside_01_are_named_before_any_write(suffix: str, bad: float) 
 
 def test_parameters_outside_their_range_are_named() -> None:
     x, t = np.zeros(3), np.zeros(3)
-    for kw, name in (
+    cases: tuple[tuple[dict[str, Any], str], ...] = (
         ({"alpha": 1.5}, "alpha"),
         ({"alpha": -0.1}, "alpha"),
         ({"gamma": -1.0}, "gamma"),
-    ):
+    )
+    for kw, name in cases:
         with pytest.raises(ValueError, match=rf"^{name} must satisfy"):
             fastloss.sigmoid_focal(x, t, **kw)
     with pytest.raises(TypeError, match="alpha"):
-        fastloss.sigmoid_focal(x, t, alpha="0.25")
+        fastloss.sigmoid_focal(x, t, alpha="0.25")  # type: ignore[call-overload]
 
 
 if __name__ == "__main__":

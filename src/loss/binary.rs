@@ -309,25 +309,17 @@ impl<T: Float> Pointwise<T> for BinaryCrossEntropyWithLogits<'_, T> {
 /// * second derivative
 ///   `α_t·Q·(k·B·((γ − 1)·m + 1 − 2σ(x)) + 2k·(σ(x) − t) + σ(x)·σ(−x))`.
 ///
-/// Everything is computed in `f64` whatever `T` (an `f32` result is then
-/// rounded once from a value good to far more than its precision).
+/// `f32` is computed in `f64` (and rounded once from a value good to far
+/// more than its precision), `f64` in double-double. `(1 − p_t)^γ` is
+/// `e^(γ·ln(1 − p_t))` for every γ: a branch on γ in the lane loop keeps
+/// it from vectorizing.
 #[derive(Clone, Copy, Debug)]
 pub struct SigmoidFocal<T> {
-    /// α, when given.
-    alpha: Option<f64>,
+    /// α, when given (`has_alpha`).
+    alpha: f64,
+    has_alpha: bool,
     gamma: f64,
-    /// `Q` as `1`, `q` or `q·q` (γ = 0, 1, 2), else `exp(γ·ln q)`.
-    power: Power,
     _t: PhantomData<T>,
-}
-
-/// How `(1 − p_t)^γ` is raised (see [`SigmoidFocal`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Power {
-    Zero,
-    One,
-    Two,
-    General,
 }
 
 impl<T: Float> SigmoidFocal<T> {
@@ -343,18 +335,24 @@ impl<T: Float> SigmoidFocal<T> {
             gamma,
             "gamma >= 0 (finite)",
         )?;
-        let power = match gamma {
-            0.0 => Power::Zero,
-            1.0 => Power::One,
-            2.0 => Power::Two,
-            _ => Power::General,
-        };
         Ok(Self {
-            alpha,
+            alpha: alpha.unwrap_or(0.0),
+            has_alpha: alpha.is_some(),
             gamma,
-            power,
             _t: PhantomData,
         })
+    }
+
+    /// `α_t`, as two terms of one sign (`1 − α` and `1 − t` exact), or 1.
+    #[inline(always)]
+    fn alpha_t(&self, t: Dd, one_t: Dd) -> Dd {
+        let al = self.alpha;
+        let a = dd::add(dd::mul_f(t, al), dd::mul(dd::one_minus(al), one_t));
+        if self.has_alpha {
+            a
+        } else {
+            Dd::new(1.0)
+        }
     }
 
     /// `(value, grad, hess)` at one element, in `f64`.
@@ -370,7 +368,6 @@ impl<T: Float> SigmoidFocal<T> {
         // 1 − p_t = N·r with N = u + v·e.
         let (u, v) = if nonneg { (one_t, t) } else { (t, one_t) };
         let n = u + v * e;
-        let q = n * r;
         // BCE: k·x + softplus(−|x|), k = 1 − t (x ≥ 0) or −t; a zero k drops
         // an infinite x.
         let kx = if nonneg {
@@ -392,29 +389,26 @@ impl<T: Float> SigmoidFocal<T> {
             (one_t * e, t)
         };
         let gb = r * (pa - pb);
-        let a = match self.alpha {
-            Some(al) => al * t + (1.0 - al) * one_t,
-            None => 1.0,
+        let al = self.alpha;
+        let a = if self.has_alpha {
+            al * t + (1.0 - al) * one_t
+        } else {
+            1.0
         };
-        let big_q = match self.power {
-            Power::Zero => 1.0,
-            Power::One => q,
-            Power::Two => q * q,
-            Power::General => {
-                // ln q = ln N − softplus(−|x|) in two parts (ln N = −|x|
-                // exactly for hard targets, where N = e), then γ·ln q in two
-                // parts: e^(hi)·(1 + lo) keeps the relative precision that
-                // a rounded γ·ln q of hundreds would lose.
-                let ln_n = if u == 0.0 { -ax } else { Float::ln(n) };
-                let l = crate::dd::two_sum(ln_n, -sp);
-                let y = crate::dd::two_prod(self.gamma, l.hi);
-                // At x = ±inf, where ln N = −inf, the low parts are NaN: 0.
-                let lo = y.lo + self.gamma * l.lo;
-                let lo = if lo.is_nan() { 0.0 } else { lo };
-                let p = Float::exp(y.hi);
-                p + p * lo
-            }
-        };
+        // Q = e^(γ·ln q), ln q = ln N − softplus(−|x|) in two parts (ln N =
+        // −|x| exactly for hard targets, where N = e), then γ·ln q in two
+        // parts: e^(hi)·(1 + lo) keeps the relative precision that a rounded
+        // γ·ln q of hundreds would lose. One formula for every γ (no branch
+        // in the lane loop); γ = 0 gives 1 even where ln q is −inf.
+        let ln_n = if u == 0.0 { -ax } else { Float::ln(n) };
+        let l = dd::two_sum(ln_n, -sp);
+        let y = dd::two_prod(self.gamma, l.hi);
+        let lo = y.lo + self.gamma * l.lo;
+        // At x = ±inf, where ln N = −inf, the low parts are NaN: 0.
+        let lo = if lo.is_nan() { 0.0 } else { lo };
+        let hi = if self.gamma == 0.0 { 0.0 } else { y.hi };
+        let p = Float::exp(hi);
+        let big_q = p + p * lo;
         let aq = a * big_q;
         // The logarithmic derivative of 1 − p_t: σ(−|x|)/N, which is r
         // where N = e (hard targets; e may have underflowed).
@@ -443,21 +437,24 @@ impl<T: Float> SigmoidFocal<T> {
     #[inline(always)]
     fn terms_dd(&self, x: f64, t: f64) -> (f64, f64, f64) {
         let ax = x.abs();
-        let e = dd::exp(-ax);
+        let e = dd::exp::<true>(-ax);
         let one = Dd::new(1.0);
         let r = dd::quo(one, dd::add(one, e)); // σ(|x|)
-        let er = dd::mul(e, r); // σ(−|x|)
-                                // softplus(−|x|) = ln(1 + e): the f64 one, then one Newton step,
-                                // (1 + e)·e^(−s0) − 1 in double-double.
+                                               // σ(−|x|)
+        let er = dd::mul(e, r);
+        // softplus(−|x|) = ln(1 + e): the f64 one, then one Newton step,
+        // (1 + e)·e^(−s0) − 1 in double-double, whose error is e^(−s0)'s:
+        // to 2^-117, as softplus enters the gradient's sum, which cancels
+        // near its zero (as does e^(−|x|)). ln N and e^(γ·ln q) below
+        // only make the factor q^γ, which 2^-68 leaves exact to 2^-60.
         let s0 = Float::ln_1p(e.hi);
-        let corr = dd::sub(dd::mul(dd::add(one, e), dd::exp(-s0)), one);
+        let corr = dd::sub(dd::mul(dd::add(one, e), dd::exp::<true>(-s0)), one);
         let sp = dd::fast_two_sum(s0, corr.hi + corr.lo);
         let nonneg = x >= 0.0;
         let tt = Dd::new(t);
         let one_t = dd::one_minus(t);
         let (u, v) = if nonneg { (one_t, tt) } else { (tt, one_t) };
         let n = dd::add(u, dd::mul(v, e));
-        let q = dd::mul(n, r);
         let kx = if nonneg {
             if one_t.hi == 0.0 {
                 Dd::new(0.0)
@@ -474,29 +471,19 @@ impl<T: Float> SigmoidFocal<T> {
             (dd::mul(one_t, e), tt)
         };
         let gb = dd::mul(r, dd::sub(pa, pb));
-        let a = match self.alpha {
-            Some(al) => dd::add(dd::two_prod(al, t), dd::mul(dd::one_minus(al), one_t)),
-            None => one,
+        let a = self.alpha_t(tt, one_t);
+        // ln N: −|x| exactly for hard targets (N = e), else the f64 one and
+        // a Newton step, e^(l0)/N − 1 in double-double; Q = e^(γ·ln q).
+        let l0 = Float::ln(n.hi);
+        let d = dd::sub(dd::quo(dd::exp::<false>(l0), n), one);
+        let ln_n = if u.hi == 0.0 {
+            Dd::new(-ax)
+        } else {
+            dd::sub(Dd::new(l0), d)
         };
-        let big_q = match self.power {
-            Power::Zero => one,
-            Power::One => q,
-            Power::Two => dd::mul(q, q),
-            Power::General => {
-                // ln N: −|x| exactly for hard targets (N = e), else the f64
-                // one and a Newton step, e^(l0)/N − 1 in double-double.
-                let ln_n = if u.hi == 0.0 {
-                    Dd::new(-ax)
-                } else {
-                    let l0 = Float::ln(n.hi);
-                    let d = dd::sub(dd::quo(dd::exp(l0), n), one);
-                    dd::sub(Dd::new(l0), d)
-                };
-                let y = dd::mul_f(dd::sub(ln_n, sp), self.gamma);
-                let p = dd::exp(y.hi);
-                dd::add(p, dd::mul_f(p, y.lo))
-            }
-        };
+        let y = dd::mul_f(dd::sub(ln_n, sp), self.gamma);
+        let p = dd::exp::<false>(y.hi);
+        let big_q = dd::add(p, dd::mul_f(p, y.lo));
         let aq = dd::mul(a, big_q);
         let ratio = if u.hi == 0.0 { r } else { dd::quo(er, n) };
         let m = dd::mul(dd::two_sum(1.0, -2.0 * t), ratio);

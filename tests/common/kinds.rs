@@ -295,14 +295,14 @@ impl Kind {
                 want: limit(x, t, pw),
                 scale: Some([0.0; 3]),
             },
-            Kind::Focal(..) => {
-                // Value and second derivative: products and sums of terms
-                // of one sign but for σ(x) − t and the hessian's sum, whose
-                // terms the reference's own rounding scales with.
-                let ([v, g, h], gscale) = self.scalar(input, target, column);
+            Kind::Focal(alpha, gamma) => {
+                // The reference's derivatives are sums of terms of both
+                // signs (and σ(x) − t a difference): its own rounding scales
+                // with the sum of their magnitudes.
+                let [gs, hs] = focal_term_sizes(x, t, alpha, gamma);
                 Ref {
                     want: [v, g, h],
-                    scale: Some([v.abs(), gscale + g.abs(), 4.0 * h.abs()]),
+                    scale: Some([v.abs(), gs.max(gscale), hs]),
                 }
             }
             Kind::Logits(_) => {
@@ -358,6 +358,34 @@ pub fn limit(x: f64, t: f64, pw: f64) -> [f64; 3] {
         (pw * t, -pw * t)
     };
     [if coef == 0.0 { 0.0 } else { f64::INFINITY }, grad, 0.0]
+}
+
+/// The sums of the magnitudes of the terms of the focal loss's gradient
+/// and second derivative, as `sigmoid_focal_scalar` writes them.
+pub fn focal_term_sizes(x: f64, t: f64, alpha: Option<f64>, gamma: f64) -> [f64; 2] {
+    let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
+    let (s, sc) = (sig(x), sig(-x));
+    let b = (x.max(0.0) - x * t + (-x.abs()).exp().ln_1p()).abs();
+    let q = t * sc + (1.0 - t) * s;
+    let dq = ((1.0 - 2.0 * t) * s * sc).abs();
+    let ddq = dq * (sc - s).abs();
+    let a = alpha.map_or(1.0, |al| al * t + (1.0 - al) * (1.0 - t));
+    let gb = ((1.0 - t) * s).max(t * sc);
+    let qg = q.powf(gamma);
+    let (d1, d2) = if gamma == 0.0 || dq == 0.0 {
+        (0.0, 0.0)
+    } else {
+        let q1 = gamma * q.powf(gamma - 1.0);
+        (
+            q1 * dq,
+            (gamma * (gamma - 1.0) * q.powf(gamma - 2.0)).abs() * dq * dq + q1 * ddq,
+        )
+    };
+    let times_b = |c: f64| if c == 0.0 { 0.0 } else { c * b };
+    [
+        a * (times_b(d1) + qg * gb),
+        a * (times_b(d2) + 2.0 * d1 * gb + qg * s * sc),
+    ]
 }
 
 /// Something to do with a loss, whatever its type.

@@ -2142,7 +2142,7 @@ def sigmoid_focal(
 
     Example:
         >>> fastloss.sigmoid_focal([-1.0, 2.0], [0.0, 1.0], alpha=0.25, gamma=2.0)
-        0.0087222169200803
+        0.008722216920080296
     """
 
 @overload
@@ -2299,7 +2299,7 @@ def sigmoid_focal_value_and_grad(
 
     Example:
         >>> fastloss.sigmoid_focal_value_and_grad([-1.0, 2.0], [0.0, 1.0], alpha=0.25, gamma=2.0)
-        (0.0087222169200803, array([ 0.01971792, -0.00060887]))
+        (0.008722216920080296, array([ 0.01971792, -0.00060887]))
     """
 
 @overload

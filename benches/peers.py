@@ -264,6 +264,31 @@ def _np_bce_logits(op: str, params: Params) -> Fn:
     return vg
 
 
+def _np_sigmoid_focal(op: str, params: Params) -> Fn:
+    # torchvision's formula as NumPy writes it: p = sigmoid(x), BCE with logits, p_t, the
+    # focusing factor and alpha_t; the gradient by the product rule, with
+    # d(1 - p_t)/dx = (1 - 2t) p (1 - p).
+    alpha, gamma = params["alpha"], params["gamma"]
+
+    def parts(x: Array, t: Array) -> tuple[Array, Array, Array, Array, Array]:
+        p = 0.5 + 0.5 * np.tanh(0.5 * x)
+        ce = (1.0 - t) * x + np.logaddexp(0.0, -x)
+        q = 1.0 - (p * t + (1.0 - p) * (1.0 - t))
+        a = alpha * t + (1.0 - alpha) * (1.0 - t)
+        return p, ce, q, a, a * q**gamma * ce
+
+    if op == "value":
+        return lambda x, t: np.mean(parts(x, t)[4])
+
+    def vg(x: Array, t: Array) -> tuple[Any, Array]:
+        p, ce, q, a, loss = parts(x, t)
+        dq = (1.0 - 2.0 * t) * p * (1.0 - p)
+        g = a * (gamma * q ** (gamma - 1.0) * dq * ce + q**gamma * (p - t))
+        return np.mean(loss), g * (1.0 / x.size)
+
+    return vg
+
+
 def _np_bce(op: str, params: Params) -> Fn:
     def value(p: Array, t: Array) -> Any:
         lp = np.maximum(np.log(p), -100.0)
@@ -323,6 +348,22 @@ def _torch_pinball(torch: Any, params: Params) -> Fn:
     def f(x: Any, t: Any) -> Any:
         r = t - x
         return torch.maximum(q * r, (q - 1.0) * r).mean()
+
+    return f
+
+
+def _torch_sigmoid_focal(torch: Any, params: Params) -> Fn:
+    # torchvision.ops.sigmoid_focal_loss, op for op.
+    alpha, gamma = params["alpha"], params["gamma"]
+    functional = torch.nn.functional
+
+    def f(x: Any, t: Any) -> Any:
+        p = torch.sigmoid(x)
+        ce = functional.binary_cross_entropy_with_logits(x, t, reduction="none")
+        p_t = p * t + (1 - p) * (1 - t)
+        loss = ce * ((1 - p_t) ** gamma)
+        alpha_t = alpha * t + (1 - alpha) * (1 - t)
+        return (alpha_t * loss).mean()
 
     return f
 
@@ -393,6 +434,22 @@ def _jax_bce_logits(jax: Any, optax: Any, params: Params) -> Fn:
     return lambda x, t: jnp.mean((1.0 - t) * x + jnp.logaddexp(0.0, -x))
 
 
+def _jax_sigmoid_focal(jax: Any, optax: Any, params: Params) -> Fn:
+    jnp = jax.numpy
+    alpha, gamma = params["alpha"], params["gamma"]
+    if optax is not None:
+        return lambda x, t: jnp.mean(optax.sigmoid_focal_loss(x, t, alpha=alpha, gamma=gamma))
+
+    def f(x: Any, t: Any) -> Any:
+        p = jax.nn.sigmoid(x)
+        ce = (1.0 - t) * x + jnp.logaddexp(0.0, -x)
+        p_t = p * t + (1.0 - p) * (1.0 - t)
+        a = alpha * t + (1.0 - alpha) * (1.0 - t)
+        return jnp.mean(a * (1.0 - p_t) ** gamma * ce)
+
+    return f
+
+
 def _jax_bce(jax: Any, optax: Any, params: Params) -> Fn:
     jnp = jax.numpy
 
@@ -441,6 +498,12 @@ ENTRIES: dict[str, Entry] = {
         numpy=_np_bce_logits,
         torch=_torch_functional("binary_cross_entropy_with_logits"),
         jax=_jax_bce_logits,
+    ),
+    "sigmoid_focal": Entry(
+        params={"alpha": 0.25, "gamma": 2.0},
+        numpy=_np_sigmoid_focal,
+        torch=_torch_sigmoid_focal,
+        jax=_jax_sigmoid_focal,
     ),
     "cross_entropy": Entry(
         numpy=_np_cross_entropy, torch=_torch_functional("cross_entropy"), jax=_jax_cross_entropy

@@ -82,6 +82,55 @@ pub(crate) fn neg(a: Dd) -> Dd {
     }
 }
 
+/// `a + b` to about 2^-104 of the larger operand (both parts of each
+/// operand summed exactly before the low parts are rounded): safe where the
+/// sum cancels.
+#[inline(always)]
+pub(crate) fn add(a: Dd, b: Dd) -> Dd {
+    let s = two_sum(a.hi, b.hi);
+    let t = two_sum(a.lo, b.lo);
+    let u = fast_two_sum(s.hi, s.lo + t.hi);
+    fast_two_sum(u.hi, u.lo + t.lo)
+}
+
+/// `a − b`, as [`add`].
+#[inline(always)]
+pub(crate) fn sub(a: Dd, b: Dd) -> Dd {
+    add(a, neg(b))
+}
+
+/// `a · b` to about 2^-104 of itself.
+#[inline(always)]
+pub(crate) fn mul(a: Dd, b: Dd) -> Dd {
+    let p = two_prod(a.hi, b.hi);
+    fast_two_sum(p.hi, p.lo + (a.hi * b.lo + a.lo * b.hi))
+}
+
+/// `a · b` for an `f64` `b`, as [`mul`].
+#[inline(always)]
+pub(crate) fn mul_f(a: Dd, b: f64) -> Dd {
+    let p = two_prod(a.hi, b);
+    fast_two_sum(p.hi, p.lo + a.lo * b)
+}
+
+/// `n / d` to about 2^-104 of itself (`d.hi` normal).
+#[inline(always)]
+pub(crate) fn quo(n: Dd, d: Dd) -> Dd {
+    let q = n.hi / d.hi;
+    let r = sub(n, mul_f(d, q));
+    fast_two_sum(q, r.hi / d.hi)
+}
+
+/// `e^y` for `y ≤ 0` as a double-double: [`exp_parts`], scaled (to 2^-117
+/// of itself when `WIDE`, 2^-68 otherwise).
+#[inline(always)]
+pub(crate) fn exp<const WIDE: bool>(y: f64) -> Dd {
+    let (eps, k) = exp_parts::<WIDE>(y);
+    let one = two_sum(1.0, eps.hi);
+    let m = fast_two_sum(one.hi, one.lo + (eps.mid + eps.lo));
+    ldexp(m, k)
+}
+
 /// `1/n!` for `n ≤ 25` in triple-double, as `[hi, mid, lo]` (together to
 /// about 2^-160 relative).
 pub(crate) const INV_FACT: [[f64; 3]; 26] = [

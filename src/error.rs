@@ -67,6 +67,15 @@ pub enum LossError {
         /// Its value.
         value: f64,
     },
+    /// A target outside the loss's domain (a label outside [0, 1]).
+    InvalidTarget {
+        /// Flat (C-order) index of the first bad element.
+        index: usize,
+        /// Its value.
+        value: f64,
+        /// The domain, as the message says it (`"in [0, 1]"`).
+        domain: &'static str,
+    },
     /// A cross-entropy class index outside `0..classes` that is not
     /// `ignore_index`.
     InvalidLabel {
@@ -142,6 +151,14 @@ impl fmt::Display for LossError {
             Self::InvalidInput { index, value } => write!(
                 f,
                 "input must hold probabilities in [0, 1], got {value:?} at flat index {index}"
+            ),
+            Self::InvalidTarget {
+                index,
+                value,
+                domain,
+            } => write!(
+                f,
+                "target must be {domain}, got {value:?} at flat index {index}"
             ),
             Self::NoneReduction => write!(
                 f,

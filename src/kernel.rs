@@ -59,6 +59,22 @@ pub trait Pointwise<T: Float>: Copy + Send + Sync {
     /// Whether [`valid_input`](Self::valid_input) needs to be called at all.
     const CHECKS_INPUT: bool = false;
 
+    /// Whether `target` is in the loss's domain (see
+    /// [`TARGET_DOMAIN`](Self::TARGET_DOMAIN)). Every target is checked
+    /// before any output is written; NaN must be reported invalid here if
+    /// the loss rejects it.
+    #[inline(always)]
+    fn valid_target(&self, target: T) -> bool {
+        let _ = target;
+        true
+    }
+
+    /// Whether [`valid_target`](Self::valid_target) needs to be called at all.
+    const CHECKS_TARGET: bool = false;
+
+    /// The targets' domain as an error message says it ("in [0, 1]").
+    const TARGET_DOMAIN: &'static str = "";
+
     /// Whether [`eval`](Self::eval)'s gradient can lose digits to
     /// cancellation, so that [`grad_cancels`](Self::grad_cancels) must be
     /// consulted (compiled out if not).
@@ -795,6 +811,35 @@ fn check_input<T: Float, L: Pointwise<T>>(
     }
 }
 
+/// Whether every target of a block lies in the loss's domain (see
+/// [`valid_body`]).
+#[inline(always)]
+fn valid_target_body<T: Float, L: Pointwise<T>>(loss: &L, y: &[T]) -> bool {
+    y.iter().fold(true, |ok, &v| ok & loss.valid_target(v))
+}
+
+dispatch! {
+    fn valid_target_block<T: Float, L: Pointwise<T>>(loss: &L, y: &[T]) -> bool = valid_target_body;
+}
+
+/// The first target outside the loss's domain, as an error.
+fn check_target<T: Float, L: Pointwise<T>>(
+    level: Level,
+    loss: &L,
+    target: &[T],
+    grain: usize,
+) -> Result<(), LossError> {
+    let block_ok = |y: &[T]| valid_target_block(level, loss, y);
+    match first_failure(target, grain, block_ok, |&y| loss.valid_target(y)) {
+        Some(index) => Err(LossError::InvalidTarget {
+            index,
+            value: target[index].to_f64(),
+            domain: L::TARGET_DOMAIN,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// `got` must be `expected`: the length of argument `name`.
 pub(crate) fn check_len(name: &'static str, expected: usize, got: usize) -> Result<(), LossError> {
     if expected == got {
@@ -944,6 +989,9 @@ impl<'a, T: Float, L: Pointwise<T>> Plan<'a, T, L> {
         let fused_check = L::CHECKS_INPUT && acc && !wants.grad && !wants.hess;
         if L::CHECKS_INPUT && !fused_check {
             check_input(level, loss, input, grain)?;
+        }
+        if L::CHECKS_TARGET {
+            check_target(level, loss, target, grain)?;
         }
         Ok(Plan {
             level,

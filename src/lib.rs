@@ -90,7 +90,7 @@ mod python;
 pub use error::LossError;
 pub use float::Float;
 pub use kernel::{Columns, Op, Pointwise, Terms, Weights};
-pub use loss::binary::{BinaryCrossEntropy, BinaryCrossEntropyWithLogits};
+pub use loss::binary::{BinaryCrossEntropy, BinaryCrossEntropyWithLogits, SigmoidFocal};
 pub use loss::regression::{Huber, LogCosh, Mae, Mse, Pinball, SmoothL1};
 pub use loss::softmax::{CrossEntropy, Targets};
 pub use loss::PointwiseLoss;

@@ -168,7 +168,34 @@ def loss_terms(name: str, x: Any, t: Any, dtype: DType) -> F64:
             return np.asarray(-(td * lp + (1.0 - td) * lq))
         if name == "binary_cross_entropy_with_logits":
             return np.asarray((1.0 - td) * xd + np.logaddexp(0.0, -xd))
+        if name == "sigmoid_focal":
+            return sigmoid_focal_terms(xd, td, 0.25, 2.0)[0]
     raise ValueError(f"no reference for loss {name!r}")
+
+
+def sigmoid_focal_terms(x: F64, t: F64, alpha: float | None, gamma: float) -> tuple[F64, F64, F64]:
+    """Value, gradient and second derivative of ``sigmoid_focal`` in float64, torchvision's
+    formula as written (``1 - p_t`` from the two sigmoids, not ``1 - p``) and its derivatives
+    by the product rule; finite logits."""
+    with np.errstate(all="ignore"):
+        s = 0.5 * (1.0 + np.tanh(0.5 * x))
+        sc = 0.5 * (1.0 - np.tanh(0.5 * x))
+        b = np.maximum(x, 0.0) - x * t + np.log1p(np.exp(-np.abs(x)))
+        q = t * sc + (1.0 - t) * s
+        dq = (1.0 - 2.0 * t) * s * sc
+        ddq = dq * (sc - s)
+        a = 1.0 if alpha is None else alpha * t + (1.0 - alpha) * (1.0 - t)
+        qg = q**gamma
+        d1 = gamma * q ** (gamma - 1.0) * dq if gamma != 0.0 else np.zeros_like(q)
+        d2 = (
+            gamma * (gamma - 1.0) * q ** (gamma - 2.0) * dq * dq + gamma * q ** (gamma - 1.0) * ddq
+            if gamma != 0.0
+            else np.zeros_like(q)
+        )
+        value = a * qg * b
+        grad = a * (d1 * b + qg * (s - t))
+        hess = a * (d2 * b + 2.0 * d1 * (s - t) + qg * s * sc)
+    return np.asarray(value), np.asarray(grad), np.asarray(hess)
 
 
 def in_dtype(a: Any, dtype: DType) -> Array:

@@ -51,7 +51,8 @@ from reference import (
 
 BCE = "binary_cross_entropy"
 LOGITS = "binary_cross_entropy_with_logits"
-BINARY: tuple[str, ...] = (BCE, LOGITS)
+FOCAL = "sigmoid_focal"
+BINARY: tuple[str, ...] = (BCE, LOGITS, FOCAL)
 
 SIZES = (0, 1, 7, 8, 15, 16, 17, 31, 33, 63, 65, 1000, 4099, 2**17 + 3)
 WEIGHT_MODES = ("none", "each", "rows")
@@ -85,6 +86,8 @@ class Terms:
     hess: F64
     value_scale: F64
     grad_scale: F64
+    #: None: |hess|.
+    hess_scale: F64 | None = None
 
 
 def eps_clamp(dtype: DType) -> float:
@@ -160,6 +163,8 @@ def terms(name: str, x: Any, t: Any, dtype: DType, pw: Any = None) -> Terms:
     td = np.asarray(t).astype(dtype).astype(np.float64)
     if name == BCE:
         return bce_terms(xd, td, dtype)
+    if name == FOCAL:
+        return focal_terms(xd, td)
     return logits_terms(xd, td, column_weights(pw, xd.shape, dtype))
 
 
@@ -207,7 +212,7 @@ def reference(
             k * e.hess,
             w * e.value_scale,
             k * e.grad_scale,
-            k * np.abs(e.hess),
+            k * (np.abs(e.hess) if e.hess_scale is None else e.hess_scale),
         )
 
 
@@ -282,6 +287,37 @@ def make_probs(n: int | tuple[int, ...], dtype: DType, seed: int) -> tuple[Array
     for k, i in enumerate(tie_positions(size)):
         p[i], t[i] = specials[k % len(specials)]
     return p.reshape(shape), t.reshape(shape)
+
+
+def focal_terms(x: Array, t: Array) -> Terms:
+    """sigmoid_focal at its defaults (alpha 0.25, gamma 2) by the product rule on a·q²·B, with
+    B and its derivatives from ``logits_terms`` (exact at ±inf) and q = t·σ(-x) + (1-t)·σ(x);
+    a zero factor drops an infinite B. Scales: the sums of the terms' magnitudes."""
+    x = np.asarray(x, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    bce = logits_terms(x, t, np.ones_like(x))
+    with np.errstate(all="ignore"):
+        s, sc = sigmoids(x)
+        q = t * sc + (1.0 - t) * s
+        dq = (1.0 - 2.0 * t) * s * sc
+        ddq = dq * (sc - s)
+        a = 0.25 * t + 0.75 * (1.0 - t)
+        qg, d1, d2 = q * q, 2.0 * q * dq, 2.0 * dq * dq + 2.0 * q * ddq
+
+        def times_b(c: F64) -> F64:
+            return np.where(c == 0, 0.0, c * bce.value)
+
+        value = times_b(a * qg)
+        grad = a * (times_b(d1) + qg * bce.grad)
+        hess = a * (times_b(d2) + 2.0 * d1 * bce.grad + qg * bce.hess)
+        gscale = a * (np.abs(times_b(d1)) + qg * bce.grad_scale)
+        hscale = a * (
+            np.abs(times_b(2.0 * dq * dq))
+            + np.abs(times_b(2.0 * q * ddq))
+            + np.abs(2.0 * d1 * bce.grad)
+            + qg * bce.hess
+        )
+    return Terms(value, grad, hess, np.abs(value), gscale, hscale)
 
 
 def make_logits(
@@ -963,15 +999,16 @@ def test_logits_finite_for_finite_input(dtype: DType) -> None:
 @pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
 @pytest.mark.parametrize("name", BINARY)
 def test_nan_propagates(name: str, dtype: DType) -> None:
-    """NaN logits (and NaN targets, for both losses) give NaN value, gradient
-    and second derivative there, and NaN reductions; no exception, no warning."""
+    """NaN logits (and NaN targets, for the cross-entropies) give NaN value, gradient
+    and second derivative there, and NaN reductions; no exception, no warning. (The focal
+    loss refuses NaN targets: tests/test_focal.py.)"""
     n = 70
     x, t = make_data(name, n, dtype, seed=5, specials=False)
-    nan_x, nan_t = [3, 40, 69], [10, 64]
-    if name == LOGITS:
+    nan_x, nan_t = [3, 40, 69], [] if name == FOCAL else [10, 64]
+    if name != BCE:
         x[nan_x] = np.nan
     t[nan_t] = np.nan
-    nans = sorted((nan_x if name == LOGITS else []) + nan_t)
+    nans = sorted((nan_x if name != BCE else []) + nan_t)
     v = run(name, "", x, t, reduction="none")
     g, h = run(name, "_grad_hess", x, t)
     for label, arr in (("value", v), ("grad", g), ("hess", h)):
@@ -1028,7 +1065,7 @@ def test_bce_log_clamp(dtype: DType) -> None:
 
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
-@pytest.mark.parametrize("name", BINARY)
+@pytest.mark.parametrize("name", [BCE, LOGITS])  # the focal loss checks: tests/test_focal.py
 def test_targets_not_validated(name: str, dtype: DType) -> None:
     """Targets outside [0, 1] are computed with the same formulas (soft,
     smoothed or plain wrong labels are the caller's business)."""

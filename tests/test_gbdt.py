@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 import xgboost as xgb
 from fastloss._gbdt import GRADIENT_BOOSTING_LOSSES
+from fastloss._registry import BY_NAME
 from numpy.typing import NDArray
+from reference import sigmoid_focal_terms
 
 N = 400
 K = 4
@@ -96,6 +98,66 @@ def test_xgboost_bce_with_logits_is_binary_logistic(weighted: bool) -> None:
     np.testing.assert_allclose(ours, builtin, rtol=0, atol=1e-5)
 
 
+def test_xgboost_focal_without_focusing_is_binary_logistic() -> None:
+    # alpha=None, gamma=0: the focal loss is BCE with logits, so the trees are binary:logistic's.
+    # (Unweighted: with these weights two candidate splits tie to the last bit, and the float32
+    # gradients, within 2 ulp of BCE's, may pick either.)
+    weighted = False
+    builtin = _xgb_margins(
+        "binary", weighted, {"eta": 0.3, "objective": "binary:logistic", "base_score": 0.5}
+    )
+    obj = fastloss.xgboost_objective("sigmoid_focal", alpha=None, gamma=0.0)
+    ours = _xgb_margins("binary", weighted, {"eta": 0.3, "base_score": 0.0}, obj)
+    assert np.abs(builtin).max() > 1.0
+    np.testing.assert_allclose(ours, builtin, rtol=0, atol=1e-5)
+
+
+def _focal_reference_objective(alpha: float | None, gamma: float) -> Any:
+    """XGBoost's objective from the NumPy formulas of ``sigmoid_focal`` (tests/reference.py),
+    the hessian floored at 1e-16 as fastloss's default floor does."""
+
+    def obj(preds: NDArray[Any], dtrain: Any) -> tuple[NDArray[Any], NDArray[Any]]:
+        x = np.asarray(preds, dtype=np.float64)
+        t = np.asarray(dtrain.get_label(), dtype=np.float64)
+        _, g, h = sigmoid_focal_terms(x, t, alpha, gamma)
+        return g, np.maximum(h, 1e-16)
+
+    return obj
+
+
+@pytest.mark.parametrize(("alpha", "gamma"), [(0.25, 2.0), (None, 0.5), (0.6, 1.0)])
+def test_xgboost_focal_is_its_formula(alpha: float | None, gamma: float) -> None:
+    """sigmoid_focal's objective grows the trees its NumPy formulas grow."""
+    params = {"eta": 0.3, "base_score": 0.0}
+    ours = _xgb_margins(
+        "binary",
+        False,
+        params,
+        fastloss.xgboost_objective("sigmoid_focal", alpha=alpha, gamma=gamma),
+    )
+    ref = _xgb_margins("binary", False, params, _focal_reference_objective(alpha, gamma))
+    assert np.abs(ref).max() > 0.5
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-5)
+
+
+@WEIGHTS
+def test_lightgbm_focal_without_focusing_is_binary(weighted: bool) -> None:
+    obj = fastloss.lightgbm_objective("sigmoid_focal", alpha=None, gamma=0.0)
+    ours = _lgb_scores("binary", weighted, {"learning_rate": 0.3, "objective": obj})
+    builtin = _lgb_scores("binary", weighted, {"learning_rate": 0.3, "objective": "binary"})
+    assert np.abs(builtin).max() > 1.0
+    np.testing.assert_allclose(ours, builtin, rtol=0, atol=1e-5)
+
+
+def test_lightgbm_focal_trains_and_refuses_labels_outside_01() -> None:
+    obj = fastloss.lightgbm_objective("sigmoid_focal")
+    scores = _lgb_scores("binary", False, {"learning_rate": 0.3, "objective": obj})
+    assert np.abs(scores).max() > 0.1
+    with pytest.raises(ValueError, match=r"target must be in \[0, 1\], got 2\.0 at flat index 0"):
+        bad = np.full(N, 2.0, dtype=np.float32)
+        lgb.train({**LGB, "objective": obj}, lgb.Dataset(DATA["x"], label=bad), 1)
+
+
 @WEIGHTS
 def test_xgboost_cross_entropy_is_multi_softprob(weighted: bool) -> None:
     # multi:softprob's hessian is 2p(1-p), fastloss's the exact p(1-p): the same trees at
@@ -138,7 +200,8 @@ def test_xgboost_objective_shapes_and_weights() -> None:
 
 @pytest.mark.parametrize("name", GRADIENT_BOOSTING_LOSSES)
 def test_every_loss_trains_an_xgboost_model(name: str) -> None:
-    label = {"cross_entropy": "classes"}.get(name, "binary" if "binary" in name else "y")
+    labels = "binary" if BY_NAME[name].target == "probability" else "y"
+    label = {"cross_entropy": "classes"}.get(name, labels)
     params: dict[str, Any] = {"num_class": K} if name == "cross_entropy" else {}
     # The probabilities of binary_cross_entropy start at 0.5 and take small steps.
     start, eta = (0.5, 0.05) if name == "binary_cross_entropy" else (0.0, 0.3)

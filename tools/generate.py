@@ -225,16 +225,20 @@ RUST_TYPE = {
     "int": "i64",
     "bool": "bool",
     "int | None": "Option<i64>",
+    "float | None": "Option<f64>",
     "ArrayLike | None": "Option<&Bound<'py, PyAny>>",
 }
 
 
-def rust_default(value: Any) -> str:
+def rust_default(value: Any, annotation: str) -> str:
     if value is None:
         return "None"
     if isinstance(value, bool):
-        return "true" if value else "false"
-    return repr(value)
+        text = "true" if value else "false"
+    else:
+        text = repr(value)
+    # An optional parameter with a default other than None: Rust's Option holds it.
+    return f"Some({text})" if annotation.endswith("| None") else text
 
 
 def rust_from_py_with(p: Any) -> str:
@@ -258,7 +262,8 @@ def rust_bindings() -> str:
     ]
     for loss in LOSSES:
         params = ", ".join(
-            f"{rust_from_py_with(p)}{p.name}: {RUST_TYPE[p.annotation]} = {rust_default(p.default)}"
+            f"{rust_from_py_with(p)}{p.name}: {RUST_TYPE[p.annotation]} = "
+            f"{rust_default(p.default, p.annotation)}"
             for p in loss.params
         )
         if len(loss.params) > 2:

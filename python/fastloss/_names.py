@@ -15,6 +15,7 @@ LOSSES: tuple[str, ...] = (
     "pinball",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "sigmoid_focal",
     "cross_entropy",
 )
 
@@ -31,6 +32,7 @@ BOOSTING: tuple[str, ...] = (
     "pinball",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "sigmoid_focal",
     "cross_entropy",
 )
 

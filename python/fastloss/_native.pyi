@@ -46,6 +46,10 @@ __all__ = [
     "pinball_grad_hess",
     "pinball_value_and_grad",
     "set_num_threads",
+    "sigmoid_focal",
+    "sigmoid_focal_grad",
+    "sigmoid_focal_grad_hess",
+    "sigmoid_focal_value_and_grad",
     "smooth_l1",
     "smooth_l1_grad",
     "smooth_l1_grad_hess",
@@ -2086,6 +2090,320 @@ def binary_cross_entropy_with_logits_grad_hess(
     target: ArrayLike,
     *,
     pos_weight: ArrayLike | None = None,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_Float, _Float]: ...
+
+# sigmoid_focal
+@overload
+def sigmoid_focal(
+    input: _F32,
+    target: _F32,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float:
+    """Focal loss on logits x = input (torchvision's sigmoid_focal_loss).
+
+    The loss: a Python float for reduction 'mean' or 'sum', the per-element losses w*l for
+    'none'.
+
+    Formulas (d = input - target, per element):
+        value:      p = σ(x), q = 1 - p_t = t·σ(-x) + (1 - t)·σ(x), a = α·t + (1 - α)·(1 -
+                    t) (1 without α), B = BCE-with-logits(x, t): a·q^γ·B
+        gradient:   a·q^γ·(γ·m·B + σ(x) - t), m = q'/q = (1 - 2t)·σ(x)·σ(-x)/q
+        second:     a·q^γ·(γ·m·B·((γ - 1)·m + 1 - 2σ(x)) + 2γ·m·(σ(x) - t) + σ(x)·σ(-x))
+
+    Parameters:
+        alpha: float | None = 0.25 (0 ≤ α ≤ 1, or None): the weight α of the positive class
+            (1 - α of the negative); None weighs both 1.
+        gamma: float = 2.0 (γ ≥ 0, finite): the focusing exponent: (1 - p_t)^γ down-weights
+            well-classified elements; γ = 0 with alpha=None is
+            binary_cross_entropy_with_logits.
+        reduction: 'mean', 'sum' or 'none' (default 'mean').
+        sample_weight: None, the shape of the per-element loss, or one weight per row
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
+
+    1 - p_t is computed from the logit, never as 1 - p, so that (1 - p_t)^γ keeps its
+    precision as p_t approaches 1.
+
+    A target outside [0, 1], or NaN, raises ValueError naming the value and its index,
+    before anything is written.
+
+    Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
+    input and target are float32 or float16, float64 otherwise; arrays come back in it.
+    Raises ValueError, naming the argument and the value, for shapes that differ (there is
+    no broadcasting), a parameter outside its domain (alpha, gamma), an unknown reduction,
+    or non-finite weights; TypeError for a complex, object or string dtype, or a masked
+    array (leave elements out with sample_weight instead).
+
+    Example:
+        >>> fastloss.sigmoid_focal([-1.0, 2.0], [0.0, 1.0], alpha=0.25, gamma=2.0)
+        0.008722216920080296
+    """
+
+@overload
+def sigmoid_focal(
+    input: _F32,
+    target: _F32,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _F32: ...
+@overload
+def sigmoid_focal(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def sigmoid_focal(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _Float: ...
+@overload
+def sigmoid_focal(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float | _Float: ...
+@overload
+def sigmoid_focal_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> _F32:
+    """Focal loss on logits x = input (torchvision's sigmoid_focal_loss).
+
+    The gradient of the reduced loss with respect to `input`, an array of its shape ('mean'
+    divides by n, or by the sum of the weights).
+
+    Formulas (d = input - target, per element):
+        value:      p = σ(x), q = 1 - p_t = t·σ(-x) + (1 - t)·σ(x), a = α·t + (1 - α)·(1 -
+                    t) (1 without α), B = BCE-with-logits(x, t): a·q^γ·B
+        gradient:   a·q^γ·(γ·m·B + σ(x) - t), m = q'/q = (1 - 2t)·σ(x)·σ(-x)/q
+        second:     a·q^γ·(γ·m·B·((γ - 1)·m + 1 - 2σ(x)) + 2γ·m·(σ(x) - t) + σ(x)·σ(-x))
+
+    Parameters:
+        alpha: float | None = 0.25 (0 ≤ α ≤ 1, or None): the weight α of the positive class
+            (1 - α of the negative); None weighs both 1.
+        gamma: float = 2.0 (γ ≥ 0, finite): the focusing exponent: (1 - p_t)^γ down-weights
+            well-classified elements; γ = 0 with alpha=None is
+            binary_cross_entropy_with_logits.
+        reduction: 'mean', 'sum' or 'none' (default 'mean').
+        sample_weight: None, the shape of the per-element loss, or one weight per row
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
+        out: None, or a writable array of the input's shape and the compute dtype, sharing
+            no memory with the arguments; checked before anything is written.
+
+    1 - p_t is computed from the logit, never as 1 - p, so that (1 - p_t)^γ keeps its
+    precision as p_t approaches 1.
+
+    A target outside [0, 1], or NaN, raises ValueError naming the value and its index,
+    before anything is written.
+
+    Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
+    input and target are float32 or float16, float64 otherwise; arrays come back in it.
+    Raises ValueError, naming the argument and the value, for shapes that differ (there is
+    no broadcasting), a parameter outside its domain (alpha, gamma), an unknown reduction,
+    or non-finite weights; TypeError for a complex, object or string dtype, or a masked
+    array (leave elements out with sample_weight instead).
+
+    Example:
+        >>> fastloss.sigmoid_focal_grad([-1.0, 2.0], [0.0, 1.0], alpha=0.25, gamma=2.0)
+        array([ 0.01971792, -0.00060887])
+    """
+
+@overload
+def sigmoid_focal_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> _Float: ...
+@overload
+def sigmoid_focal_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[float, _F32]:
+    """Focal loss on logits x = input (torchvision's sigmoid_focal_loss).
+
+    (value, gradient) from one pass over memory: the loss as sigmoid_focal returns it, and
+    the gradient as sigmoid_focal_grad returns it.
+
+    Formulas (d = input - target, per element):
+        value:      p = σ(x), q = 1 - p_t = t·σ(-x) + (1 - t)·σ(x), a = α·t + (1 - α)·(1 -
+                    t) (1 without α), B = BCE-with-logits(x, t): a·q^γ·B
+        gradient:   a·q^γ·(γ·m·B + σ(x) - t), m = q'/q = (1 - 2t)·σ(x)·σ(-x)/q
+        second:     a·q^γ·(γ·m·B·((γ - 1)·m + 1 - 2σ(x)) + 2γ·m·(σ(x) - t) + σ(x)·σ(-x))
+
+    Parameters:
+        alpha: float | None = 0.25 (0 ≤ α ≤ 1, or None): the weight α of the positive class
+            (1 - α of the negative); None weighs both 1.
+        gamma: float = 2.0 (γ ≥ 0, finite): the focusing exponent: (1 - p_t)^γ down-weights
+            well-classified elements; γ = 0 with alpha=None is
+            binary_cross_entropy_with_logits.
+        reduction: 'mean', 'sum' or 'none' (default 'mean').
+        sample_weight: None, the shape of the per-element loss, or one weight per row
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
+        out: None, or a writable array of the input's shape and the compute dtype, sharing
+            no memory with the arguments; checked before anything is written.
+
+    1 - p_t is computed from the logit, never as 1 - p, so that (1 - p_t)^γ keeps its
+    precision as p_t approaches 1.
+
+    A target outside [0, 1], or NaN, raises ValueError naming the value and its index,
+    before anything is written.
+
+    Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
+    input and target are float32 or float16, float64 otherwise; arrays come back in it.
+    Raises ValueError, naming the argument and the value, for shapes that differ (there is
+    no broadcasting), a parameter outside its domain (alpha, gamma), an unknown reduction,
+    or non-finite weights; TypeError for a complex, object or string dtype, or a masked
+    array (leave elements out with sample_weight instead).
+
+    Example:
+        >>> fastloss.sigmoid_focal_value_and_grad([-1.0, 2.0], [0.0, 1.0], alpha=0.25, gamma=2.0)
+        (0.008722216920080296, array([ 0.01971792, -0.00060887]))
+    """
+
+@overload
+def sigmoid_focal_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def sigmoid_focal_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float, _Float]: ...
+@overload
+def sigmoid_focal_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[_Float, _Float]: ...
+@overload
+def sigmoid_focal_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float | _Float, _Float]: ...
+@overload
+def sigmoid_focal_grad_hess(
+    input: _F32,
+    target: _F32,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_F32, _F32]:
+    """Focal loss on logits x = input (torchvision's sigmoid_focal_loss).
+
+    (gradient, second derivative): both per element by default (reduction 'none'), scaled as
+    the reduction scales the value, with the sample weights multiplied in, as XGBoost and
+    LightGBM custom objectives take them.
+
+    Formulas (d = input - target, per element):
+        value:      p = σ(x), q = 1 - p_t = t·σ(-x) + (1 - t)·σ(x), a = α·t + (1 - α)·(1 -
+                    t) (1 without α), B = BCE-with-logits(x, t): a·q^γ·B
+        gradient:   a·q^γ·(γ·m·B + σ(x) - t), m = q'/q = (1 - 2t)·σ(x)·σ(-x)/q
+        second:     a·q^γ·(γ·m·B·((γ - 1)·m + 1 - 2σ(x)) + 2γ·m·(σ(x) - t) + σ(x)·σ(-x))
+
+    Parameters:
+        alpha: float | None = 0.25 (0 ≤ α ≤ 1, or None): the weight α of the positive class
+            (1 - α of the negative); None weighs both 1.
+        gamma: float = 2.0 (γ ≥ 0, finite): the focusing exponent: (1 - p_t)^γ down-weights
+            well-classified elements; γ = 0 with alpha=None is
+            binary_cross_entropy_with_logits.
+        reduction: 'mean', 'sum' or 'none' (default 'none').
+        sample_weight: None, the shape of the per-element loss, or one weight per row
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
+
+    1 - p_t is computed from the logit, never as 1 - p, so that (1 - p_t)^γ keeps its
+    precision as p_t approaches 1.
+
+    A target outside [0, 1], or NaN, raises ValueError naming the value and its index,
+    before anything is written.
+
+    Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
+    input and target are float32 or float16, float64 otherwise; arrays come back in it.
+    Raises ValueError, naming the argument and the value, for shapes that differ (there is
+    no broadcasting), a parameter outside its domain (alpha, gamma), an unknown reduction,
+    or non-finite weights; TypeError for a complex, object or string dtype, or a masked
+    array (leave elements out with sample_weight instead).
+
+    Example:
+        >>> fastloss.sigmoid_focal_grad_hess([-1.0, 2.0], [0.0, 1.0], alpha=0.25, gamma=2.0)
+        (array([ 0.03943585, -0.00121774]), array([0.08297445, 0.00316939]))
+    """
+
+@overload
+def sigmoid_focal_grad_hess(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
     reduction: str = "none",
     sample_weight: ArrayLike | None = None,
 ) -> tuple[_Float, _Float]: ...

@@ -88,6 +88,9 @@ class Loss:
     #: A hand-written Rust binding ``call(kind, input, target, <params>, reduction,
     #: sample_weight, out)``, for losses whose parameters are arrays.
     call: str | None = None
+    #: Whether targets outside the target domain (and NaN) are a ValueError (else they are
+    #: computed with, as PyTorch does).
+    checks_target: bool = False
     #: Further lines of documentation (semantics, edge cases).
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -313,6 +316,58 @@ LOSSES: tuple[Loss, ...] = (
             grad="array([ 0.13447071, -0.05960146])",
             value_and_grad="(0.2200948492805977, array([ 0.13447071, -0.05960146]))",
             grad_hess="(array([ 0.26894142, -0.11920292]), array([0.19661193, 0.10499359]))",
+        ),
+    ),
+    Loss(
+        name="sigmoid_focal",
+        family="elementwise",
+        title="Focal loss on logits x = input (torchvision's sigmoid_focal_loss)",
+        value=(
+            "p = σ(x), q = 1 - p_t = t·σ(-x) + (1 - t)·σ(x), a = α·t + (1 - α)·(1 - t) "
+            "(1 without α), B = BCE-with-logits(x, t): a·q^γ·B"
+        ),
+        grad="a·q^γ·(γ·m·B + σ(x) - t), m = q'/q = (1 - 2t)·σ(x)·σ(-x)/q",
+        hess=("a·q^γ·(γ·m·B·((γ - 1)·m + 1 - 2σ(x)) + 2γ·m·(σ(x) - t) + σ(x)·σ(-x))"),
+        input="real",
+        target="probability",
+        hessian="exact",
+        kernel="binary::SigmoidFocal",
+        checks_target=True,
+        params=(
+            Param(
+                "alpha",
+                "float | None",
+                0.25,
+                "0 ≤ α ≤ 1, or None",
+                "the weight α of the positive class (1 - α of the negative); None weighs both 1",
+                valid=(None, 0.0, 0.25, 0.5, 1.0),
+                invalid=(-0.25, 1.5, float("inf"), float("nan")),
+            ),
+            Param(
+                "gamma",
+                "float",
+                2.0,
+                "γ ≥ 0, finite",
+                "the focusing exponent: (1 - p_t)^γ down-weights well-classified elements; "
+                "γ = 0 with alpha=None is binary_cross_entropy_with_logits",
+                valid=(0.0, 0.5, 1.0, 2.0, 3.5),
+                invalid=(-1.0, -1e-300, float("inf"), float("nan")),
+            ),
+        ),
+        notes=(
+            "1 - p_t is computed from the logit, never as 1 - p, so that (1 - p_t)^γ keeps its "
+            "precision as p_t approaches 1.",
+            "A target outside [0, 1], or NaN, raises ValueError naming the value and its index, "
+            "before anything is written.",
+        ),
+        example=Example(
+            input="[-1.0, 2.0]",
+            target="[0.0, 1.0]",
+            params=", alpha=0.25, gamma=2.0",
+            value="0.008722216920080296",
+            grad="array([ 0.01971792, -0.00060887])",
+            value_and_grad="(0.008722216920080296, array([ 0.01971792, -0.00060887]))",
+            grad_hess="(array([ 0.03943585, -0.00121774]), array([0.08297445, 0.00316939]))",
         ),
     ),
     Loss(

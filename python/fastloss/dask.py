@@ -69,6 +69,10 @@ __all__ = [
     "pinball_grad",
     "pinball_grad_hess",
     "pinball_value_and_grad",
+    "sigmoid_focal",
+    "sigmoid_focal_grad",
+    "sigmoid_focal_grad_hess",
+    "sigmoid_focal_value_and_grad",
     "smooth_l1",
     "smooth_l1_grad",
     "smooth_l1_grad_hess",
@@ -553,6 +557,72 @@ def binary_cross_entropy_with_logits_grad_hess(
     `fastloss.binary_cross_entropy_with_logits_grad_hess`.
     """
     loss = _Loss("binary_cross_entropy_with_logits", {"pos_weight": pos_weight})
+    gh: tuple[Array, Array] = _graph.grads(loss, input, target, sample_weight, reduction, hess=True)
+    return gh
+
+
+def sigmoid_focal(
+    input: _In,
+    target: _In,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    reduction: str = "mean",
+    sample_weight: _In | None = None,
+) -> Array:
+    """Focal loss on logits x = input (torchvision's sigmoid_focal_loss), over dask arrays: a 0-d
+    dask array ('mean', 'sum') or the per-element losses ('none'), as `fastloss.sigmoid_focal`.
+    """
+    loss = _Loss("sigmoid_focal", {"alpha": alpha, "gamma": gamma})
+    return _graph.value(loss, input, target, sample_weight, reduction)
+
+
+def sigmoid_focal_grad(
+    input: _In,
+    target: _In,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    reduction: str = "mean",
+    sample_weight: _In | None = None,
+) -> Array:
+    """The gradient of `sigmoid_focal(...)` with respect to `input`, a dask array of its shape, as
+    `fastloss.sigmoid_focal_grad` (no `out=`).
+    """
+    loss = _Loss("sigmoid_focal", {"alpha": alpha, "gamma": gamma})
+    grad: Array = _graph.grads(loss, input, target, sample_weight, reduction, hess=False)
+    return grad
+
+
+def sigmoid_focal_value_and_grad(
+    input: _In,
+    target: _In,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    reduction: str = "mean",
+    sample_weight: _In | None = None,
+) -> tuple[Array, Array]:
+    """`(sigmoid_focal(...), sigmoid_focal_grad(...))`, from the same blocks, as
+    `fastloss.sigmoid_focal_value_and_grad` (no `out=`).
+    """
+    loss = _Loss("sigmoid_focal", {"alpha": alpha, "gamma": gamma})
+    return _graph.value_and_grad(loss, input, target, sample_weight, reduction)
+
+
+def sigmoid_focal_grad_hess(
+    input: _In,
+    target: _In,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    reduction: str = "none",
+    sample_weight: _In | None = None,
+) -> tuple[Array, Array]:
+    """The gradient and diagonal second derivative, scaled by the reduction, as
+    `fastloss.sigmoid_focal_grad_hess`.
+    """
+    loss = _Loss("sigmoid_focal", {"alpha": alpha, "gamma": gamma})
     gh: tuple[Array, Array] = _graph.grads(loss, input, target, sample_weight, reduction, hess=True)
     return gh
 

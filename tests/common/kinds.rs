@@ -26,14 +26,14 @@ pub mod exact;
 
 use fastloss::kernel::evaluate;
 use fastloss::loss::binary::scalar::{
-    binary_cross_entropy_scalar, binary_cross_entropy_with_logits_scalar,
+    binary_cross_entropy_scalar, binary_cross_entropy_with_logits_scalar, sigmoid_focal_scalar,
 };
 use fastloss::loss::regression::scalar::{
     huber_scalar, log_cosh_scalar, mae_scalar, mse_scalar, pinball_scalar, smooth_l1_scalar,
 };
 use fastloss::{
     BinaryCrossEntropy, BinaryCrossEntropyWithLogits, Float, Huber, Level, LogCosh, LossError, Mae,
-    Mse, Op, Pinball, Pointwise, Reduction, SmoothL1, Weights,
+    Mse, Op, Pinball, Pointwise, Reduction, SigmoidFocal, SmoothL1, Weights,
 };
 
 /// An elementwise loss with its parameter.
@@ -52,11 +52,13 @@ pub enum Kind {
     Bce,
     /// On logits, with a `pos_weight` of this many columns (0: none).
     Logits(usize),
+    /// Focal loss on logits: α (or none), γ.
+    Focal(Option<f64>, f64),
 }
 
 /// Every loss with the parameters under test. The fuzz target numbers the
 /// families in this order ([`families`]).
-pub const KINDS: [Kind; 17] = [
+pub const KINDS: [Kind; 21] = [
     Kind::Mae,
     Kind::Mse,
     Kind::SmoothL1(0.0),
@@ -74,6 +76,10 @@ pub const KINDS: [Kind; 17] = [
     Kind::Logits(0),
     Kind::Logits(3), // pos_weight periods that no lane count divides
     Kind::Logits(7),
+    Kind::Focal(Some(0.25), 2.0),
+    Kind::Focal(None, 0.0), // BCE with logits
+    Kind::Focal(Some(0.7), 1.0),
+    Kind::Focal(None, 0.5), // the general power
 ];
 
 /// The first kind of each family in [`KINDS`], in order.
@@ -96,6 +102,8 @@ pub enum Domain {
     Probability,
     /// Any logit against targets in [0, 1].
     Logit,
+    /// Any logit against targets in [0, 1], others (and NaN) rejected.
+    Label,
 }
 
 impl Domain {
@@ -146,6 +154,7 @@ impl Kind {
             Kind::Pinball(_) => "pinball",
             Kind::Bce => "binary_cross_entropy",
             Kind::Logits(_) => "binary_cross_entropy_with_logits",
+            Kind::Focal(..) => "sigmoid_focal",
         }
     }
 
@@ -156,6 +165,7 @@ impl Kind {
             Kind::SmoothL1(_) => Kind::SmoothL1(p),
             Kind::Huber(_) => Kind::Huber(p),
             Kind::Pinball(_) => Kind::Pinball(p),
+            Kind::Focal(a, _) => Kind::Focal(a, p),
             Kind::Mae | Kind::Mse | Kind::LogCosh | Kind::Bce | Kind::Logits(_) => self,
         }
     }
@@ -188,6 +198,7 @@ impl Kind {
             | Kind::Pinball(_) => Domain::Difference,
             Kind::Bce => Domain::Probability,
             Kind::Logits(_) => Domain::Logit,
+            Kind::Focal(..) => Domain::Label,
         }
     }
 
@@ -197,6 +208,7 @@ impl Kind {
             Kind::SmoothL1(p) | Kind::Huber(p) if p != 1.0 => Large::Baseline,
             Kind::Pinball(q) if q != 0.5 => Large::Baseline,
             Kind::Logits(c) if c > 0 => Large::Skip,
+            Kind::Focal(a, g) if a != Some(0.25) || g != 2.0 => Large::Baseline,
             _ => Large::EveryLevel,
         }
     }
@@ -241,6 +253,13 @@ impl Kind {
                     scale,
                 )
             }
+            Kind::Focal(a, g) => {
+                let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
+                // σ(x) − t: measured against the larger term, times the
+                // focal factor, which is at most 1.
+                let scale = ((1.0 - t) * sig(x)).abs().max((t * sig(-x)).abs());
+                (sigmoid_focal_scalar(x, t, a, g).into(), scale)
+            }
         }
     }
 
@@ -276,6 +295,16 @@ impl Kind {
                 want: limit(x, t, pw),
                 scale: Some([0.0; 3]),
             },
+            Kind::Focal(alpha, gamma) => {
+                // The reference's derivatives are sums of terms of both
+                // signs (and σ(x) − t a difference): its own rounding scales
+                // with the sum of their magnitudes.
+                let [gs, hs] = focal_term_sizes(x, t, alpha, gamma);
+                Ref {
+                    want: [v, g, h],
+                    scale: Some([v.abs(), gs.max(gscale), hs]),
+                }
+            }
             Kind::Logits(_) => {
                 let softplus_neg = (-x).max(0.0) + (-x.abs()).exp().ln_1p();
                 let c = 1.0 + (pw - 1.0) * t;
@@ -301,7 +330,7 @@ impl Kind {
     pub fn ulps<T: Float>(self, k: usize) -> u64 {
         let f64_ = T::MANTISSA_DIGITS > 24;
         match self.domain() {
-            Domain::Probability | Domain::Logit => {
+            Domain::Probability | Domain::Logit | Domain::Label => {
                 let base = if f64_ { 8 } else { 4 };
                 if k == 2 {
                     2 * base
@@ -329,6 +358,34 @@ pub fn limit(x: f64, t: f64, pw: f64) -> [f64; 3] {
         (pw * t, -pw * t)
     };
     [if coef == 0.0 { 0.0 } else { f64::INFINITY }, grad, 0.0]
+}
+
+/// The sums of the magnitudes of the terms of the focal loss's gradient
+/// and second derivative, as `sigmoid_focal_scalar` writes them.
+pub fn focal_term_sizes(x: f64, t: f64, alpha: Option<f64>, gamma: f64) -> [f64; 2] {
+    let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
+    let (s, sc) = (sig(x), sig(-x));
+    let b = (x.max(0.0) - x * t + (-x.abs()).exp().ln_1p()).abs();
+    let q = t * sc + (1.0 - t) * s;
+    let dq = ((1.0 - 2.0 * t) * s * sc).abs();
+    let ddq = dq * (sc - s).abs();
+    let a = alpha.map_or(1.0, |al| al * t + (1.0 - al) * (1.0 - t));
+    let gb = ((1.0 - t) * s).max(t * sc);
+    let qg = q.powf(gamma);
+    let (d1, d2) = if gamma == 0.0 || dq == 0.0 {
+        (0.0, 0.0)
+    } else {
+        let q1 = gamma * q.powf(gamma - 1.0);
+        (
+            q1 * dq,
+            (gamma * (gamma - 1.0) * q.powf(gamma - 2.0)).abs() * dq * dq + q1 * ddq,
+        )
+    };
+    let times_b = |c: f64| if c == 0.0 { 0.0 } else { c * b };
+    [
+        a * (times_b(d1) + qg * gb),
+        a * (times_b(d2) + 2.0 * d1 * gb + qg * s * sc),
+    ]
 }
 
 /// Something to do with a loss, whatever its type.
@@ -369,6 +426,7 @@ impl<T: Float> Loss<T> {
             Kind::Pinball(q) => v.visit(&Pinball::<T>::new(q)?),
             Kind::Bce => v.visit(&BinaryCrossEntropy),
             Kind::Logits(_) => v.visit(&BinaryCrossEntropyWithLogits::new(columns)?),
+            Kind::Focal(a, g) => v.visit(&SigmoidFocal::<T>::new(a, g)?),
         })
     }
 

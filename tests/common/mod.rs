@@ -264,7 +264,7 @@ pub fn data<T: Elem>(kind: Kind, n: usize, seed: u64, specials: bool) -> (Vec<T>
                     _ => (rng.unit(), t),
                 }
             }
-            Domain::Logit => {
+            Domain::Logit | Domain::Label => {
                 let t = rng.target();
                 match rng.below(16) {
                     0 if specials => {
@@ -273,7 +273,8 @@ pub fn data<T: Elem>(kind: Kind, n: usize, seed: u64, specials: bool) -> (Vec<T>
                     }
                     1 => (rng.sign() * [50.0, 800.0, 0.0][rng.below(3) as usize], t),
                     2 if specials => (f64::NAN, t),
-                    3 if specials => (rng.sign(), f64::NAN),
+                    // A NaN label is an error where labels are checked.
+                    3 if specials && kind.domain() == Domain::Logit => (rng.sign(), f64::NAN),
                     4..=7 => (rng.sign() * rng.decade(-3.0, 3.0), t),
                     _ => (rng.sign() * 4.0 * rng.unit(), t),
                 }

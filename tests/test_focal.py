@@ -1,0 +1,211 @@
+"""sigmoid_focal's math: values, gradients and second derivatives against mpmath, the limits,
+BCE with logits as its special case, torchvision's formula, and its target check.
+
+``python tests/test_focal.py`` prints the worst distance in ulp per dtype, parameter set and
+output over the samples the accuracy test uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import fastloss
+import numpy as np
+import pytest
+from reference import FLOATS, DType, sigmoid_focal_terms, ulps_from
+
+mpmath: Any = importlib.import_module("mpmath")
+
+#: (alpha, gamma): the default, no alpha with a fractional power, γ = 1, a power above 2,
+#: and γ = 0 (BCE with logits weighted by α_t).
+PARAMS: tuple[tuple[float | None, float], ...] = (
+    (0.25, 2.0),
+    (None, 0.5),
+    (0.7, 1.0),
+    (None, 3.3),
+    (0.25, 0.0),
+)
+OUTPUTS = ("value", "grad", "hess")
+
+
+def focal_mp(x: float, t: float, alpha: float | None, gamma: float) -> tuple[Any, Any, Any]:
+    """Value, gradient and second derivative at 600 bits, by the product rule on
+    ``a·q^γ·B`` with ``q = t·σ(-x) + (1 - t)·σ(x)``."""
+    with mpmath.workprec(600):
+        xm, tm, g = mpmath.mpf(x), mpmath.mpf(t), mpmath.mpf(gamma)
+        s, sc = 1 / (1 + mpmath.exp(-xm)), 1 / (1 + mpmath.exp(xm))
+        q = tm * sc + (1 - tm) * s
+        if xm >= 0:
+            b = (1 - tm) * xm + mpmath.log1p(mpmath.exp(-xm))
+        else:
+            b = -tm * xm + mpmath.log1p(mpmath.exp(xm))
+        a = 1 if alpha is None else alpha * tm + (1 - mpmath.mpf(alpha)) * (1 - tm)
+        dq = (1 - 2 * tm) * s * sc
+        ddq = dq * (sc - s)
+        if gamma == 0:
+            return a * b, a * (s - tm), a * s * sc
+        qg = q**g
+        d1 = g * q ** (g - 1) * dq if dq != 0 else 0
+        d2 = g * (g - 1) * q ** (g - 2) * dq**2 + g * q ** (g - 1) * ddq if dq != 0 else 0
+        return (
+            a * qg * b,
+            a * (d1 * b + qg * (s - tm)),
+            a * (d2 * b + 2 * d1 * (s - tm) + qg * s * sc),
+        )
+
+
+def samples(dtype: DType) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Logits over the whole finite range (decades to the largest, both signs, 0) against hard
+    and soft targets (0, 1, 1/2, near 0 and 1, and uniform), in ``dtype``."""
+    rng = np.random.default_rng(17)
+    top = math.log10(float(np.finfo(dtype).max))
+    decades = np.concatenate(
+        [10.0 ** rng.uniform(-8.0, 3.0, 90), 10.0 ** rng.uniform(3.0, top, 10)]
+    )
+    x = np.concatenate([rng.choice([-1.0, 1.0], decades.size) * decades, [0.0, 1.0, -1.0]])
+    soft = [0.5, 0.25, 0.9, 1e-3, 1.0 - 2.0**-20, 0.1, 0.75]
+    t = np.where(
+        rng.random(x.size) < 0.4,
+        rng.integers(0, 2, x.size).astype(float),
+        np.where(rng.random(x.size) < 0.5, rng.choice(soft, x.size), rng.random(x.size)),
+    )
+    return x.astype(dtype), t.astype(dtype)
+
+
+def worst_ulps(dtype: DType, alpha: float | None, gamma: float) -> Iterator[tuple[str, float, str]]:
+    """(output, worst ulp from mpmath, where) over ``samples``."""
+    x, t = samples(dtype)
+    kw: dict[str, Any] = {"alpha": alpha, "gamma": gamma}
+    got = (
+        fastloss.sigmoid_focal(x, t, reduction="none", **kw),
+        *fastloss.sigmoid_focal_grad_hess(x, t, **kw),
+    )
+    refs = [focal_mp(float(x[i]), float(t[i]), alpha, gamma) for i in range(x.size)]
+    for k, name in enumerate(OUTPUTS):
+        dist = [ulps_from(float(got[k][i]), refs[i][k], dtype) for i in range(x.size)]
+        i = int(np.argmax(dist))
+        yield name, dist[i], f"x={float(x[i])!r} t={float(t[i])!r}"
+
+
+#: The worst ulp measured per dtype and output (see the module's doc), as bounds. float32 is
+#: computed in float64 and rounded once.
+BOUNDS: dict[type, dict[str, float]] = {
+    np.float32: {"value": 4, "grad": 4, "hess": 4},
+    np.float64: {"value": 4, "grad": 4, "hess": 4},
+}
+
+
+@pytest.mark.parametrize(("alpha", "gamma"), PARAMS)
+@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
+def test_against_mpmath(dtype: DType, alpha: float | None, gamma: float) -> None:
+    for name, worst, where in worst_ulps(dtype, alpha, gamma):
+        assert worst <= BOUNDS[dtype][name], (name, worst, where)
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
+def test_no_alpha_no_focus_is_bce_with_logits(dtype: DType) -> None:
+    x, t = samples(dtype)
+    x = x[np.abs(x) < 1e6]  # where BCE's gradient is not a difference of huge terms
+    t = t[: x.size]
+    ours = fastloss.sigmoid_focal_grad_hess(x, t, alpha=None, gamma=0.0)
+    bce = fastloss.binary_cross_entropy_with_logits_grad_hess(x, t)
+    v = fastloss.sigmoid_focal(x, t, alpha=None, gamma=0.0, reduction="none")
+    v_bce = fastloss.binary_cross_entropy_with_logits(x, t, reduction="none")
+    for got, want in ((v, v_bce), (ours[0], bce[0])):
+        ulp = np.abs(got.astype(np.float64) - want) / np.spacing(np.abs(want).astype(dtype))
+        assert ulp.max() <= 2, (float(ulp.max()), x[np.argmax(ulp)], t[np.argmax(ulp)])
+    # BCE's second derivative σ(x)·σ(-x) rounds three factors (up to 3 ulp from the exact
+    # one): the focal one is held to 2 ulp of the exact one, at 600 bits.
+    for i in range(x.size):
+        exact = focal_mp(float(x[i]), float(t[i]), None, 0.0)[2]
+        assert ulps_from(float(ours[1][i]), exact, dtype) <= 2, (x[i], t[i])
+
+
+def test_torchvision_formula_where_it_is_well_conditioned() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-8.0, 8.0, 2000)
+    t = np.where(rng.random(2000) < 0.5, rng.integers(0, 2, 2000), rng.random(2000))
+    for alpha, gamma in PARAMS:
+        kw: dict[str, Any] = {"alpha": alpha, "gamma": gamma}
+        v, g, h = sigmoid_focal_terms(x, t, alpha, gamma)
+        np.testing.assert_allclose(fastloss.sigmoid_focal(x, t, reduction="none", **kw), v, 1e-12)
+        got_g, got_h = fastloss.sigmoid_focal_grad_hess(x, t, **kw)
+        np.testing.assert_allclose(got_g, g, rtol=1e-9, atol=1e-14)
+        np.testing.assert_allclose(got_h, h, rtol=1e-9, atol=1e-14)
+        assert fastloss.sigmoid_focal(x, t, **kw) == pytest.approx(float(np.mean(v)), rel=1e-13)
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
+def test_confident_and_right_is_computed_from_the_logit(dtype: DType) -> None:
+    """x = 40, t = 1 (12 in float32): 1 - p rounds to 0 (so torchvision gives 0), but
+    1 - p_t = σ(-x)."""
+    big = 40.0 if dtype == np.float64 else 12.0
+    x = np.array([big, -big, 0.75 * big], dtype)
+    t = np.array([1.0, 0.0, 1.0], dtype)
+    v = fastloss.sigmoid_focal(x, t, reduction="none")
+    for i in range(3):
+        want = focal_mp(float(x[i]), float(t[i]), 0.25, 2.0)[0]
+        assert v[i] > 0 and ulps_from(float(v[i]), want, dtype) <= 4
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
+def test_infinite_logits_give_the_limits(dtype: DType) -> None:
+    x = np.array([np.inf, -np.inf, np.inf, -np.inf, np.inf, -np.inf], dtype)
+    t = np.array([1.0, 0.0, 0.0, 1.0, 0.5, 0.5], dtype)
+    for alpha, gamma in PARAMS:
+        kw: dict[str, Any] = {"alpha": alpha, "gamma": gamma}
+        v = fastloss.sigmoid_focal(x, t, reduction="none", **kw)
+        g, h = fastloss.sigmoid_focal_grad_hess(x, t, **kw)
+        a = np.ones(6) if alpha is None else alpha * t + (1 - alpha) * (1 - t)
+        # Right and certain: 0. Wrong and certain: inf (a > 0). Soft: inf.
+        np.testing.assert_array_equal(
+            v, np.where(a == 0, 0, [0, 0, np.inf, np.inf, np.inf, np.inf])
+        )
+        # The gradient tends to a·(1 - p_t)^γ·(σ(x) - t), the second derivative to 0.
+        q = np.array([0.0, 0.0, 1.0, 1.0, 0.5, 0.5])
+        np.testing.assert_allclose(g, a * q**gamma * (np.array([1, 0, 1, 0, 1, 0]) - t))
+        np.testing.assert_array_equal(h, np.zeros(6))
+
+
+@pytest.mark.parametrize("suffix", ["", "_grad", "_value_and_grad", "_grad_hess"])
+@pytest.mark.parametrize("bad", [1.5, -0.25, np.nan, np.inf, -1e-300])
+def test_targets_outside_01_are_named_before_any_write(suffix: str, bad: float) -> None:
+    x = np.linspace(-2.0, 2.0, 70)
+    t = np.full(70, 0.5)
+    t[41] = bad
+    fn = getattr(fastloss, "sigmoid_focal" + suffix)
+    kw: dict[str, Any] = {}
+    out = np.full(70, 7.0)
+    if suffix in ("_grad", "_value_and_grad"):
+        kw["out"] = out
+    shown = "NaN" if math.isnan(bad) else repr(bad)
+    with pytest.raises(
+        ValueError, match=rf"target must be in \[0, 1\], got {shown} at flat index 41"
+    ):
+        fn(x, t, **kw)
+    assert np.all(out == 7.0)
+
+
+def test_parameters_outside_their_range_are_named() -> None:
+    x, t = np.zeros(3), np.zeros(3)
+    cases: tuple[tuple[dict[str, Any], str], ...] = (
+        ({"alpha": 1.5}, "alpha"),
+        ({"alpha": -0.1}, "alpha"),
+        ({"gamma": -1.0}, "gamma"),
+    )
+    for kw, name in cases:
+        with pytest.raises(ValueError, match=rf"^{name} must satisfy"):
+            fastloss.sigmoid_focal(x, t, **kw)
+    with pytest.raises(TypeError, match="alpha"):
+        fastloss.sigmoid_focal(x, t, alpha="0.25")  # type: ignore[call-overload]
+
+
+if __name__ == "__main__":
+    for dtype in FLOATS:
+        for alpha, gamma in PARAMS:
+            for name, worst, where in worst_ulps(dtype, alpha, gamma):
+                label = f"{dtype.__name__} alpha={alpha} gamma={gamma}"
+                print(f"{label:32} {name:5} {worst:8.2f} ulp  at {where}")

@@ -39,7 +39,15 @@ def _data() -> dict[str, NDArray[Any]]:
 
 DATA = _data()
 WEIGHTS = pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-XGB = {"reg_lambda": 0.0, "min_child_weight": 0.0, "max_depth": 3, "tree_method": "exact"}
+# One thread: on data this small XGBoost's threads mostly wait for each other, seconds a model
+# on a busy machine against milliseconds.
+XGB = {
+    "reg_lambda": 0.0,
+    "min_child_weight": 0.0,
+    "max_depth": 3,
+    "tree_method": "exact",
+    "nthread": 1,
+}
 LGB = {
     "verbose": -1,
     "num_leaves": 8,

@@ -440,7 +440,9 @@ SK_ROWS = 200
 SK_ROUNDS = 4
 #: Positive amounts, for the target domains other than real numbers, probabilities and classes
 #: (y ≥ 0, y > 0): they lie in both.
-POSITIVE = np.exp(0.5 * DATA["y"][:SK_ROWS]) * np.random.default_rng(7).gamma(4.0, 0.25, SK_ROWS)
+POSITIVE = (
+    np.exp(0.5 * DATA["y"][:SK_ROWS]) * np.random.default_rng(7).gamma(4.0, 0.25, SK_ROWS)
+).astype(np.float32)
 
 
 def _sklearn_task(name: str) -> tuple[bool, NDArray[Any]]:
@@ -453,9 +455,14 @@ def _sklearn_task(name: str) -> tuple[bool, NDArray[Any]]:
         return True, DATA["classes"][:SK_ROWS]
     if loss.target == "probability":
         return loss.input == "real", DATA["binary"][:SK_ROWS]
-    if loss.target == "real":
-        return False, DATA["y"][:SK_ROWS]
-    return False, POSITIVE.astype(np.float32)
+    # Real targets, unless the loss refuses them (a domain y >= 0 or y > 0, whatever the
+    # registry calls it): then positive amounts, which lie in both.
+    label = DATA["y"][:SK_ROWS]
+    try:
+        getattr(fastloss, f"{name}_grad_hess")(np.zeros_like(label), label)
+    except ValueError:
+        label = POSITIVE
+    return False, label
 
 
 def _native_and_wrapper(

@@ -353,6 +353,13 @@ def test_pos_weight_of_a_multi_output_model() -> None:
     one = fastloss.xgboost_objective("binary_cross_entropy_with_logits", pos_weight=[3.0])
     with pytest.raises(ValueError, match=r"pos_weight: has length 1, but .* K = 3 outputs"):
         _train_small("xgboost", one, labels, tree_method="hist")
+    # XGBRegressor on the same labels: the same model, and the same check.
+    params = {**XGB, "tree_method": "hist", "n_estimators": 2, "base_score": 0.0}
+    x = DATA["x"][:SMALL]
+    model = xgb.XGBRegressor(objective=obj, **params).fit(x, labels)
+    np.testing.assert_array_equal(model.predict(x, output_margin=True), scores)
+    with pytest.raises(ValueError, match=r"pos_weight: has length 1, but .* K = 3 outputs"):
+        xgb.XGBRegressor(objective=one, **params).fit(x, labels)
 
 
 @pytest.mark.parametrize("make", [fastloss.xgboost_objective, fastloss.lightgbm_objective])

@@ -12,7 +12,7 @@ import pytest
 from fastloss import _demo
 from fastloss.__main__ import main
 
-FIGURES = ("losses.png", "outliers.png", "median_mean.png")
+FIGURES = ("losses.png", "outliers.png", "median_mean.png", "counts.png")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -56,6 +56,42 @@ def test_line_fits_are_minima_and_only_mse_is_pulled() -> None:
             assert best <= mean_loss(a + da, b + db) + 1e-9, (name, da, db)
 
 
+def test_counts_mse_goes_negative_and_poisson_recovers_the_rate() -> None:
+    """Part 4 (needs fastloss.poisson_value_and_grad): MSE's line is the least-squares line,
+    below zero for the safest policies and steeper than the rate over the lower half of x;
+    poisson's is the maximum-likelihood fit, positive everywhere, near the true rate."""
+    data = _demo.count_data()
+    assert data.y.min() == 0.0 and (data.y == np.round(data.y)).all()
+    fits = {name: _demo.fit_counts(data, fn) for name, fn in _demo.COUNT_LOSSES.items()}
+
+    a, b = fits["MSE"]
+    assert (a, b) == pytest.approx(tuple(np.polyfit(data.x, data.y, 1)), abs=1e-3)
+    mse = _demo.predict_counts("MSE", fits["MSE"], data.x)
+    np.testing.assert_allclose(mse, a * data.x + b)
+    # Negative counts: every policy below the line's zero, over a tenth of them.
+    assert (mse < 0).sum() == (data.x < -b / a).sum() > 0.1 * data.x.size
+    assert mse.min() < -0.5
+    # Tilted toward the large counts: steeper than the rate's own slope up to x = 2.
+    assert a > data.slope * np.exp(data.intercept + 2.0 * data.slope)
+
+    # The Poisson maximum likelihood by Newton's method on the log-likelihood: the reference.
+    design = np.stack([data.x, np.ones_like(data.x)], axis=1)
+    theta = np.array([0.0, np.log(data.y.mean())])
+    for _ in range(30):
+        mu = np.exp(design @ theta)
+        theta += np.linalg.solve(design.T @ (mu[:, None] * design), design.T @ (data.y - mu))
+    assert fits["Poisson"] == pytest.approx(tuple(theta), abs=1e-3)
+    poisson = _demo.predict_counts("Poisson", fits["Poisson"], data.x)
+    np.testing.assert_allclose(poisson, np.exp(fits["Poisson"][0] * data.x + fits["Poisson"][1]))
+    assert (poisson > 0).all()
+    # The rate recovered: slope and intercept of the log-rate near the true 1 and -2 (their
+    # standard errors on 1000 policies are about 0.02 and 0.07).
+    assert abs(fits["Poisson"][0] - data.slope) < 0.05
+    assert abs(fits["Poisson"][1] - data.intercept) < 0.15
+    # The mean count is matched, as the Poisson likelihood's score equation demands.
+    assert poisson.mean() == pytest.approx(data.y.mean(), rel=1e-3)
+
+
 def test_curves_come_from_the_kernels() -> None:
     curves = {c.title: c for c in _demo.curves()}
     assert len(curves) == 8
@@ -76,7 +112,7 @@ def test_demo_without_matplotlib_prints_tables_and_how_to_get_figures(
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     assert main(["demo", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
-    assert "fitted constant" in text and "slope" in text
+    assert "fitted constant" in text and "slope" in text and "(true rate)" in text
     assert "pip install '.[demo]'" in text
     assert not list(tmp_path.iterdir())
 
@@ -91,7 +127,16 @@ def test_python_m_fastloss_demo_writes_figures_and_info_works(tmp_path: Path) ->
         check=True,
         timeout=120,
     )
-    for needle in ("slope", "fitted constant", "MAE", "Log-Cosh", "(true line)", "Done in"):
+    for needle in (
+        "slope",
+        "fitted constant",
+        "MAE",
+        "Log-Cosh",
+        "(true line)",
+        "Claims per policy",
+        "(true rate)",
+        "Done in",
+    ):
         assert needle in run.stdout
     assert sorted(p.name for p in out.iterdir()) == sorted(FIGURES)
     for name in FIGURES:

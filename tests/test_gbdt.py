@@ -9,6 +9,8 @@ built-in's grows the same trees with the same leaves: fastloss's ``mse`` (2d, 2)
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import fastloss
@@ -17,6 +19,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 from fastloss._gbdt import GRADIENT_BOOSTING_LOSSES
+from fastloss._names import ROWS
 from fastloss._registry import BY_NAME
 from numpy.typing import NDArray
 from reference import sigmoid_focal_terms
@@ -41,7 +44,15 @@ def _data() -> dict[str, NDArray[Any]]:
 
 DATA = _data()
 WEIGHTS = pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-XGB = {"reg_lambda": 0.0, "min_child_weight": 0.0, "max_depth": 3, "tree_method": "exact"}
+# One thread: on data this small XGBoost's threads mostly wait for each other, seconds a model
+# on a busy machine against milliseconds.
+XGB = {
+    "reg_lambda": 0.0,
+    "min_child_weight": 0.0,
+    "max_depth": 3,
+    "tree_method": "exact",
+    "nthread": 1,
+}
 LGB = {
     "verbose": -1,
     "num_leaves": 8,
@@ -404,6 +415,13 @@ def test_pos_weight_of_a_multi_output_model() -> None:
     one = fastloss.xgboost_objective("binary_cross_entropy_with_logits", pos_weight=[3.0])
     with pytest.raises(ValueError, match=r"pos_weight: has length 1, but .* K = 3 outputs"):
         _train_small("xgboost", one, labels, tree_method="hist")
+    # XGBRegressor on the same labels: the same model, and the same check.
+    params = {**XGB, "tree_method": "hist", "n_estimators": 2, "base_score": 0.0}
+    x = DATA["x"][:SMALL]
+    model = xgb.XGBRegressor(objective=obj, **params).fit(x, labels)
+    np.testing.assert_array_equal(model.predict(x, output_margin=True), scores)
+    with pytest.raises(ValueError, match=r"pos_weight: has length 1, but .* K = 3 outputs"):
+        xgb.XGBRegressor(objective=one, **params).fit(x, labels)
 
 
 @pytest.mark.parametrize("make", [fastloss.xgboost_objective, fastloss.lightgbm_objective])
@@ -482,3 +500,175 @@ def test_lightgbm_negative_weights_as_the_builtin(
     assert np.abs(want).max() > 0.5
     # Leaves -G/H over hessians of both signs are large: equal to float32's rounding.
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+# -- the scikit-learn wrappers: the same model as the native call --------------------------------
+
+#: Fewer rows and rounds than above: one model per loss, wrapper and weighting, in CI's budget.
+SK_ROWS = 200
+SK_ROUNDS = 4
+#: Positive amounts, for the target domains other than real numbers, probabilities and classes
+#: (y ≥ 0, y > 0): they lie in both.
+POSITIVE = (
+    np.exp(0.5 * DATA["y"][:SK_ROWS]) * np.random.default_rng(7).gamma(4.0, 0.25, SK_ROWS)
+).astype(np.float32)
+
+
+def _sklearn_task(name: str) -> tuple[bool, NDArray[Any]]:
+    """Whether loss ``name`` belongs in a classifier, and labels in its target domain, from
+    the registry: losses on logits of classes or of probabilities go in the classifiers (their
+    predict_proba is the sigmoid or softmax of the raw scores), the others in the regressors
+    (binary_cross_entropy too: its raw scores are the probabilities)."""
+    loss = BY_NAME[name]
+    if loss.target == "classes":
+        return True, DATA["classes"][:SK_ROWS]
+    if loss.target == "probability":
+        return loss.input == "real", DATA["binary"][:SK_ROWS]
+    # Real targets, unless the loss refuses them (a domain y >= 0 or y > 0, whatever the
+    # registry calls it): then positive amounts, which lie in both.
+    label = DATA["y"][:SK_ROWS]
+    try:
+        getattr(fastloss, f"{name}_grad_hess")(np.zeros_like(label), label)
+    except ValueError:
+        label = POSITIVE
+    return False, label
+
+
+def _native_and_wrapper(
+    library: str, name: str, weight: NDArray[Any] | None
+) -> tuple[NDArray[Any], NDArray[Any]]:
+    """Raw scores of the same model trained by the native call and by the scikit-learn
+    wrapper, both with ``objective = <library>_objective(name)``."""
+    classifier, label = _sklearn_task(name)
+    x = DATA["x"][:SK_ROWS]
+    multiclass = name in ROWS
+    # Raw scores that are probabilities start at 0.5 and take small steps.
+    start, rate = (0.5, 0.05) if BY_NAME[name].input == "probability" else (0.0, 0.3)
+    if library == "xgboost":
+        obj = fastloss.xgboost_objective(name)
+        extra = {"num_class": K} if multiclass else {}
+        dtrain = xgb.DMatrix(x, label=label, weight=weight)
+        booster = xgb.train(
+            {**XGB, "eta": rate, "base_score": start, **extra}, dtrain, SK_ROUNDS, obj=obj
+        )
+        native = booster.predict(dtrain, output_margin=True)
+        # The classifier runs binary:logistic beside a custom objective, which reads base_score
+        # as a probability: 0.5 is the margin 0 (for K > 2 classes, multi:softprob reads a margin).
+        base = 0.5 if classifier and not multiclass else start
+        cls = xgb.XGBClassifier if classifier else xgb.XGBRegressor
+        model = cls(
+            objective=obj, n_estimators=SK_ROUNDS, learning_rate=rate, base_score=base, **XGB
+        )
+        model.fit(x, label, sample_weight=weight)
+        return native, model.predict(x, output_margin=True)
+    fobj = fastloss.lightgbm_objective(name)
+    extra = {"num_class": K} if multiclass else {}
+    # A custom objective starts from 0, or from init_score; raw scores leave it out.
+    init = None if start == 0.0 else np.full(SK_ROWS, start)
+    train = lgb.Dataset(x, label=label, weight=weight, init_score=init)
+    trained = lgb.train(
+        {**LGB, "objective": fobj, "learning_rate": rate, **extra}, train, SK_ROUNDS
+    )
+    native = np.asarray(trained.predict(x, raw_score=True)) + start
+    lgbm = lgb.LGBMClassifier if classifier else lgb.LGBMRegressor
+    estimator = lgbm(
+        objective=fobj,
+        n_estimators=SK_ROUNDS,
+        learning_rate=rate,
+        # LGB's parameters under the wrapper's names (an alias beside them draws a warning).
+        num_leaves=8,
+        min_child_samples=5,
+        min_child_weight=0.0,
+        reg_lambda=0.0,
+        n_jobs=1,
+        verbose=-1,
+        boost_from_average=False,
+        deterministic=True,
+    )
+    estimator.fit(x, label, sample_weight=weight, init_score=init)
+    return native, np.asarray(estimator.predict(x, raw_score=True)) + start
+
+
+@pytest.mark.parametrize("name", GRADIENT_BOOSTING_LOSSES)
+@LIBRARIES
+@WEIGHTS
+def test_sklearn_wrapper_trains_the_native_model(library: str, name: str, weighted: bool) -> None:
+    """XGBRegressor / XGBClassifier and LGBMRegressor / LGBMClassifier(objective=...) call the
+    objective as (y_true, y_pred[, sample_weight]): the same raw scores as the native call on
+    the same data, the weights given to fit applied."""
+    weight = DATA["weight"][:SK_ROWS] if weighted else None
+    native, wrapper = _native_and_wrapper(library, name, weight)
+    np.testing.assert_array_equal(wrapper, native)
+    _, label = _sklearn_task(name)
+    target = label.astype(np.int64) if name in ROWS else label
+    loss = getattr(fastloss, name)
+    start = np.full_like(native, 0.5 if BY_NAME[name].input == "probability" else 0.0)
+    assert loss(native, target, sample_weight=weight) < loss(start, target, sample_weight=weight)
+    if weighted:  # the weights change the model: a wrapper dropping them would differ
+        unweighted, _ = _native_and_wrapper(library, name, None)
+        assert not np.allclose(unweighted, native, rtol=0, atol=1e-4)
+
+
+@LIBRARIES
+def test_sklearn_form_is_the_native_form(library: str) -> None:
+    """Called as (y_true, y_pred[, sample_weight]), the objective returns what it returns for
+    (preds, dataset) on the same labels and weights: the weights multiply the floored hessian,
+    negative ones too."""
+    preds = np.random.default_rng(5).normal(size=(N, K)).astype(np.float32)
+    label = DATA["classes"]
+    for name, scores, params in (
+        ("cross_entropy", preds, {"class_weight": [1.0, 2.0, 0.5, 1.0]}),
+        ("huber", preds[:, 0], {"delta": 0.5}),
+        ("mse", preds[:, 0], {}),
+    ):
+        obj = _make(library)(name, **params)
+        for weight in (None, DATA["weight"], NEGATIVE):
+            want = obj(scores, _Dataset(label, weight))
+            got = obj(label, scores) if weight is None else obj(label, scores, weight)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
+            kwarg = obj(label, scores, sample_weight=weight)  # as XGBoost's wrapper passes them
+            np.testing.assert_array_equal(kwarg[1], want[1])
+        # An empty weight array (a DMatrix without weights) is no weights.
+        np.testing.assert_array_equal(obj(label, scores, np.empty(0))[1], obj(label, scores)[1])
+    unweighted = _make(library)("mse")(label, preds[:, 0])
+    np.testing.assert_array_equal(unweighted[1], np.full(N, 2.0, dtype=np.float32))
+
+
+def test_sklearn_form_errors_name_its_arguments() -> None:
+    ce = fastloss.lightgbm_objective("cross_entropy")
+    with pytest.raises(ValueError, match=r"y_pred: cross_entropy needs raw scores of shape"):
+        ce(DATA["classes"], np.zeros(N))
+    with pytest.raises(
+        ValueError, match=r"y_true: class indices must be integers, got 0\.5 at index 0"
+    ):
+        ce(np.full(N, 0.5), np.zeros((N, K)))
+    with pytest.raises(ValueError, match=r"y_true: expected 400 class indices, got shape \(3,\)"):
+        ce(np.zeros(3), np.zeros((N, K)))
+    with pytest.raises(ValueError, match=r"y_pred: shape \(400, 4\) does not match the 400"):
+        fastloss.xgboost_objective("mse")(DATA["y"], np.zeros((N, K)))
+    with pytest.raises(ValueError, match="sample_weight"):  # the kernel names it
+        fastloss.xgboost_objective("mse")(DATA["y"], np.zeros(N), np.ones(3))
+    # The native form takes the dataset's weights, and no others.
+    with pytest.raises(TypeError, match="sample_weight: the native form"):
+        fastloss.xgboost_objective("mse")(np.zeros(N), _Dataset(DATA["y"]), DATA["weight"])
+
+
+def test_objectives_import_no_library() -> None:
+    """Making and calling the objectives, in both forms, imports none of the libraries they
+    serve: fastloss's boosting support costs nothing to those without them."""
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "import fastloss\n"
+        "class D:\n"
+        "    def get_label(self): return np.zeros(3)\n"
+        "    def get_weight(self): return None\n"
+        "for make in (fastloss.xgboost_objective, fastloss.lightgbm_objective):\n"
+        "    make('huber')(np.ones(3), D())\n"
+        "    make('huber')(np.zeros(3), np.ones(3), np.ones(3))\n"
+        "heavy = ('xgboost', 'lightgbm', 'sklearn', 'dask', 'matplotlib', 'torch', 'jax')\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

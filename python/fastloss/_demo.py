@@ -1,6 +1,6 @@
 """``python -m fastloss demo [--out DIR]``: the losses at work, on data generated here.
 
-Three stories, each a printed table and (with matplotlib) a PNG figure in ``DIR``:
+Four stories, each a printed table and (with matplotlib) a PNG figure in ``DIR``:
 
 1. ``losses.png``: every loss and its gradient against the error d = input - target.
 2. ``outliers.png``: a straight line fitted by gradient descent under MSE, MAE, Huber,
@@ -9,6 +9,11 @@ Three stories, each a printed table and (with matplotlib) a PNG figure in ``DIR`
 3. ``median_mean.png``: a constant fitted to a target that is 150 for 90% of the samples
    and uniform in 0..30 for the rest: MAE lands on the median (150), MSE on the mean
    (136.5), Huber and Log-Cosh in between, next to the median.
+4. ``counts.png``: claims per policy, drawn from a Poisson model whose log-rate is a line in
+   a risk score x, fitted by the same gradient descent under MSE (a line as the count) and
+   under ``poisson`` (a line as the log-rate): MSE's line tilts toward the large counts and
+   predicts negative counts for the safest policies; the log link stays above zero and
+   recovers the rate.
 
 Every value and gradient comes from fastloss's ``*_value_and_grad`` (the fits) and
 ``reduction="none"`` calls (the curves). The data is generated from a fixed seed, so the
@@ -204,6 +209,61 @@ def fit_constant(y: F64, value_and_grad: ValueAndGrad) -> float:
     return float(adam(vg, np.zeros(1), lr=10.0, steps=3000)[0])
 
 
+# -- 4. counts: the log link ----------------------------------------------------------------
+
+# The same linear predictor slope·x + intercept under both losses: the count itself under MSE,
+# the log-rate η under poisson (value exp(η) - y·η, whose minimum in η is log y).
+COUNT_LOSSES: dict[str, ValueAndGrad] = {
+    "MSE": lambda p, t: fastloss.mse_value_and_grad(p, t),
+    "Poisson": lambda p, t: fastloss.poisson_value_and_grad(p, t),
+}
+# What each loss's linear predictor means as a count.
+COUNT_LINKS: dict[str, Callable[[F64], F64]] = {"MSE": lambda eta: eta, "Poisson": np.exp}
+COUNT_COLORS = {"MSE": "tab:red", "Poisson": "tab:blue"}
+
+
+@dataclass
+class CountData:
+    x: F64
+    y: F64
+    #: The true log-rate: intercept + slope·x.
+    slope: float
+    intercept: float
+
+    def rate(self, x: F64) -> F64:
+        rate: F64 = np.exp(self.intercept + self.slope * x)
+        return rate
+
+
+def count_data() -> CountData:
+    """Claims per policy: a risk score x uniform in 0..4, claims ~ Poisson(exp(x - 2)), a
+    rate from 0.14 to 7.4."""
+    rng = np.random.default_rng(SEED)
+    x = np.sort(rng.uniform(0.0, 4.0, 1000))
+    slope, intercept = 1.0, -2.0
+    y = rng.poisson(np.exp(intercept + slope * x)).astype(np.float64)
+    return CountData(x, y, slope, intercept)
+
+
+def fit_counts(data: CountData, value_and_grad: ValueAndGrad) -> tuple[float, float]:
+    """Slope and intercept of the linear predictor minimising the mean loss, from 0."""
+    mx, sx = float(data.x.mean()), float(data.x.std())
+    z = (data.x - mx) / sx
+
+    def vg(theta: F64) -> tuple[float, F64]:
+        value, g = value_and_grad(theta[0] * z + theta[1], data.y)
+        return value, np.array([float(g @ z), float(g.sum())])
+
+    # Steps of 0.1 at first: a step of 1 in a log-rate multiplies the rate by e.
+    a, b = adam(vg, np.zeros(2), lr=0.1, steps=3000)
+    return a / sx, b - a * mx / sx
+
+
+def predict_counts(name: str, fit: tuple[float, float], x: F64) -> F64:
+    slope, intercept = fit
+    return COUNT_LINKS[name](slope * x + intercept)
+
+
 # -- the run ---------------------------------------------------------------------------------
 
 
@@ -252,6 +312,47 @@ def run(args: argparse.Namespace) -> int:
     )
     _table(["loss", "fitted constant"], [[name, f"{c:.3f}"] for name, c in consts.items()])
 
+    counts = count_data()
+    count_fits = {name: fit_counts(counts, fn) for name, fn in COUNT_LOSSES.items()}
+    at_x = (0.0, 2.0, 4.0)
+    true_rate = f"exp({_line(counts.slope, counts.intercept, '.1f')})"
+    print(
+        f"\n4. Claims per policy: {counts.y.size} counts drawn from Poisson(rate = {true_rate}), "
+        "risk score x in 0..4; a line fitted as the count (MSE) and as the log-rate (poisson), "
+        "by the same gradient descent:"
+    )
+    rows = []
+    for name, (a, b) in count_fits.items():
+        pred = predict_counts(name, (a, b), counts.x)
+        rows.append(
+            [
+                name,
+                _line(a, b) if name == "MSE" else f"exp({_line(a, b)})",
+                f"{pred.min():.3f}",
+                f"{int((pred < 0).sum())} of {pred.size}",
+                *(f"{float(predict_counts(name, (a, b), np.array(v))):.3f}" for v in at_x),
+            ]
+        )
+    rows.append(
+        [
+            "(true rate)",
+            f"exp({_line(counts.slope, counts.intercept)})",
+            f"{counts.rate(counts.x).min():.3f}",
+            "",
+            *(f"{float(counts.rate(np.array(v))):.3f}" for v in at_x),
+        ]
+    )
+    _table(["loss", "predicted count", "lowest", "negative", *(f"x = {v:g}" for v in at_x)], rows)
+    mse_slope = count_fits["MSE"][0]
+    # Where the rate's own slope, slope·exp(intercept + slope·x), reaches the line's.
+    steeper_below = (np.log(mse_slope / counts.slope) - counts.intercept) / counts.slope
+    print(
+        f"MSE's line rises by {mse_slope:.2f} claims per unit of x, faster than the rate "
+        f"anywhere below x = {steeper_below:.2f}: it tilts toward the large counts, and falls "
+        "below zero for the safest policies. The log link is positive everywhere, and its "
+        "line is the rate's."
+    )
+
     try:
         import matplotlib
     except ImportError:
@@ -268,12 +369,18 @@ def run(args: argparse.Namespace) -> int:
             _demo_plots.plot_curves(curve_list, out / "losses.png"),
             _demo_plots.plot_outliers(data, lines, COLORS, out / "outliers.png"),
             _demo_plots.plot_median_mean(y, consts, FIT_LOSSES, COLORS, out / "median_mean.png"),
+            _demo_plots.plot_counts(counts, count_fits, COUNT_COLORS, out / "counts.png"),
         ]
         print("\nFigures:")
         for path in paths:
             print(f"    {path}")
     print(f"\nDone in {time.perf_counter() - start:.1f} s.")
     return 0
+
+
+def _line(slope: float, intercept: float, spec: str = ".3f") -> str:
+    """``1.000x - 2.000``: the sign of the intercept written once."""
+    return f"{slope:{spec}}x {'-' if intercept < 0 else '+'} {abs(intercept):{spec}}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> None:

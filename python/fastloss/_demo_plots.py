@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 if TYPE_CHECKING:
-    from fastloss._demo import F64, Curve, LineData, ValueAndGrad
+    from fastloss._demo import F64, CountData, Curve, LineData, ValueAndGrad
 
 VALUE_COLOR = "tab:blue"
 GRAD_COLOR = "tab:red"
@@ -132,6 +132,79 @@ def plot_median_mean(
     zoom.set_title("Zoom next to the median: the robust losses\nstop short of it, toward the mean")
     fig.suptitle(
         "MAE lands on the median, MSE on the mean, Huber, Smooth L1 and Log-Cosh in between",
+        fontsize=13,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_counts(
+    data: CountData,
+    fits: Mapping[str, tuple[float, float]],
+    colors: Mapping[str, str],
+    path: Path,
+) -> Path:
+    from fastloss._demo import _line, predict_counts
+
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(15, 5.4), gridspec_kw={"width_ratios": [1.3, 1.0]}
+    )
+    xs = np.linspace(0.0, 4.0, 401)
+    # Counts are integers: a little vertical jitter shows how many policies share one (upward
+    # only, so that no policy seems to have a negative count).
+    jitter = np.random.default_rng(0).uniform(0.0, 0.3, data.y.size)
+    left.scatter(data.x, data.y + jitter, s=7, color="0.55", alpha=0.45, label="claims per policy")
+    edges = np.linspace(0.0, 4.0, 17)
+    mid = 0.5 * (edges[:-1] + edges[1:])
+    which = np.clip(np.digitize(data.x, edges) - 1, 0, mid.size - 1)
+    mean = np.array([data.y[which == i].mean() for i in range(mid.size)])
+    left.plot(
+        mid, mean, "o", color="black", markersize=5, label="mean count per 0.25 of x", zorder=4
+    )
+    left.plot(
+        xs,
+        data.rate(xs),
+        color="0.6",
+        linewidth=5,
+        alpha=0.5,
+        label=f"true rate: exp({_line(data.slope, data.intercept, '.1f')})",
+    )
+    left.axhspan(-3.0, 0.0, color="tab:red", alpha=0.07)
+    for name, (a, b) in fits.items():
+        pred = predict_counts(name, (a, b), data.x)
+        negative = int((pred < 0).sum())
+        shape = _line(a, b, ".2f") if name == "MSE" else f"exp({_line(a, b, '.2f')})"
+        note = f", negative for {negative} policies" if negative else ", > 0 everywhere"
+        left.plot(
+            xs,
+            predict_counts(name, (a, b), xs),
+            color=colors[name],
+            linewidth=2.2,
+            label=f"{name}: {shape}{note}",
+        )
+    left.axhline(0.0, color="0.3", linewidth=0.8)
+    left.set_ylim(-2.0, float(data.y.max()) + 1.0)
+    left.set_xlabel("risk score x")
+    left.set_ylabel("claims")
+    left.set_title("Counts fitted by the same gradient descent: the line under MSE and poisson")
+    left.grid(True, alpha=0.3)
+    left.legend(loc="upper left", fontsize=9, framealpha=0.95)
+
+    right.axhline(0.0, color="0.3", linewidth=0.8)
+    for name, fit in fits.items():
+        pred = predict_counts(name, fit, data.x)
+        resid = np.array([(data.y - pred)[which == i].mean() for i in range(mid.size)])
+        right.plot(mid, resid, "o-", color=colors[name], label=name)
+    right.set_xlabel("risk score x")
+    right.set_ylabel("mean of (claims - prediction) per 0.25 of x")
+    right.set_title("What each fit misses: MSE's line is off by a curve,\nthe log link by noise")
+    right.grid(True, alpha=0.3)
+    right.legend(loc="upper center", fontsize=9, framealpha=0.95)
+    fig.suptitle(
+        "Counts: MSE predicts negative claims and tilts toward the large counts; "
+        "poisson's log link stays above zero and recovers the rate",
         fontsize=13,
     )
     fig.tight_layout()

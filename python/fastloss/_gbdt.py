@@ -3,8 +3,11 @@
 ``xgboost_objective(name, **params)`` returns ``obj(preds, dtrain) -> (grad, hess)`` for
 ``xgboost.train(..., obj=obj)``; ``lightgbm_objective(name, **params)`` returns
 ``fobj(preds, train_data) -> (grad, hess)`` for ``params["objective"] = fobj`` in
-``lightgbm.train``. Neither library is imported here: the callables only use
-``get_label()`` and ``get_weight()`` of the DMatrix / Dataset they are given.
+``lightgbm.train``. The same callables serve the scikit-learn wrappers
+(``XGBRegressor(objective=obj)``, ``LGBMClassifier(objective=fobj)`` ...), which call them
+as ``(y_true, y_pred)`` or ``(y_true, y_pred, sample_weight)``. Neither library is imported
+here: the callables only use ``get_label()`` and ``get_weight()`` of the DMatrix / Dataset
+they are given, or the arrays.
 
 Both libraries take per-sample derivatives of the *summed* loss, with the sample weights
 multiplied in (they leave weighting to a custom objective): that is ``NAME_grad_hess`` with
@@ -26,7 +29,7 @@ from fastloss._names import BOOSTING, FLAT_HESSIAN, ROWS
 __all__ = ["GRADIENT_BOOSTING_LOSSES", "lightgbm_objective", "xgboost_objective"]
 
 GradHess = tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]
-Objective = Callable[[NDArray[Any], Any], GradHess]
+Objective = Callable[..., GradHess]
 
 
 class _GradHess(Protocol):
@@ -42,6 +45,10 @@ GRADIENT_BOOSTING_LOSSES: tuple[str, ...] = BOOSTING
 
 # Set by the objective itself, from the dataset: a caller passing them is a mistake.
 _RESERVED = ("reduction", "sample_weight", "out", "axis", "from_logits")
+
+# What the two calling conventions name the raw scores and the labels, for the errors.
+_NATIVE = ("preds", "label")
+_SKLEARN = ("y_pred", "y_true")
 
 
 def _grad_hess_of(name: str) -> _GradHess:
@@ -109,19 +116,37 @@ def _make_objective(
         probe = np.full((rows, columns), 0.5)
         grad_hess(probe, probe, **params)
 
-    def objective(preds: NDArray[Any], dataset: Any) -> GradHess:
+    def objective(
+        preds_or_y_true: Any, dataset_or_y_pred: Any, sample_weight: Any = None
+    ) -> GradHess:
+        # Two calling conventions, told apart by the second argument: the native APIs pass
+        # (raw scores, DMatrix / Dataset); the scikit-learn wrappers pass (labels, raw scores)
+        # and the weights given to fit. Three parameters, the third named sample_weight: the
+        # XGBoost wrapper passes the weights only to an objective with a parameter of that
+        # name, the LightGBM wrapper passes (y_true, y_pred, weight) to one with three.
+        if hasattr(dataset_or_y_pred, "get_label"):
+            if sample_weight is not None:
+                raise TypeError(
+                    f"sample_weight: the native form ({library}_objective(...)(preds, "
+                    "dataset)) takes the weights of the dataset; give them to the dataset"
+                )
+            dataset = dataset_or_y_pred
+            return derivatives(preds_or_y_true, dataset.get_label(), dataset.get_weight(), _NATIVE)
+        return derivatives(dataset_or_y_pred, preds_or_y_true, sample_weight, _SKLEARN)
+
+    def derivatives(preds: Any, labels: Any, weights: Any, names: tuple[str, str]) -> GradHess:
         scores = np.asarray(preds)
-        label = np.asarray(dataset.get_label())
-        weight = dataset.get_weight()
-        weight = None if weight is None or np.size(weight) == 0 else np.asarray(weight)
+        label = np.asarray(labels)
+        weight = None if weights is None or np.size(weights) == 0 else np.asarray(weights)
+        pred_name, label_name = names
         if multiclass:
-            target = _class_indices(label, scores, library)
+            target = _class_indices(label, scores, library, pred_name, label_name)
             table = scores
         else:
             if label.size != scores.size:
                 raise ValueError(
-                    f"preds: shape {scores.shape} does not match the {label.size} labels; "
-                    f"for several classes use {library}_objective('cross_entropy')"
+                    f"{pred_name}: shape {scores.shape} does not match the {label.size} "
+                    f"labels; for several classes use {library}_objective('cross_entropy')"
                 )
             table = scores.reshape(-1, scores.shape[-1] if scores.ndim == 2 else 1)
             target = label.reshape(table.shape)
@@ -149,25 +174,32 @@ def _make_objective(
 
     objective.__name__ = f"fastloss_{name}"
     objective.__qualname__ = objective.__name__
-    objective.__doc__ = f"{library} custom objective: fastloss.{name}_grad_hess, {params or ''}"
+    objective.__doc__ = (
+        f"{library} custom objective: fastloss.{name}_grad_hess, {params or ''}; called as "
+        "(preds, dataset) by the native API, (y_true, y_pred[, sample_weight]) by the "
+        "scikit-learn wrapper"
+    )
     return objective
 
 
-def _class_indices(label: NDArray[Any], scores: NDArray[Any], library: str) -> NDArray[np.int64]:
+def _class_indices(
+    label: NDArray[Any], scores: NDArray[Any], library: str, pred_name: str, label_name: str
+) -> NDArray[np.int64]:
     if scores.ndim != 2 or scores.shape[1] < 2:
         raise ValueError(
-            f"preds: cross_entropy needs raw scores of shape (n, K) with K >= 2, got "
+            f"{pred_name}: cross_entropy needs raw scores of shape (n, K) with K >= 2, got "
             f"{scores.shape}; set num_class in the {library} parameters"
         )
     if label.shape != (scores.shape[0],):
         raise ValueError(
-            f"label: expected {scores.shape[0]} class indices, got shape {label.shape}"
+            f"{label_name}: expected {scores.shape[0]} class indices, got shape {label.shape}"
         )
     index = label.astype(np.int64)
     bad = np.flatnonzero(index != label)
     if bad.size:
         raise ValueError(
-            f"label: class indices must be integers, got {label[bad[0]]!r} at index {bad[0]}"
+            f"{label_name}: class indices must be integers, got {label[bad[0]].item()!r} at "
+            f"index {bad[0]}"
         )
     return index
 
@@ -201,6 +233,18 @@ def xgboost_objective(name: str, *, min_hessian: float | None = None, **params: 
     - ``binary_cross_entropy`` reads the raw scores as probabilities and raises
       ``ValueError`` if one leaves [0, 1]; ``binary_cross_entropy_with_logits`` is the
       usual choice (it matches ``binary:logistic``).
+
+    The same callable is a scikit-learn wrapper's objective:
+    ``XGBRegressor(objective=xgboost_objective("huber"))``, ``XGBClassifier(objective=
+    xgboost_objective("cross_entropy"))``. The wrapper calls it as ``(y_true, y_pred)``, or
+    ``(y_true, y_pred, sample_weight=w)`` with the weights given to ``fit`` (XGBoost >= 2.1;
+    older wrappers leave the weights out). ``predict(X, output_margin=True)`` gives the raw
+    scores. The regressor reads ``base_score`` as a raw score, as ``xgboost.train`` does. The
+    classifier runs ``binary:logistic`` (``multi:softprob`` for K > 2 classes) beside the
+    objective: ``predict_proba`` is the sigmoid (softmax) of the raw scores, and with two
+    classes ``base_score`` is a probability (0.5 is a margin of 0). So the classifier takes
+    the losses on logits (``binary_cross_entropy_with_logits``, ``cross_entropy``);
+    ``binary_cross_entropy``, whose raw scores are the probabilities, goes in the regressor.
     """
     return _make_objective(name, min_hessian, params, "xgboost")
 
@@ -214,5 +258,12 @@ def lightgbm_objective(name: str, *, min_hessian: float | None = None, **params:
     ``cross_entropy`` (set ``num_class=K``), the Dataset's weights applied, the same
     ``min_hessian`` floor. With the default floor, ``huber`` gives LightGBM's built-in
     ``objective="huber"`` exactly (gradient clamp(d, -δ, δ), hessian 1).
+
+    The same callable is a scikit-learn wrapper's objective: ``LGBMRegressor(objective=
+    lightgbm_objective("huber"))``, ``LGBMClassifier(objective=lightgbm_objective(
+    "cross_entropy"))``, called as ``(y_true, y_pred, weight)`` with the weights given to
+    ``fit``. With a custom objective, LightGBM's wrappers predict raw scores:
+    ``predict(X, raw_score=True)`` (the classifier's ``predict`` and ``predict_proba`` return
+    them too, with a warning).
     """
     return _make_objective(name, min_hessian, params, "lightgbm")

@@ -67,6 +67,15 @@ pub enum LossError {
         /// Its value.
         value: f64,
     },
+    /// A target outside the loss's domain (a negative count), or NaN.
+    InvalidTarget {
+        /// Flat (C-order) index of the first bad element.
+        index: usize,
+        /// Its value.
+        value: f64,
+        /// The domain, as the message says it (`target >= 0`).
+        requirement: &'static str,
+    },
     /// A cross-entropy class index outside `0..classes` that is not
     /// `ignore_index`.
     InvalidLabel {
@@ -142,6 +151,14 @@ impl fmt::Display for LossError {
             Self::InvalidInput { index, value } => write!(
                 f,
                 "input must hold probabilities in [0, 1], got {value:?} at flat index {index}"
+            ),
+            Self::InvalidTarget {
+                index,
+                value,
+                requirement,
+            } => write!(
+                f,
+                "target must satisfy {requirement}, got {value:?} at flat index {index}"
             ),
             Self::NoneReduction => write!(
                 f,

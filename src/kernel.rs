@@ -59,6 +59,42 @@ pub trait Pointwise<T: Float>: Copy + Send + Sync {
     /// Whether [`valid_input`](Self::valid_input) needs to be called at all.
     const CHECKS_INPUT: bool = false;
 
+    /// Whether `target` is in the loss's domain, checked like the input
+    /// (every element before any output is written; NaN must be reported
+    /// invalid here if the loss rejects it).
+    #[inline(always)]
+    fn valid_target(&self, target: T) -> bool {
+        let _ = target;
+        true
+    }
+
+    /// Whether [`valid_target`](Self::valid_target) needs to be called at all.
+    const CHECKS_TARGET: bool = false;
+
+    /// The target domain, as the error for a target outside it says it.
+    const TARGET_DOMAIN: &'static str = "";
+
+    /// Whether [`eval`](Self::eval)'s value can lose digits to cancellation,
+    /// so that [`value_cancels`](Self::value_cancels) must be consulted
+    /// (compiled out if not).
+    const REFINES_VALUE: bool = false;
+
+    /// Whether the value that [`eval`](Self::eval) returns for this element
+    /// is a difference that cancelled too far to be within the ulp bound.
+    /// Branch-free, like `eval`.
+    #[inline(always)]
+    fn value_cancels(&self, input: T, target: T, column: T) -> bool {
+        let _ = (input, target, column);
+        false
+    }
+
+    /// The value where [`value_cancels`](Self::value_cancels) holds, in more
+    /// precision: called one element at a time (a value cancels only next
+    /// to one of its zeros, which few elements are).
+    fn precise_value(&self, input: T, target: T, column: T) -> T {
+        self.eval(input, target, column).value
+    }
+
     /// Whether [`eval`](Self::eval)'s gradient can lose digits to
     /// cancellation, so that [`grad_cancels`](Self::grad_cancels) must be
     /// consulted (compiled out if not).
@@ -403,8 +439,14 @@ fn chunk<
     let mut vals = [T::ZERO; LANES];
     let mut cancels = [false; LANES];
     let mut any_cancels = false;
+    let mut value_cancels = [false; LANES];
+    let mut any_value_cancels = false;
     for l in 0..LANES {
         let t = loss.eval(x[l], y[l], col[l]);
+        if (ACC || V) && L::REFINES_VALUE {
+            value_cancels[l] = loss.value_cancels(x[l], y[l], col[l]);
+            any_value_cancels |= value_cancels[l];
+        }
         // Weighted: w / Σw, a division because 1/Σw overflows when Σw is
         // subnormal. Unweighted: `scale` is 1/n (or 1), multiplied.
         let (wv, c) = if W {
@@ -426,6 +468,18 @@ fn chunk<
         }
         if H {
             h[l] = c * t.hess;
+        }
+    }
+    if (ACC || V) && L::REFINES_VALUE && any_value_cancels {
+        let mut m = lane_mask(&value_cancels) & (u32::MAX >> (LANES - valid));
+        while m != 0 {
+            let l = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let wv = if W { w[l] } else { T::ONE };
+            vals[l] = wv * loss.precise_value(x[l], y[l], col[l]);
+            if V {
+                v[l] = vals[l];
+            }
         }
     }
     let mut cancelled = 0u32;
@@ -694,6 +748,9 @@ fn block_body<
     if L::CHECKS_INPUT && !G && !valid_body(loss, x) {
         return f64::NAN;
     }
+    if L::CHECKS_TARGET && !G && !valid_target_body(loss, y) {
+        return f64::NAN;
+    }
     flush(&mut wide, &acc);
     fold_lanes(wide)
 }
@@ -776,6 +833,35 @@ fn valid_body<T: Float, L: Pointwise<T>>(loss: &L, x: &[T]) -> bool {
 
 dispatch! {
     fn valid_block<T: Float, L: Pointwise<T>>(loss: &L, x: &[T]) -> bool = valid_body;
+}
+
+/// Whether every target of a block lies in the loss's domain (see
+/// [`valid_body`]).
+#[inline(always)]
+fn valid_target_body<T: Float, L: Pointwise<T>>(loss: &L, y: &[T]) -> bool {
+    y.iter().fold(true, |ok, &v| ok & loss.valid_target(v))
+}
+
+dispatch! {
+    fn valid_target_block<T: Float, L: Pointwise<T>>(loss: &L, y: &[T]) -> bool = valid_target_body;
+}
+
+/// The first target outside the loss's domain, as an error.
+fn check_target<T: Float, L: Pointwise<T>>(
+    level: Level,
+    loss: &L,
+    target: &[T],
+    grain: usize,
+) -> Result<(), LossError> {
+    let block_ok = |y: &[T]| valid_target_block(level, loss, y);
+    match first_failure(target, grain, block_ok, |&y| loss.valid_target(y)) {
+        Some(index) => Err(LossError::InvalidTarget {
+            index,
+            value: target[index].to_f64(),
+            requirement: L::TARGET_DOMAIN,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The first input outside the loss's domain, as an error.
@@ -941,9 +1027,13 @@ impl<'a, T: Float, L: Pointwise<T>> Plan<'a, T, L> {
         // The reduced value alone writes nothing, so its blocks check their own
         // inputs after computing (in L1), and a NaN sum sends the call to the
         // full check; every other operation checks before its first write.
-        let fused_check = L::CHECKS_INPUT && acc && !wants.grad && !wants.hess;
+        let fused_check =
+            (L::CHECKS_INPUT || L::CHECKS_TARGET) && acc && !wants.grad && !wants.hess;
         if L::CHECKS_INPUT && !fused_check {
             check_input(level, loss, input, grain)?;
+        }
+        if L::CHECKS_TARGET && !fused_check {
+            check_target(level, loss, target, grain)?;
         }
         Ok(Plan {
             level,
@@ -1044,7 +1134,12 @@ impl<'a, T: Float, L: Pointwise<T>> Plan<'a, T, L> {
             (false, false, _, true) => run!(false, false, true, true),
         };
         if fused_check && sum.is_nan() {
-            check_input(level, loss, input, grain)?;
+            if L::CHECKS_INPUT {
+                check_input(level, loss, input, grain)?;
+            }
+            if L::CHECKS_TARGET {
+                check_target(level, loss, target, grain)?;
+            }
         }
         Ok(T::from_f64(sum / denominator))
     }

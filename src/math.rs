@@ -257,6 +257,54 @@ pub fn exp_f64(x: f64) -> f64 {
     scale_pow2_f64(p, y)
 }
 
+/// `m·e^(x + xlo)` for `f64`, `|xlo| ≤ ulp(x)`: [`exp_f64`]'s reduction with
+/// `xlo` carried into the reduced argument (the rounding error of a product
+/// such as `(2 − p)·η`, which at `|x| ≈ 700` would cost hundreds of ulp),
+/// and the factor `m ≥ 0` applied while the result is normal, so that
+/// `y·e^(−η)` is right wherever it is finite, though `e^(−η)` alone
+/// overflows (a tiny `y`) or underflows (a huge one). Within 1.5 ulp;
+/// `e^x` beyond `±2100` saturates (0 or inf times `m`, which no finite `m`
+/// brings back into range). NaN passes through. Branch-free.
+#[inline(always)]
+pub(crate) fn exp_mul_f64(x: f64, xlo: f64, m: f64) -> f64 {
+    const P1: f64 = 0.166_666_666_666_666_02;
+    const P2: f64 = -0.002_777_777_777_701_559_3;
+    const P3: f64 = 6.613_756_321_437_934e-5;
+    const P4: f64 = -1.653_390_220_546_525_2e-6;
+    const P5: f64 = 4.138_136_797_057_238_5e-8;
+    // |k| ≤ 3030: three normal factors 2^k1·2^k2·2^k3 scale exactly.
+    let x = if x > 2100.0 { 2100.0 } else { x };
+    let x = if x < -2100.0 { -2100.0 } else { x };
+    let y = x.mul_add(core::f64::consts::LOG2_E, MAGIC_F64);
+    let k = y - MAGIC_F64;
+    let hi = (-k).mul_add(LN2_HI_F64, x);
+    let lo = k.mul_add(LN2_LO_F64, -xlo);
+    let r = hi - lo;
+    let t = r * r;
+    let q = t
+        .mul_add(P5, P4)
+        .mul_add(t, P3)
+        .mul_add(t, P2)
+        .mul_add(t, P1);
+    let c = (-t).mul_add(q, r);
+    let p = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
+    // k1 = round(k/3), k2 = round((k − k1)/2), k3 = the rest: each within ±1011.
+    let k1 = (k * (1.0 / 3.0) + MAGIC_F64) - MAGIC_F64;
+    let k2 = ((k - k1) * 0.5 + MAGIC_F64) - MAGIC_F64;
+    let k3 = k - k1 - k2;
+    let pow2 = |j: f64| f64::from_bits(((j + 1023.0 + MAGIC_F64).to_bits() & 0x7ff) << 52);
+    let (f1, f2, f3) = (pow2(k1), pow2(k2), pow2(k3));
+    // Scaled up before the one rounding product, down after it: the
+    // product is then rounded where it is normal, if anywhere.
+    let up = k >= 0.0;
+    let a = if up { m * f1 * f2 * f3 } else { m * p };
+    if up {
+        a * p
+    } else {
+        a * f1 * f2 * f3
+    }
+}
+
 // ----------------------------------------------------------------------------
 // ln and ln_1p
 // ----------------------------------------------------------------------------

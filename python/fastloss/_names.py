@@ -15,6 +15,9 @@ LOSSES: tuple[str, ...] = (
     "pinball",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "poisson",
+    "gamma",
+    "tweedie",
     "cross_entropy",
 )
 
@@ -31,6 +34,9 @@ BOOSTING: tuple[str, ...] = (
     "pinball",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "poisson",
+    "gamma",
+    "tweedie",
     "cross_entropy",
 )
 

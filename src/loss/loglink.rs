@@ -1,0 +1,327 @@
+//! The log-link losses of counts and positive amounts (scikit-learn's
+//! `HalfPoissonLoss`, `HalfGammaLoss`, `HalfTweedieLoss`): per-element math
+//! only (the loops are in [`crate::kernel`]). The input `η` is the log of the
+//! predicted mean, `y` the target.
+//!
+//! Every type computes in `f64`: an `f32` element then rounds once, at the
+//! end, and an `f64` one gets its exponentials with the rounding error of
+//! their argument carried ([`exp_mul_f64`]). The differences that cancel
+//! (every gradient next to its zero `η = ln y`, Poisson's value for `y > e`
+//! and Gamma's for `y < 1/e` next to theirs) are marked per lane and
+//! computed again in double-double, as the binary cross-entropy's gradient
+//! is.
+
+use crate::dd::{self, Dd};
+use crate::error::{require, LossError};
+use crate::float::Float;
+use crate::kernel::{Pointwise, Terms};
+use crate::math::{exp_f64, exp_mul_f64};
+
+/// Whether `a − b` (`a, b ≥ 0`, `d = |a − b|`) cancelled beyond what the
+/// `f64` terms carry for `T`: for `f64`, below 2/3 of the larger term (from
+/// there the terms' own ulp, amplified, could exceed the bound); for `f32`,
+/// below 2^-26 of it (the `f64` errors are then still below 2^-26 of `d`).
+#[inline(always)]
+fn cancels<T: Float>(d: f64, a: f64, b: f64) -> bool {
+    let m = if a > b { a } else { b };
+    if T::MANTISSA_DIGITS > 24 {
+        d + d + d < m + m
+    } else {
+        d * dd::pow2i(26) < m
+    }
+}
+
+/// `2^110`, and the 110: scales a subnormal target into the normals, where
+/// its double-double products are exact.
+const LIFT: f64 = 1.298_074_214_633_706_9e33;
+const LIFT_EXP: f64 = 110.0;
+
+/// `e^a` in double-double (to about 2^-104 of itself), for `a ≥ −1400`,
+/// times `2^j`.
+#[inline(always)]
+fn exp_dd(a: f64, j: f64) -> Dd {
+    let (eps, k) = dd::exp_parts::<true>(a);
+    let s = dd::two_sum(1.0, eps.hi);
+    let e = dd::fast_two_sum(s.hi, s.lo + (eps.mid + eps.lo));
+    dd::ldexp(e, k + j)
+}
+
+/// `y·e^a` in double-double (to about 2^-104 of itself), `y ≥ 0`, `a ≥ −1400`.
+#[inline(always)]
+fn mul_exp_dd(y: f64, a: f64) -> Dd {
+    let (eps, k) = dd::exp_parts::<true>(a);
+    let small = y < 1.0;
+    let ys = if small { y * LIFT } else { y };
+    let j = if small { -LIFT_EXP } else { 0.0 };
+    let p = dd::two_prod(ys, eps.hi);
+    let s = dd::two_sum(ys, p.hi);
+    let q = dd::fast_two_sum(s.hi, s.lo + (p.lo + ys * (eps.mid + eps.lo)));
+    dd::ldexp(q, k + j)
+}
+
+/// `hi − lo` of a double-double, rounded once (but for 2^-104).
+#[inline(always)]
+fn dd_sub(a: Dd, b: Dd) -> f64 {
+    let s = dd::two_sum(a.hi, -b.hi);
+    s.hi + (s.lo + (a.lo - b.lo))
+}
+
+/// `c·x` as a rounded product and, for `f64`, its rounding error (0 where
+/// the product is infinite: `e^(±inf)` needs no correction).
+#[inline(always)]
+fn scaled_arg<T: Float>(c: f64, x: f64) -> (f64, f64) {
+    let a = c * x;
+    if T::MANTISSA_DIGITS > 24 {
+        let lo = c.mul_add(x, -a);
+        (a, if a.abs() < f64::INFINITY { lo } else { 0.0 })
+    } else {
+        (a, 0.0)
+    }
+}
+
+/// Poisson deviance on the log link (PyTorch's `poisson_nll_loss` with
+/// `log_input=True, full=False`): `e^η − y·η`, gradient `e^η − y`, second
+/// derivative `e^η`, for `0 ≤ y < inf`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Poisson;
+
+impl<T: Float> Pointwise<T> for Poisson {
+    const HEAVY: bool = true;
+    const CHECKS_TARGET: bool = true;
+    const TARGET_DOMAIN: &'static str = "0 <= target < inf";
+
+    #[inline(always)]
+    fn valid_target(&self, y: T) -> bool {
+        y >= T::ZERO && y < T::INFINITY
+    }
+
+    #[inline(always)]
+    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let e = exp_f64(x);
+        // y = 0 has no y·η term, also at η = ±inf.
+        let yx = if y == 0.0 { 0.0 } else { y * x };
+        Terms {
+            // e^η overflows first: the value is then infinite.
+            value: T::from_f64(if e == f64::INFINITY { e } else { e - yx }),
+            grad: T::from_f64(e - y),
+            hess: T::from_f64(e),
+        }
+    }
+
+    const REFINES_VALUE: bool = true;
+
+    #[inline(always)]
+    fn value_cancels(&self, x: T, y: T, _: T) -> bool {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let (e, yx) = (exp_f64(x), y * x);
+        cancels::<T>((e - yx).abs(), e, yx)
+    }
+
+    /// `e^η − y·η` with both terms in double-double.
+    fn precise_value(&self, x: T, y: T, _: T) -> T {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        T::from_f64(dd_sub(exp_dd(x, 0.0), dd::two_prod(y, x)))
+    }
+
+    const REFINES_GRAD: bool = true;
+
+    #[inline(always)]
+    fn grad_cancels(&self, x: T, y: T, _: T) -> bool {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let e = exp_f64(x);
+        cancels::<T>((e - y).abs(), e, y)
+    }
+
+    /// `e^η − y` with `e^η` in double-double.
+    #[inline(always)]
+    fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        (T::from_f64(dd_sub(exp_dd(x, 0.0), Dd::new(y))), false)
+    }
+}
+
+/// Gamma deviance on the log link: `η + y·e^−η`, gradient `1 − y·e^−η`,
+/// second derivative `y·e^−η`, for `0 < y < inf`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Gamma;
+
+impl<T: Float> Pointwise<T> for Gamma {
+    const HEAVY: bool = true;
+    const CHECKS_TARGET: bool = true;
+    const TARGET_DOMAIN: &'static str = "0 < target < inf";
+
+    #[inline(always)]
+    fn valid_target(&self, y: T) -> bool {
+        y > T::ZERO && y < T::INFINITY
+    }
+
+    #[inline(always)]
+    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        // y·e^−η, right where it is finite though e^−η is not.
+        let q = exp_mul_f64(-x, 0.0, y);
+        Terms {
+            // η = −inf: the exponential wins.
+            value: T::from_f64(if q == f64::INFINITY { q } else { x + q }),
+            grad: T::from_f64(1.0 - q),
+            hess: T::from_f64(q),
+        }
+    }
+
+    const REFINES_VALUE: bool = true;
+
+    #[inline(always)]
+    fn value_cancels(&self, x: T, y: T, _: T) -> bool {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let q = exp_mul_f64(-x, 0.0, y);
+        cancels::<T>((x + q).abs(), q, -x)
+    }
+
+    /// `η + y·e^−η` with the product in double-double.
+    fn precise_value(&self, x: T, y: T, _: T) -> T {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let q = mul_exp_dd(y, -x);
+        let s = dd::two_sum(x, q.hi);
+        T::from_f64(s.hi + (s.lo + q.lo))
+    }
+
+    const REFINES_GRAD: bool = true;
+
+    #[inline(always)]
+    fn grad_cancels(&self, x: T, y: T, _: T) -> bool {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let q = exp_mul_f64(-x, 0.0, y);
+        cancels::<T>((1.0 - q).abs(), 1.0, q)
+    }
+
+    /// `1 − y·e^−η` with the product in double-double.
+    #[inline(always)]
+    fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        (T::from_f64(dd_sub(Dd::new(1.0), mul_exp_dd(y, -x))), false)
+    }
+}
+
+/// Tweedie deviance on the log link, `1 < p < 2` (compound Poisson–Gamma):
+/// `e^((2−p)η)/(2−p) − y·e^((1−p)η)/(1−p)`, gradient
+/// `e^((2−p)η) − y·e^((1−p)η)`, second derivative
+/// `(2−p)·e^((2−p)η) − (1−p)·y·e^((1−p)η)`, for `0 ≤ y < inf`. The limits
+/// `p = 1` and `p = 2` are [`Poisson`] and [`Gamma`] (the Python functions
+/// take them and dispatch there).
+#[derive(Clone, Copy, Debug)]
+pub struct Tweedie {
+    /// `2 − p` and `p − 1`, both exact, in (0, 1).
+    c2: f64,
+    c1: f64,
+}
+
+impl Tweedie {
+    /// The Tweedie loss of power `1 < p < 2`.
+    pub fn new(power: f64) -> Result<Self, LossError> {
+        require(
+            power > 1.0 && power < 2.0,
+            "power",
+            power,
+            "1 < power < 2 (power 1 is Poisson, power 2 is Gamma)",
+        )?;
+        Ok(Self {
+            c2: 2.0 - power,
+            c1: power - 1.0,
+        })
+    }
+
+    /// `(2−p)·e^((2−p)η)` and `y·e^((1−p)η)`: each exponential of a
+    /// product carries the product's rounding error, and takes its factor
+    /// while normal.
+    #[inline(always)]
+    fn terms<T: Float>(&self, x: f64, y: f64) -> (f64, f64) {
+        let (a, alo) = scaled_arg::<T>(self.c2, x);
+        let (b, blo) = scaled_arg::<T>(-self.c1, x);
+        (exp_mul_f64(a, alo, self.c2), exp_mul_f64(b, blo, y))
+    }
+}
+
+impl<T: Float> Pointwise<T> for Tweedie {
+    const HEAVY: bool = true;
+    const CHECKS_TARGET: bool = true;
+    const TARGET_DOMAIN: &'static str = "0 <= target < inf";
+
+    #[inline(always)]
+    fn valid_target(&self, y: T) -> bool {
+        y >= T::ZERO && y < T::INFINITY
+    }
+
+    #[inline(always)]
+    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let (ha, b) = self.terms::<T>(x, y);
+        // e^((2−p)η), and both terms of the value: positive, no cancellation.
+        let a = ha / self.c2;
+        Terms {
+            value: T::from_f64(a / self.c2 + b / self.c1),
+            grad: T::from_f64(a - b),
+            hess: T::from_f64(ha + self.c1 * b),
+        }
+    }
+
+    const REFINES_GRAD: bool = true;
+
+    #[inline(always)]
+    fn grad_cancels(&self, x: T, y: T, _: T) -> bool {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let (ha, b) = self.terms::<T>(x, y);
+        let a = ha / self.c2;
+        cancels::<T>((a - b).abs(), a, b)
+    }
+
+    /// `y·e^((1−p)η)·(e^η/y − 1)`: the difference in double-double, the
+    /// factor as the fast path has it (no cancellation there). Near the
+    /// zero `η = ln y` this overflows nowhere, whatever `y`.
+    #[inline(always)]
+    fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let (_, b) = self.terms::<T>(x, y);
+        let small = y < 1.0;
+        let (ys, j) = if small {
+            (y * LIFT, LIFT_EXP)
+        } else {
+            (y, 0.0)
+        };
+        let e = exp_dd(x, j);
+        let s = dd::two_sum(e.hi, -ys);
+        let d = dd::fast_two_sum(s.hi, s.lo + e.lo);
+        (T::from_f64(b * dd::div(d, Dd::new(ys))), false)
+    }
+}
+
+/// Scalar `f64` references (libm, the textbook formulas), `(value, grad, hess)`.
+pub mod scalar {
+    /// [`super::Poisson`].
+    pub fn poisson_scalar(x: f64, y: f64) -> (f64, f64, f64) {
+        let e = x.exp();
+        let yx = if y == 0.0 { 0.0 } else { y * x };
+        (e - yx, e - y, e)
+    }
+
+    /// [`super::Gamma`].
+    pub fn gamma_scalar(x: f64, y: f64) -> (f64, f64, f64) {
+        let q = y * (-x).exp();
+        (x + q, 1.0 - q, q)
+    }
+
+    /// [`super::Tweedie`] of power `p`.
+    pub fn tweedie_scalar(x: f64, y: f64, p: f64) -> (f64, f64, f64) {
+        let a = ((2.0 - p) * x).exp();
+        let b = if y == 0.0 {
+            0.0
+        } else {
+            y * ((1.0 - p) * x).exp()
+        };
+        (
+            a / (2.0 - p) - b / (1.0 - p),
+            a - b,
+            (2.0 - p) * a - (1.0 - p) * b,
+        )
+    }
+}

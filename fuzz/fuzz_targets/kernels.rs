@@ -279,6 +279,11 @@ fn elementwise<T: Elem>(family: Kind, case: &Case, bytes: &mut Bytes<'_>) {
         // Targets of the binary losses: probabilities (not validated).
         yv.iter_mut().for_each(|v| *v = unit(*v));
     }
+    if domain.target_is_count() && bounded {
+        // Counts and amounts: in their domain, or any (invalid ones must be
+        // rejected).
+        yv.iter_mut().for_each(|v| *v = v.abs());
+    }
     let x: Vec<T> = if domain.input_is_probability() && bounded {
         x.iter().map(|&v| T::from_f64(unit(v.to_f64()))).collect()
     } else {

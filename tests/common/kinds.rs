@@ -28,12 +28,13 @@ use fastloss::kernel::evaluate;
 use fastloss::loss::binary::scalar::{
     binary_cross_entropy_scalar, binary_cross_entropy_with_logits_scalar,
 };
+use fastloss::loss::loglink::scalar::{gamma_scalar, poisson_scalar, tweedie_scalar};
 use fastloss::loss::regression::scalar::{
     huber_scalar, log_cosh_scalar, mae_scalar, mse_scalar, pinball_scalar, smooth_l1_scalar,
 };
 use fastloss::{
-    BinaryCrossEntropy, BinaryCrossEntropyWithLogits, Float, Huber, Level, LogCosh, LossError, Mae,
-    Mse, Op, Pinball, Pointwise, Reduction, SmoothL1, Weights,
+    BinaryCrossEntropy, BinaryCrossEntropyWithLogits, Float, Gamma, Huber, Level, LogCosh,
+    LossError, Mae, Mse, Op, Pinball, Pointwise, Poisson, Reduction, SmoothL1, Tweedie, Weights,
 };
 
 /// An elementwise loss with its parameter.
@@ -52,11 +53,15 @@ pub enum Kind {
     Bce,
     /// On logits, with a `pos_weight` of this many columns (0: none).
     Logits(usize),
+    /// The log-link losses: Poisson, Gamma, Tweedie of power p (1 < p < 2).
+    Poisson,
+    Gamma,
+    Tweedie(f64),
 }
 
 /// Every loss with the parameters under test. The fuzz target numbers the
 /// families in this order ([`families`]).
-pub const KINDS: [Kind; 17] = [
+pub const KINDS: [Kind; 22] = [
     Kind::Mae,
     Kind::Mse,
     Kind::SmoothL1(0.0),
@@ -74,6 +79,11 @@ pub const KINDS: [Kind; 17] = [
     Kind::Logits(0),
     Kind::Logits(3), // pos_weight periods that no lane count divides
     Kind::Logits(7),
+    Kind::Poisson,
+    Kind::Gamma,
+    Kind::Tweedie(1.5),
+    Kind::Tweedie(1.2),
+    Kind::Tweedie(1.9),
 ];
 
 /// The first kind of each family in [`KINDS`], in order.
@@ -96,6 +106,11 @@ pub enum Domain {
     Probability,
     /// Any logit against targets in [0, 1].
     Logit,
+    /// Any input η (the log of a mean) against targets `0 ≤ y < inf`;
+    /// others are rejected.
+    Count,
+    /// Any input η against targets `0 < y < inf`; others are rejected.
+    Amount,
 }
 
 impl Domain {
@@ -105,7 +120,12 @@ impl Domain {
     }
     /// Whether targets are meant to be in [0, 1] (they are not validated).
     pub fn target_is_probability(self) -> bool {
-        self != Domain::Difference
+        matches!(self, Domain::Probability | Domain::Logit)
+    }
+    /// Whether targets are counts or amounts (validated: `y ≥ 0`, or `y > 0`
+    /// for [`Domain::Amount`]).
+    pub fn target_is_count(self) -> bool {
+        matches!(self, Domain::Count | Domain::Amount)
     }
 }
 
@@ -146,6 +166,9 @@ impl Kind {
             Kind::Pinball(_) => "pinball",
             Kind::Bce => "binary_cross_entropy",
             Kind::Logits(_) => "binary_cross_entropy_with_logits",
+            Kind::Poisson => "poisson",
+            Kind::Gamma => "gamma",
+            Kind::Tweedie(_) => "tweedie",
         }
     }
 
@@ -156,7 +179,14 @@ impl Kind {
             Kind::SmoothL1(_) => Kind::SmoothL1(p),
             Kind::Huber(_) => Kind::Huber(p),
             Kind::Pinball(_) => Kind::Pinball(p),
-            Kind::Mae | Kind::Mse | Kind::LogCosh | Kind::Bce | Kind::Logits(_) => self,
+            Kind::Tweedie(_) => Kind::Tweedie(p),
+            Kind::Mae
+            | Kind::Mse
+            | Kind::LogCosh
+            | Kind::Bce
+            | Kind::Logits(_)
+            | Kind::Poisson
+            | Kind::Gamma => self,
         }
     }
 
@@ -188,6 +218,8 @@ impl Kind {
             | Kind::Pinball(_) => Domain::Difference,
             Kind::Bce => Domain::Probability,
             Kind::Logits(_) => Domain::Logit,
+            Kind::Poisson | Kind::Tweedie(_) => Domain::Count,
+            Kind::Gamma => Domain::Amount,
         }
     }
 
@@ -197,6 +229,7 @@ impl Kind {
             Kind::SmoothL1(p) | Kind::Huber(p) if p != 1.0 => Large::Baseline,
             Kind::Pinball(q) if q != 0.5 => Large::Baseline,
             Kind::Logits(c) if c > 0 => Large::Skip,
+            Kind::Tweedie(p) if p != 1.5 => Large::Baseline,
             _ => Large::EveryLevel,
         }
     }
@@ -240,6 +273,25 @@ impl Kind {
                     binary_cross_entropy_with_logits_scalar(x, t, pw).into(),
                     scale,
                 )
+            }
+            // The gradients are differences of two terms: measured against
+            // the larger.
+            Kind::Poisson => {
+                let r = poisson_scalar(x, t);
+                (r.into(), r.2.max(t))
+            }
+            Kind::Gamma => {
+                let r = gamma_scalar(x, t);
+                (r.into(), r.2.max(1.0))
+            }
+            Kind::Tweedie(p) => {
+                let r = tweedie_scalar(x, t, p);
+                let b = if t == 0.0 {
+                    0.0
+                } else {
+                    t * ((1.0 - p) * x).exp()
+                };
+                (r.into(), ((2.0 - p) * x).exp().max(b))
             }
         }
     }
@@ -285,6 +337,19 @@ impl Kind {
                     scale: Some([value, gscale, h.abs()]),
                 }
             }
+            // Values that are differences (Poisson's, Gamma's) measured
+            // against their terms; the rest as the binary losses.
+            Kind::Poisson | Kind::Gamma | Kind::Tweedie(_) => {
+                let value = match self {
+                    Kind::Poisson => x.exp() + (t * x).abs(),
+                    Kind::Gamma => x.abs() + h,
+                    _ => v.abs(),
+                };
+                Ref {
+                    want: [v, g, h],
+                    scale: Some([value, gscale, h.abs()]),
+                }
+            }
             _ => Ref {
                 want: [v, g, h],
                 scale: None,
@@ -301,7 +366,7 @@ impl Kind {
     pub fn ulps<T: Float>(self, k: usize) -> u64 {
         let f64_ = T::MANTISSA_DIGITS > 24;
         match self.domain() {
-            Domain::Probability | Domain::Logit => {
+            Domain::Probability | Domain::Logit | Domain::Count | Domain::Amount => {
                 let base = if f64_ { 8 } else { 4 };
                 if k == 2 {
                     2 * base
@@ -369,6 +434,9 @@ impl<T: Float> Loss<T> {
             Kind::Pinball(q) => v.visit(&Pinball::<T>::new(q)?),
             Kind::Bce => v.visit(&BinaryCrossEntropy),
             Kind::Logits(_) => v.visit(&BinaryCrossEntropyWithLogits::new(columns)?),
+            Kind::Poisson => v.visit(&Poisson),
+            Kind::Gamma => v.visit(&Gamma),
+            Kind::Tweedie(p) => v.visit(&Tweedie::new(p)?),
         })
     }
 

@@ -257,14 +257,15 @@ pub fn exp_f64(x: f64) -> f64 {
     scale_pow2_f64(p, y)
 }
 
-/// `m·e^(x + xlo)` for `f64`, `|xlo| ≤ ulp(x)`: [`exp_f64`]'s reduction with
-/// `xlo` carried into the reduced argument (the rounding error of a product
-/// such as `(2 − p)·η`, which at `|x| ≈ 700` would cost hundreds of ulp),
-/// and the factor `m ≥ 0` applied while the result is normal, so that
-/// `y·e^(−η)` is right wherever it is finite, though `e^(−η)` alone
-/// overflows (a tiny `y`) or underflows (a huge one). Within 1.5 ulp;
-/// `e^x` beyond `±2100` saturates (0 or inf times `m`, which no finite `m`
-/// brings back into range). NaN passes through. Branch-free.
+/// `m·e^(x + xlo)` for `f64`, `|xlo| ≤ ulp(x)`, `m ≥ 0` finite: [`exp_f64`]'s
+/// reduction with `xlo` carried into the reduced argument (the rounding
+/// error of a product such as `(2 − p)·η`, which at `|x| ≈ 700` would cost
+/// hundreds of ulp), and `m` split as `m' · 2^j` with `m' ∈ [1, 2)`, so that
+/// the one rounded product `m'·(1 + q)` never leaves the normals and the
+/// scaling by `2^(k + j)` is exact (rounded once more only where the result
+/// is subnormal). `y·e^(−η)` is then right wherever it is finite, though
+/// `e^(−η)` alone overflows (a tiny `y`) or underflows (a huge one). Within
+/// 1.5 ulp; `x` beyond `±2100` saturates. NaN passes through. Branch-free.
 #[inline(always)]
 pub(crate) fn exp_mul_f64(x: f64, xlo: f64, m: f64) -> f64 {
     const P1: f64 = 0.166_666_666_666_666_02;
@@ -272,7 +273,8 @@ pub(crate) fn exp_mul_f64(x: f64, xlo: f64, m: f64) -> f64 {
     const P3: f64 = 6.613_756_321_437_934e-5;
     const P4: f64 = -1.653_390_220_546_525_2e-6;
     const P5: f64 = 4.138_136_797_057_238_5e-8;
-    // |k| ≤ 3030: three normal factors 2^k1·2^k2·2^k3 scale exactly.
+    const TWO52: f64 = 4_503_599_627_370_496.0;
+    const TWO64: f64 = 18_446_744_073_709_551_616.0;
     let x = if x > 2100.0 { 2100.0 } else { x };
     let x = if x < -2100.0 { -2100.0 } else { x };
     let y = x.mul_add(core::f64::consts::LOG2_E, MAGIC_F64);
@@ -288,20 +290,27 @@ pub(crate) fn exp_mul_f64(x: f64, xlo: f64, m: f64) -> f64 {
         .mul_add(t, P1);
     let c = (-t).mul_add(q, r);
     let p = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
-    // k1 = round(k/3), k2 = round((k − k1)/2), k3 = the rest: each within ±1011.
-    let k1 = (k * (1.0 / 3.0) + MAGIC_F64) - MAGIC_F64;
-    let k2 = ((k - k1) * 0.5 + MAGIC_F64) - MAGIC_F64;
-    let k3 = k - k1 - k2;
+    // m = m'·2^j: a subnormal m lifted into the normals first (exactly).
+    let sub = m < f64::MIN_POSITIVE;
+    let lifted = if sub { m * TWO64 } else { m };
+    let bits = lifted.to_bits();
+    let biased = f64::from_bits(0x4330_0000_0000_0000 | ((bits >> 52) & 0x7ff)) - TWO52;
+    let j = biased - 1023.0 - if sub { 64.0 } else { 0.0 };
+    let mant = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+    // 2^(k + j) as three normal factors, |k + j| ≤ 3000 (beyond, the
+    // result saturates anyway).
+    let e = k + j;
+    let e = if e > 3000.0 { 3000.0 } else { e };
+    let e = if e < -3000.0 { -3000.0 } else { e };
+    let e1 = (e * (1.0 / 3.0) + MAGIC_F64) - MAGIC_F64;
+    let e2 = ((e - e1) * 0.5 + MAGIC_F64) - MAGIC_F64;
+    let e3 = e - e1 - e2;
     let pow2 = |j: f64| f64::from_bits(((j + 1023.0 + MAGIC_F64).to_bits() & 0x7ff) << 52);
-    let (f1, f2, f3) = (pow2(k1), pow2(k2), pow2(k3));
-    // Scaled up before the one rounding product, down after it: the
-    // product is then rounded where it is normal, if anywhere.
-    let up = k >= 0.0;
-    let a = if up { m * f1 * f2 * f3 } else { m * p };
-    if up {
-        a * p
+    let v = (mant * p) * pow2(e1) * pow2(e2) * pow2(e3);
+    if m == 0.0 {
+        0.0
     } else {
-        a * f1 * f2 * f3
+        v
     }
 }
 

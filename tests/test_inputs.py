@@ -252,6 +252,8 @@ SCALARS: dict[str, list[Any]] = {
 SCALAR_TARGETS: dict[str, list[Any]] = {
     "real": [1.0, 1, np.float32(1.0), 0.5],
     "probability": [1.0, 0, np.float32(1.0), 0.5],
+    "nonnegative": [1.0, 0, np.float32(2.0), 0.5],
+    "positive": [1.0, 2, np.float32(1.0), 0.5],
 }
 
 

@@ -115,13 +115,21 @@ impl<T: Float> Pointwise<T> for Poisson {
     fn value_cancels(&self, x: T, y: T, _: T) -> bool {
         let (x, y) = (x.to_f64(), y.to_f64());
         let (e, yx) = (exp_f64(x), y * x);
-        cancels::<T>((e - yx).abs(), e, yx)
+        // Both terms beyond f64 (a huge y at η > 709): which is larger
+        // decides the sign of the infinity, or a finite difference.
+        // (From η = 1500, e^η beats every finite y·η.)
+        let both = e == f64::INFINITY && yx == f64::INFINITY && x < 1500.0;
+        cancels::<T>((e - yx).abs(), e, yx) || both
     }
 
-    /// `e^η − y·η` with both terms in double-double.
+    /// `e^η − y·η` with both terms in double-double, scaled by 2^-1000
+    /// where `e^η` overflows.
     fn precise_value(&self, x: T, y: T, _: T) -> T {
         let (x, y) = (x.to_f64(), y.to_f64());
-        T::from_f64(dd_sub(exp_dd(x, 0.0), dd::two_prod(y, x)))
+        let j = if x > 709.0 { 1000.0 } else { 0.0 };
+        let ys = dd::ldexp(Dd::new(y), -j).hi;
+        let d = dd_sub(exp_dd(x, -j), dd::two_prod(ys, x));
+        T::from_f64(dd::ldexp(Dd::new(d), j).hi)
     }
 
     const REFINES_GRAD: bool = true;
@@ -130,14 +138,20 @@ impl<T: Float> Pointwise<T> for Poisson {
     fn grad_cancels(&self, x: T, y: T, _: T) -> bool {
         let (x, y) = (x.to_f64(), y.to_f64());
         let e = exp_f64(x);
-        cancels::<T>((e - y).abs(), e, y)
+        // Just past e^η's overflow a huge y leaves a finite difference.
+        let over = e == f64::INFINITY && x < 1500.0;
+        cancels::<T>((e - y).abs(), e, y) || over
     }
 
-    /// `e^η − y` with `e^η` in double-double.
+    /// `e^η − y` with `e^η` in double-double, scaled by 2^-1000 where it
+    /// overflows.
     #[inline(always)]
     fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
         let (x, y) = (x.to_f64(), y.to_f64());
-        (T::from_f64(dd_sub(exp_dd(x, 0.0), Dd::new(y))), false)
+        let j = if x > 709.0 { 1000.0 } else { 0.0 };
+        let ys = dd::ldexp(Dd::new(y), -j).hi;
+        let d = dd_sub(exp_dd(x, -j), Dd::new(ys));
+        (T::from_f64(dd::ldexp(Dd::new(d), j).hi), false)
     }
 }
 
@@ -301,13 +315,17 @@ pub mod scalar {
     pub fn poisson_scalar(x: f64, y: f64) -> (f64, f64, f64) {
         let e = x.exp();
         let yx = if y == 0.0 { 0.0 } else { y * x };
-        (e - yx, e - y, e)
+        // At η = inf, e^η − y·η is inf − inf as written: its limit is inf.
+        let v = if e == f64::INFINITY { e } else { e - yx };
+        (v, e - y, e)
     }
 
     /// [`super::Gamma`].
     pub fn gamma_scalar(x: f64, y: f64) -> (f64, f64, f64) {
         let q = y * (-x).exp();
-        (x + q, 1.0 - q, q)
+        // At η = −inf, η + y·e^−η is −inf + inf as written: its limit is inf.
+        let v = if q == f64::INFINITY { q } else { x + q };
+        (v, 1.0 - q, q)
     }
 
     /// [`super::Tweedie`] of power `p`.

@@ -220,6 +220,9 @@ def inputs(
     x = _values(loss.input, size, rng, 2.0)
     t = _values(loss.target, size, rng, 1.0)
     xe = _EDGES[loss.input] + (_SPECIALS[loss.input] if specials else [])
+    if loss.target in ("nonnegative", "positive"):
+        # η is a log: at ±800 every exponential of it is 0 or inf, and 0·inf is NaN.
+        xe = [30.0 if v == 50.0 else -30.0 if v == -800.0 else v for v in xe]
     te = _EDGES[loss.target] + (_SPECIALS[loss.target] if specials else [])
     both_real = loss.input == "real" and loss.target == "real"
     for k, i in enumerate(tie_positions(size)):

@@ -339,15 +339,25 @@ impl Kind {
             }
             // Values that are differences (Poisson's, Gamma's) measured
             // against their terms; the rest as the binary losses.
-            Kind::Poisson | Kind::Gamma | Kind::Tweedie(_) => {
-                let value = match self {
-                    Kind::Poisson => x.exp() + (t * x).abs(),
-                    Kind::Gamma => x.abs() + h,
-                    _ => v.abs(),
+            Kind::Poisson | Kind::Gamma => {
+                let value = if self == Kind::Poisson {
+                    x.exp() + (t * x).abs()
+                } else {
+                    x.abs() + h
                 };
                 Ref {
                     want: [v, g, h],
                     scale: Some([value, gscale, h.abs()]),
+                }
+            }
+            // The reference rounds (2 − p)·η and (1 − p)·η before their
+            // exponentials (the kernel carries that error): its own error is
+            // that many times larger.
+            Kind::Tweedie(p) => {
+                let amp = 1.0 + ((2.0 - p) * x).abs() + ((1.0 - p) * x).abs();
+                Ref {
+                    want: [v, g, h],
+                    scale: Some([v.abs() * amp, gscale * amp, h.abs() * amp]),
                 }
             }
             _ => Ref {

@@ -135,9 +135,8 @@ def specials_result(dtype: DType) -> dict[str, Any]:
     with np.errstate(all="ignore"):
         for loss in LOSSES:
             xs = np.array(UNIT_VALUES if loss.input == "probability" else SPECIAL_VALUES, dtype)
-            ys = np.array(SPECIAL_VALUES if loss.target == "real" else UNIT_VALUES, dtype)
-            if loss.target == "positive":
-                ys = ys[ys > 0]
+            pool = SPECIAL_VALUES if loss.target == "real" else UNIT_VALUES
+            ys = np.array([v for v in pool if v > 0 or loss.target != "positive"], dtype)
             x: Array = np.repeat(xs, len(ys))
             y: Array = np.tile(ys, len(xs))
             if loss.family == "rows":

@@ -440,9 +440,8 @@ def test_special_values_propagate(loss: Loss, suffix: str) -> None:
     for dt in (np.float64, np.float32):
         with np.errstate(all="ignore"):
             xs = np.array(UNIT if loss.input == "probability" else SPECIALS, dt)
-            ys = np.array(SPECIALS if loss.target == "real" else UNIT, dt)
-            if loss.target == "positive":
-                ys = ys[ys > 0]
+            pool = SPECIALS if loss.target == "real" else UNIT
+            ys = np.array([v for v in pool if v > 0 or loss.target != "positive"], dt)
         # Every (input, target) pair.
         x, y = np.repeat(xs, len(ys)), np.tile(ys, len(xs))
         if rows:

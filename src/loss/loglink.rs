@@ -15,7 +15,7 @@ use crate::dd::{self, Dd};
 use crate::error::{require, LossError};
 use crate::float::Float;
 use crate::kernel::{Pointwise, Terms};
-use crate::math::{exp_f64, exp_mul_f64};
+use crate::math::{exp_f64, exp_mul_f64, frexp_f64};
 
 /// Whether `a − b` (`a, b ≥ 0`, `d = |a − b|`) cancelled beyond what the
 /// `f64` terms carry for `T`: for `f64`, below 2/3 of the larger term (from
@@ -31,11 +31,6 @@ fn cancels<T: Float>(d: f64, a: f64, b: f64) -> bool {
     }
 }
 
-/// `2^110`, and the 110: scales a subnormal target into the normals, where
-/// its double-double products are exact.
-const LIFT: f64 = 1.298_074_214_633_706_9e33;
-const LIFT_EXP: f64 = 110.0;
-
 /// `e^a` in double-double (to about 2^-104 of itself), for `a ≥ −1400`,
 /// times `2^j`.
 #[inline(always)]
@@ -46,17 +41,32 @@ fn exp_dd(a: f64, j: f64) -> Dd {
     dd::ldexp(e, k + j)
 }
 
-/// `y·e^a` in double-double (to about 2^-104 of itself), `y ≥ 0`, `a ≥ −1400`.
+/// `y·e^a` in double-double (to about 2^-104 of itself), `y > 0` finite,
+/// `a ≥ −1400`: `y = m·2^j`, `m ∈ [1, 2)`, so that the products are exact
+/// whatever `y` (subnormal or near the largest float).
 #[inline(always)]
 fn mul_exp_dd(y: f64, a: f64) -> Dd {
     let (eps, k) = dd::exp_parts::<true>(a);
-    let small = y < 1.0;
-    let ys = if small { y * LIFT } else { y };
-    let j = if small { -LIFT_EXP } else { 0.0 };
-    let p = dd::two_prod(ys, eps.hi);
-    let s = dd::two_sum(ys, p.hi);
-    let q = dd::fast_two_sum(s.hi, s.lo + (p.lo + ys * (eps.mid + eps.lo)));
+    let (m, j) = frexp_f64(y);
+    let p = dd::two_prod(m, eps.hi);
+    let s = dd::two_sum(m, p.hi);
+    let q = dd::fast_two_sum(s.hi, s.lo + (p.lo + m * (eps.mid + eps.lo)));
     dd::ldexp(q, k + j)
+}
+
+/// Whether a double-double difference `d` of terms up to `m` cancelled
+/// below 2^-48 of them, where its 2^-106 no longer makes 4 ulp: then the
+/// scalar exact sum answers (`deep_grad`).
+#[inline(always)]
+fn too_deep(d: f64, m: f64) -> bool {
+    d.abs() < m * dd::pow2i(-48)
+}
+
+/// `2^s·(1 + ε)` as the terms of an exact sum (each part scaled exactly but
+/// where it falls below the normals, far beneath the sum's result).
+fn exp_terms(eps: dd::Td, s: f64) -> [f64; 4] {
+    let scale = |v: f64| dd::ldexp(Dd::new(v), s).hi;
+    [scale(1.0), scale(eps.hi), scale(eps.mid), scale(eps.lo)]
 }
 
 /// `hi − lo` of a double-double, rounded once (but for 2^-104).
@@ -122,13 +132,19 @@ impl<T: Float> Pointwise<T> for Poisson {
         cancels::<T>((e - yx).abs(), e, yx) || both
     }
 
-    /// `e^η − y·η` with both terms in double-double, scaled by 2^-1000
-    /// where `e^η` overflows.
+    /// `e^η − y·η` summed exactly from `e^η = 2^k·(1 + ε)` (ε in
+    /// triple-double) and the two parts of `y·η`, rounded once: good to
+    /// ε's own error, 2^-117, where a double-double sum would stop at 2^-106
+    /// of the terms (a value at its zero can cancel further). Scaled by
+    /// 2^-1000 where `e^η` overflows.
     fn precise_value(&self, x: T, y: T, _: T) -> T {
         let (x, y) = (x.to_f64(), y.to_f64());
         let j = if x > 709.0 { 1000.0 } else { 0.0 };
         let ys = dd::ldexp(Dd::new(y), -j).hi;
-        let d = dd_sub(exp_dd(x, -j), dd::two_prod(ys, x));
+        let (eps, k) = dd::exp_parts::<true>(x);
+        let [a, b, c, e] = exp_terms(eps, k - j);
+        let p = dd::two_prod(ys, x);
+        let d = dd::sum_exact(&[a, b, c, e, -p.hi, -p.lo]);
         T::from_f64(dd::ldexp(Dd::new(d), j).hi)
     }
 
@@ -150,8 +166,21 @@ impl<T: Float> Pointwise<T> for Poisson {
         let (x, y) = (x.to_f64(), y.to_f64());
         let j = if x > 709.0 { 1000.0 } else { 0.0 };
         let ys = dd::ldexp(Dd::new(y), -j).hi;
-        let d = dd_sub(exp_dd(x, -j), Dd::new(ys));
-        (T::from_f64(dd::ldexp(Dd::new(d), j).hi), false)
+        let e = exp_dd(x, -j);
+        let d = dd_sub(e, Dd::new(ys));
+        let deep = too_deep(d, if e.hi > ys { e.hi } else { ys });
+        (T::from_f64(dd::ldexp(Dd::new(d), j).hi), deep)
+    }
+
+    /// `e^η − y` summed exactly from `e^η = 2^k·(1 + ε)`.
+    fn deep_grad(&self, x: T, y: T, _: T) -> T {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let j = if x > 709.0 { 1000.0 } else { 0.0 };
+        let ys = dd::ldexp(Dd::new(y), -j).hi;
+        let (eps, k) = dd::exp_parts::<true>(x);
+        let [a, b, c, e] = exp_terms(eps, k - j);
+        let d = dd::sum_exact(&[a, b, c, e, -ys]);
+        T::from_f64(dd::ldexp(Dd::new(d), j).hi)
     }
 }
 
@@ -213,7 +242,31 @@ impl<T: Float> Pointwise<T> for Gamma {
     #[inline(always)]
     fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
         let (x, y) = (x.to_f64(), y.to_f64());
-        (T::from_f64(dd_sub(Dd::new(1.0), mul_exp_dd(y, -x))), false)
+        let q = mul_exp_dd(y, -x);
+        let d = dd_sub(Dd::new(1.0), q);
+        (
+            T::from_f64(d),
+            too_deep(d, if q.hi > 1.0 { q.hi } else { 1.0 }),
+        )
+    }
+
+    /// `1 − m·2^(k+j)·(1 + ε)` (`y = m·2^j`, `e^−η = 2^k·(1 + ε)`) summed
+    /// exactly from the products' exact parts.
+    fn deep_grad(&self, x: T, y: T, _: T) -> T {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let (eps, k) = dd::exp_parts::<true>(-x);
+        let (m, j) = frexp_f64(y);
+        let (p1, p2) = (dd::two_prod(m, eps.hi), dd::two_prod(m, eps.mid));
+        let s = |v: f64| -dd::ldexp(Dd::new(v), k + j).hi;
+        T::from_f64(dd::sum_exact(&[
+            1.0,
+            s(m),
+            s(p1.hi),
+            s(p1.lo),
+            s(p2.hi),
+            s(p2.lo),
+            s(m * eps.lo),
+        ]))
     }
 }
 
@@ -272,10 +325,18 @@ impl<T: Float> Pointwise<T> for Tweedie {
         let (ha, b) = self.terms::<T>(x, y);
         // e^((2−p)η), and both terms of the value: positive, no cancellation.
         let a = ha / self.c2;
+        // (p − 1)·y·e^((1−p)η) may be finite where y·e^((1−p)η) is not (y
+        // next to the largest float): then with the factor taken inside.
+        let hb = if b < f64::INFINITY {
+            self.c1 * b
+        } else {
+            let (arg, lo) = scaled_arg::<T>(-self.c1, x);
+            exp_mul_f64(arg, lo, y * self.c1)
+        };
         Terms {
             value: T::from_f64(a / self.c2 + b / self.c1),
             grad: T::from_f64(a - b),
-            hess: T::from_f64(ha + self.c1 * b),
+            hess: T::from_f64(ha + hb),
         }
     }
 
@@ -296,16 +357,23 @@ impl<T: Float> Pointwise<T> for Tweedie {
     fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
         let (x, y) = (x.to_f64(), y.to_f64());
         let (_, b) = self.terms::<T>(x, y);
-        let small = y < 1.0;
-        let (ys, j) = if small {
-            (y * LIFT, LIFT_EXP)
-        } else {
-            (y, 0.0)
-        };
-        let e = exp_dd(x, j);
+        // (e^η·2^-j − m)/m with y = m·2^j: in range whatever y.
+        let (ys, j) = frexp_f64(y);
+        let e = exp_dd(x, -j);
         let s = dd::two_sum(e.hi, -ys);
         let d = dd::fast_two_sum(s.hi, s.lo + e.lo);
-        (T::from_f64(b * dd::div(d, Dd::new(ys))), false)
+        let deep = too_deep(d.hi, if e.hi > ys { e.hi } else { ys });
+        (T::from_f64(b * dd::div(d, Dd::new(ys))), deep)
+    }
+
+    /// `y·e^((1−p)η)·(e^η·2^-j − m)/m` with the difference summed exactly.
+    fn deep_grad(&self, x: T, y: T, _: T) -> T {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let (_, b) = self.terms::<T>(x, y);
+        let (m, j) = frexp_f64(y);
+        let (eps, k) = dd::exp_parts::<true>(x);
+        let [a, c, e, f] = exp_terms(eps, k - j);
+        T::from_f64(b * (dd::sum_exact(&[a, c, e, f, -m]) / m))
     }
 }
 

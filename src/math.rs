@@ -282,8 +282,10 @@ pub(crate) fn frexp_f64(m: f64) -> (f64, f64) {
 /// is subnormal). `y·e^(−η)` is then right wherever it is finite, though
 /// `e^(−η)` alone overflows (a tiny `y`) or underflows (a huge one). Within
 /// 1.5 ulp; `x` beyond `±2100` saturates. NaN passes through. Branch-free.
+/// Times `2^shift` (an integer-valued `f64`), exactly, for a factor that
+/// was lifted out of the subnormals.
 #[inline(always)]
-pub(crate) fn exp_mul_f64(x: f64, xlo: f64, m: f64) -> f64 {
+pub(crate) fn exp_mul_f64(x: f64, xlo: f64, m: f64, shift: f64) -> f64 {
     const P1: f64 = 0.166_666_666_666_666_02;
     const P2: f64 = -0.002_777_777_777_701_559_3;
     const P3: f64 = 6.613_756_321_437_934e-5;
@@ -309,7 +311,7 @@ pub(crate) fn exp_mul_f64(x: f64, xlo: f64, m: f64) -> f64 {
     let (mant, j) = frexp_f64(m);
     // 2^(k + j) as three normal factors, |k + j| ≤ 3000 (beyond, the
     // result saturates anyway).
-    let e = k + j;
+    let e = k + j + shift;
     let e = if e > 3000.0 { 3000.0 } else { e };
     let e = if e < -3000.0 { -3000.0 } else { e };
     let e1 = (e * (1.0 / 3.0) + MAGIC_F64) - MAGIC_F64;

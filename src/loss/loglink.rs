@@ -5,7 +5,7 @@
 //!
 //! Every type computes in `f64`: an `f32` element then rounds once, at the
 //! end, and an `f64` one gets its exponentials with the rounding error of
-//! their argument carried ([`exp_mul_f64`]). The differences that cancel
+//! their argument carried (`math::exp_mul_f64`). The differences that cancel
 //! (every gradient next to its zero `η = ln y`, Poisson's value for `y > e`
 //! and Gamma's for `y < 1/e` next to theirs) are marked per lane and
 //! computed again in double-double, as the binary cross-entropy's gradient
@@ -28,6 +28,64 @@ fn cancels<T: Float>(d: f64, a: f64, b: f64) -> bool {
         d + d + d < m + m
     } else {
         d * dd::pow2i(26) < m
+    }
+}
+
+/// Whether `a − b`, computed from terms good to 2^-68 of themselves (the
+/// `f64` fast paths of Poisson and Gamma) or rounded to `f64` (`f32`), lost
+/// more than 2^-12 (2^-26) of them: only then are its errors near an ulp.
+#[inline(always)]
+fn cancels_wide<T: Float>(d: f64, a: f64, b: f64) -> bool {
+    let m = if a > b { a } else { b };
+    let bits = if T::MANTISSA_DIGITS > 24 { 12 } else { 26 };
+    d * dd::pow2i(bits) < m
+}
+
+/// `e^x` as `hi + lo` to 2^-68 of itself (`dd::exp_parts` without its
+/// widest terms): cheap enough for every element, precise enough that a
+/// difference with it cancels into the ulp bound only at 2^-12 of its terms.
+#[inline(always)]
+fn exp_pair(x: f64) -> Dd {
+    let x = if x > 1000.0 { 1000.0 } else { x };
+    let (eps, k) = dd::exp_parts::<false>(x);
+    let s = dd::two_sum(1.0, eps.hi);
+    dd::ldexp(dd::fast_two_sum(s.hi, s.lo + eps.mid), k)
+}
+
+/// `y·e^x` as `hi + lo` to 2^-68 of itself, `y > 0` finite: `y = m·2^j`,
+/// the product `m·(1 + ε)` exact in its leading parts, then scaled.
+#[inline(always)]
+fn mul_exp_pair(y: f64, x: f64) -> Dd {
+    let x = if x > 1000.0 { 1000.0 } else { x };
+    let (eps, k) = dd::exp_parts::<false>(x);
+    let (m, j) = frexp_f64(y);
+    let p = dd::two_prod(m, eps.hi);
+    let s = dd::two_sum(m, p.hi);
+    let q = dd::fast_two_sum(s.hi, s.lo + (p.lo + m * eps.mid));
+    let e = k + j;
+    dd::ldexp(q, if e > 2040.0 { 2040.0 } else { e })
+}
+
+/// `e^x` as Poisson's fast path has it (its leading part, for `f64`).
+#[inline(always)]
+fn poisson_exp<T: Float>(x: f64) -> f64 {
+    if T::MANTISSA_DIGITS > 24 {
+        exp_pair(x).hi
+    } else {
+        exp_f64(x)
+    }
+}
+
+/// `y·x` exactly, as two parts (0 for `y = 0`, also at `x = ±inf`).
+#[inline(always)]
+fn product(y: f64, x: f64) -> Dd {
+    let p = dd::two_prod(y, x);
+    if y == 0.0 {
+        Dd::new(0.0)
+    } else if p.hi.abs() < f64::INFINITY {
+        p
+    } else {
+        Dd::new(p.hi)
     }
 }
 
@@ -108,6 +166,19 @@ impl<T: Float> Pointwise<T> for Poisson {
     #[inline(always)]
     fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
         let (x, y) = (x.to_f64(), y.to_f64());
+        if T::MANTISSA_DIGITS > 24 {
+            // e^η to 2^-68 and y·η exact: the differences cancel into the
+            // ulp bound only at 2^-12 of their terms.
+            let (e, p) = (exp_pair(x), product(y, x));
+            let v = dd::two_sum(e.hi, -p.hi);
+            let g = dd::two_sum(e.hi, -y);
+            let value = v.hi + (v.lo + (e.lo - p.lo));
+            return Terms {
+                value: T::from_f64(if e.hi == f64::INFINITY { e.hi } else { value }),
+                grad: T::from_f64(g.hi + (g.lo + e.lo)),
+                hess: T::from_f64(e.hi + e.lo),
+            };
+        }
         let e = exp_f64(x);
         // y = 0 has no y·η term, also at η = ±inf.
         let yx = if y == 0.0 { 0.0 } else { y * x };
@@ -122,14 +193,15 @@ impl<T: Float> Pointwise<T> for Poisson {
     const REFINES_VALUE: bool = true;
 
     #[inline(always)]
-    fn value_cancels(&self, x: T, y: T, _: T) -> bool {
+    fn value_cancels(&self, x: T, y: T, c: T) -> bool {
+        let v = self.eval(x, y, c).value.to_f64();
         let (x, y) = (x.to_f64(), y.to_f64());
-        let (e, yx) = (exp_f64(x), y * x);
+        let (e, yx) = (poisson_exp::<T>(x), y * x);
         // Both terms beyond f64 (a huge y at η > 709): which is larger
         // decides the sign of the infinity, or a finite difference.
         // (From η = 1500, e^η beats every finite y·η.)
         let both = e == f64::INFINITY && yx == f64::INFINITY && x < 1500.0;
-        cancels::<T>((e - yx).abs(), e, yx) || both
+        cancels_wide::<T>(v.abs(), e, yx) || both
     }
 
     /// `e^η − y·η` summed exactly from `e^η = 2^k·(1 + ε)` (ε in
@@ -151,12 +223,13 @@ impl<T: Float> Pointwise<T> for Poisson {
     const REFINES_GRAD: bool = true;
 
     #[inline(always)]
-    fn grad_cancels(&self, x: T, y: T, _: T) -> bool {
+    fn grad_cancels(&self, x: T, y: T, c: T) -> bool {
+        let g = self.eval(x, y, c).grad.to_f64();
         let (x, y) = (x.to_f64(), y.to_f64());
-        let e = exp_f64(x);
+        let e = poisson_exp::<T>(x);
         // Just past e^η's overflow a huge y leaves a finite difference.
         let over = e == f64::INFINITY && x < 1500.0;
-        cancels::<T>((e - y).abs(), e, y) || over
+        cancels_wide::<T>(g.abs(), e, y) || over
     }
 
     /// `e^η − y` with `e^η` in double-double, scaled by 2^-1000 where it
@@ -202,8 +275,20 @@ impl<T: Float> Pointwise<T> for Gamma {
     #[inline(always)]
     fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
         let (x, y) = (x.to_f64(), y.to_f64());
+        if T::MANTISSA_DIGITS > 24 {
+            // y·e^−η to 2^-68 (see Poisson).
+            let q = mul_exp_pair(y, -x);
+            let v = dd::two_sum(x, q.hi);
+            let g = dd::two_sum(1.0, -q.hi);
+            let value = v.hi + (v.lo + q.lo);
+            return Terms {
+                value: T::from_f64(if q.hi == f64::INFINITY { q.hi } else { value }),
+                grad: T::from_f64(g.hi + (g.lo - q.lo)),
+                hess: T::from_f64(q.hi + q.lo),
+            };
+        }
         // y·e^−η, right where it is finite though e^−η is not.
-        let q = exp_mul_f64(-x, 0.0, y);
+        let q = exp_mul_f64(-x, 0.0, y, 0.0);
         Terms {
             // η = −inf: the exponential wins.
             value: T::from_f64(if q == f64::INFINITY { q } else { x + q }),
@@ -215,10 +300,11 @@ impl<T: Float> Pointwise<T> for Gamma {
     const REFINES_VALUE: bool = true;
 
     #[inline(always)]
-    fn value_cancels(&self, x: T, y: T, _: T) -> bool {
-        let (x, y) = (x.to_f64(), y.to_f64());
-        let q = exp_mul_f64(-x, 0.0, y);
-        cancels::<T>((x + q).abs(), q, -x)
+    fn value_cancels(&self, x: T, y: T, c: T) -> bool {
+        let v = self.eval(x, y, c).value.to_f64();
+        let q = self.eval(x, y, c).hess.to_f64();
+        let x = x.to_f64();
+        cancels_wide::<T>(v.abs(), q, -x)
     }
 
     /// `η + y·e^−η` with the product in double-double.
@@ -232,10 +318,10 @@ impl<T: Float> Pointwise<T> for Gamma {
     const REFINES_GRAD: bool = true;
 
     #[inline(always)]
-    fn grad_cancels(&self, x: T, y: T, _: T) -> bool {
-        let (x, y) = (x.to_f64(), y.to_f64());
-        let q = exp_mul_f64(-x, 0.0, y);
-        cancels::<T>((1.0 - q).abs(), 1.0, q)
+    fn grad_cancels(&self, x: T, y: T, c: T) -> bool {
+        let g = self.eval(x, y, c).grad.to_f64();
+        let q = self.eval(x, y, c).hess.to_f64();
+        cancels_wide::<T>(g.abs(), 1.0, q)
     }
 
     /// `1 − y·e^−η` with the product in double-double.
@@ -305,7 +391,10 @@ impl Tweedie {
     fn terms<T: Float>(&self, x: f64, y: f64) -> (f64, f64) {
         let (a, alo) = scaled_arg::<T>(self.c2, x);
         let (b, blo) = scaled_arg::<T>(-self.c1, x);
-        (exp_mul_f64(a, alo, self.c2), exp_mul_f64(b, blo, y))
+        (
+            exp_mul_f64(a, alo, self.c2, 0.0),
+            exp_mul_f64(b, blo, y, 0.0),
+        )
     }
 }
 
@@ -331,7 +420,11 @@ impl<T: Float> Pointwise<T> for Tweedie {
             self.c1 * b
         } else {
             let (arg, lo) = scaled_arg::<T>(-self.c1, x);
-            exp_mul_f64(arg, lo, y * self.c1)
+            // y·(p − 1) rounded where it is normal: a small y lifted by 2^64.
+            let small = y < 1.0;
+            let lift = if small { dd::pow2i(64) } else { 1.0 };
+            let shift = if small { -64.0 } else { 0.0 };
+            exp_mul_f64(arg, lo, (y * lift) * self.c1, shift)
         };
         Terms {
             value: T::from_f64(a / self.c2 + b / self.c1),

@@ -56,14 +56,17 @@ fn exp_pair(x: f64) -> Dd {
 /// the product `m·(1 + ε)` exact in its leading parts, then scaled.
 #[inline(always)]
 fn mul_exp_pair(y: f64, x: f64) -> Dd {
-    let x = if x > 1000.0 { 1000.0 } else { x };
+    // From 1500 on, y·e^x overflows whatever y (the smallest is e^−745).
+    let x = if x > 1500.0 { 1500.0 } else { x };
     let (eps, k) = dd::exp_parts::<false>(x);
     let (m, j) = frexp_f64(y);
     let p = dd::two_prod(m, eps.hi);
     let s = dd::two_sum(m, p.hi);
     let q = dd::fast_two_sum(s.hi, s.lo + (p.lo + m * eps.mid));
+    // Beyond ±2040 the result is inf or 0 whatever the scaling.
     let e = k + j;
-    dd::ldexp(q, if e > 2040.0 { 2040.0 } else { e })
+    let e = if e > 2040.0 { 2040.0 } else { e };
+    dd::ldexp(q, if e < -2040.0 { -2040.0 } else { e })
 }
 
 /// `e^x` as Poisson's fast path has it (its leading part, for `f64`).
@@ -73,6 +76,17 @@ fn poisson_exp<T: Float>(x: f64) -> f64 {
         exp_pair(x).hi
     } else {
         exp_f64(x)
+    }
+}
+
+/// `hi + lo` rounded, or `hi` where it is infinite (its `lo` is then NaN or
+/// infinite, and means nothing).
+#[inline(always)]
+fn fin(hi: f64, lo: f64) -> f64 {
+    if hi.abs() < f64::INFINITY {
+        hi + lo
+    } else {
+        hi
     }
 }
 
@@ -172,11 +186,11 @@ impl<T: Float> Pointwise<T> for Poisson {
             let (e, p) = (exp_pair(x), product(y, x));
             let v = dd::two_sum(e.hi, -p.hi);
             let g = dd::two_sum(e.hi, -y);
-            let value = v.hi + (v.lo + (e.lo - p.lo));
+            let value = fin(v.hi, v.lo + (e.lo - p.lo));
             return Terms {
                 value: T::from_f64(if e.hi == f64::INFINITY { e.hi } else { value }),
-                grad: T::from_f64(g.hi + (g.lo + e.lo)),
-                hess: T::from_f64(e.hi + e.lo),
+                grad: T::from_f64(fin(g.hi, g.lo + e.lo)),
+                hess: T::from_f64(fin(e.hi, e.lo)),
             };
         }
         let e = exp_f64(x);
@@ -280,11 +294,11 @@ impl<T: Float> Pointwise<T> for Gamma {
             let q = mul_exp_pair(y, -x);
             let v = dd::two_sum(x, q.hi);
             let g = dd::two_sum(1.0, -q.hi);
-            let value = v.hi + (v.lo + q.lo);
+            let value = fin(v.hi, v.lo + q.lo);
             return Terms {
                 value: T::from_f64(if q.hi == f64::INFINITY { q.hi } else { value }),
-                grad: T::from_f64(g.hi + (g.lo - q.lo)),
-                hess: T::from_f64(q.hi + q.lo),
+                grad: T::from_f64(fin(g.hi, g.lo - q.lo)),
+                hess: T::from_f64(fin(q.hi, q.lo)),
             };
         }
         // y·e^−η, right where it is finite though e^−η is not.

@@ -63,10 +63,16 @@ fn mul_exp_pair(y: f64, x: f64) -> Dd {
     let p = dd::two_prod(m, eps.hi);
     let s = dd::two_sum(m, p.hi);
     let q = dd::fast_two_sum(s.hi, s.lo + (p.lo + m * eps.mid));
-    // Beyond ±2040 the result is inf or 0 whatever the scaling.
+    // Beyond ±2040 the result is inf or 0 whatever the scaling; below
+    // x = −1500 it is 0 whatever y (the largest is e^709.8).
     let e = k + j;
     let e = if e > 2040.0 { 2040.0 } else { e };
-    dd::ldexp(q, if e < -2040.0 { -2040.0 } else { e })
+    let e = if e < -2040.0 || x < -1500.0 {
+        -2040.0
+    } else {
+        e
+    };
+    dd::ldexp(q, e)
 }
 
 /// `e^x` as Poisson's fast path has it (its leading part, for `f64`).

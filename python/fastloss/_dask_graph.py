@@ -355,7 +355,8 @@ def _check_call(
         rows: dict[int, int] = {}
     else:
         rows_axis = _rows_axis(loss, x.ndim, axis)
-        fill = 1.0 if BY_NAME[loss.name].target == "positive" else 0.0
+        # (tweedie's targets are positive at power 2: 1 is valid at every power.)
+        fill = 1.0 if BY_NAME[loss.name].target in ("positive", "nonnegative") else 0.0
         args, params, rows = _stand_ins(x, t, w, arrays, row_params, rows_axis, fill)
     # An argument NumPy cannot convert goes as it is: the in-memory call refuses it where it
     # converts it.

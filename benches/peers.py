@@ -121,6 +121,21 @@ def _class_inputs(rng: np.random.Generator, shape: Shape, dtype: str) -> tuple[A
     return z, rng.integers(0, shape[-1], size=shape[:-1], dtype=np.int64)
 
 
+def _count_inputs(rng: np.random.Generator, shape: Shape, dtype: str) -> tuple[Array, Array]:
+    # η = log of the mean, around log 2; counts drawn from it (zeros among them).
+    eta = _normal(rng, shape, dtype)
+    eta *= 0.5
+    eta += 0.7
+    return eta, rng.poisson(2.0, size=shape).astype(dtype)
+
+
+def _amount_inputs(rng: np.random.Generator, shape: Shape, dtype: str) -> tuple[Array, Array]:
+    eta = _normal(rng, shape, dtype)
+    eta *= 0.5
+    eta += 1.0
+    return eta, rng.gamma(2.0, 1.5, size=shape).astype(dtype)
+
+
 #: (input domain, target domain) -> the arrays. Probability targets are 0 or 1, as a
 #: classifier's labels are.
 INPUTS: dict[tuple[InputDomain, TargetDomain], InputGen] = {
@@ -128,6 +143,8 @@ INPUTS: dict[tuple[InputDomain, TargetDomain], InputGen] = {
     ("real", "probability"): _logit_inputs,
     ("probability", "probability"): _probability_inputs,
     ("real", "classes"): _class_inputs,
+    ("real", "nonnegative"): _count_inputs,
+    ("real", "positive"): _amount_inputs,
 }
 
 #: The (rows, classes) shapes of the row losses: many classes, many rows, and very wide rows.
@@ -301,6 +318,41 @@ def _np_bce(op: str, params: Params) -> Fn:
     return value if op == "value" else vg
 
 
+def _np_poisson(op: str, params: Params) -> Fn:
+    if op == "value":
+        return lambda x, y: np.mean(np.exp(x) - y * x)
+
+    def vg(x: Array, y: Array) -> tuple[Any, Array]:
+        e = np.exp(x)
+        return np.mean(e - y * x), (e - y) * (1.0 / x.size)
+
+    return vg
+
+
+def _np_gamma(op: str, params: Params) -> Fn:
+    if op == "value":
+        return lambda x, y: np.mean(x + y * np.exp(-x))
+
+    def vg(x: Array, y: Array) -> tuple[Any, Array]:
+        q = y * np.exp(-x)
+        return np.mean(x + q), (1.0 - q) * (1.0 / x.size)
+
+    return vg
+
+
+def _np_tweedie(op: str, params: Params) -> Fn:
+    p = params["power"]
+
+    def vg(x: Array, y: Array) -> tuple[Any, Array]:
+        a = np.exp((2.0 - p) * x)
+        b = y * np.exp((1.0 - p) * x)
+        return np.mean(a / (2.0 - p) - b / (1.0 - p)), (a - b) * (1.0 / x.size)
+
+    if op == "value":
+        return lambda x, y: vg(x, y)[0]
+    return vg
+
+
 def _np_cross_entropy(op: str, params: Params) -> Fn:
     def value(z: Array, y: Array) -> Any:
         m = z.max(axis=-1, keepdims=True)
@@ -364,6 +416,25 @@ def _torch_sigmoid_focal(torch: Any, params: Params) -> Fn:
         loss = ce * ((1 - p_t) ** gamma)
         alpha_t = alpha * t + (1 - alpha) * (1 - t)
         return (alpha_t * loss).mean()
+
+    return f
+
+
+def _torch_poisson(torch: Any, params: Params) -> Fn:
+    # exp(x) - y·x: fastloss's poisson, as PyTorch defaults it (log_input, no Stirling term).
+    return functools.partial(torch.nn.functional.poisson_nll_loss, log_input=True, full=False)
+
+
+def _torch_gamma(torch: Any, params: Params) -> Fn:
+    return lambda x, y: (x + y * torch.exp(-x)).mean()
+
+
+def _torch_tweedie(torch: Any, params: Params) -> Fn:
+    p = params["power"]
+
+    def f(x: Any, y: Any) -> Any:
+        a = torch.exp((2.0 - p) * x) / (2.0 - p)
+        return (a - y * torch.exp((1.0 - p) * x) / (1.0 - p)).mean()
 
     return f
 
@@ -461,6 +532,27 @@ def _jax_bce(jax: Any, optax: Any, params: Params) -> Fn:
     return f
 
 
+def _jax_poisson(jax: Any, optax: Any, params: Params) -> Fn:
+    jnp = jax.numpy
+    return lambda x, y: jnp.mean(jnp.exp(x) - y * x)
+
+
+def _jax_gamma(jax: Any, optax: Any, params: Params) -> Fn:
+    jnp = jax.numpy
+    return lambda x, y: jnp.mean(x + y * jnp.exp(-x))
+
+
+def _jax_tweedie(jax: Any, optax: Any, params: Params) -> Fn:
+    jnp = jax.numpy
+    p = params["power"]
+
+    def f(x: Any, y: Any) -> Any:
+        a = jnp.exp((2.0 - p) * x) / (2.0 - p)
+        return jnp.mean(a - y * jnp.exp((1.0 - p) * x) / (1.0 - p))
+
+    return f
+
+
 def _jax_cross_entropy(jax: Any, optax: Any, params: Params) -> Fn:
     jnp = jax.numpy
     if optax is not None:
@@ -504,6 +596,11 @@ ENTRIES: dict[str, Entry] = {
         numpy=_np_sigmoid_focal,
         torch=_torch_sigmoid_focal,
         jax=_jax_sigmoid_focal,
+    ),
+    "poisson": Entry(numpy=_np_poisson, torch=_torch_poisson, jax=_jax_poisson),
+    "gamma": Entry(numpy=_np_gamma, torch=_torch_gamma, jax=_jax_gamma),
+    "tweedie": Entry(
+        params={"power": 1.5}, numpy=_np_tweedie, torch=_torch_tweedie, jax=_jax_tweedie
     ),
     "cross_entropy": Entry(
         numpy=_np_cross_entropy, torch=_torch_functional("cross_entropy"), jax=_jax_cross_entropy

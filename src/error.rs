@@ -3,6 +3,8 @@
 
 use core::fmt;
 
+use crate::kernel::TargetDomain;
+
 /// Why a loss could not be computed. Every variant is detected before any
 /// output is written.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,14 +69,15 @@ pub enum LossError {
         /// Its value.
         value: f64,
     },
-    /// A target outside the loss's domain (a label outside [0, 1]).
+    /// A target outside the loss's domain (a label outside [0, 1], a
+    /// negative count), or NaN.
     InvalidTarget {
         /// Flat (C-order) index of the first bad element.
         index: usize,
         /// Its value.
         value: f64,
-        /// The domain, as the message says it (`"in [0, 1]"`).
-        domain: &'static str,
+        /// The loss's target domain.
+        domain: TargetDomain,
     },
     /// A cross-entropy class index outside `0..classes` that is not
     /// `ignore_index`.
@@ -158,7 +161,8 @@ impl fmt::Display for LossError {
                 domain,
             } => write!(
                 f,
-                "target must be {domain}, got {value:?} at flat index {index}"
+                "target must be {}, got {value:?} at flat index {index}",
+                domain.describe()
             ),
             Self::NoneReduction => write!(
                 f,

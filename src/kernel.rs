@@ -25,6 +25,49 @@ pub struct Terms<T> {
     pub hess: T,
 }
 
+/// The target domains that losses check, the registry's of the same names
+/// (`python/fastloss/_registry.py`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetDomain {
+    /// Labels in [0, 1] (the focal loss).
+    Probability,
+    /// Counts, and amounts that may be 0: [0, inf).
+    Nonnegative,
+    /// Amounts: (0, inf).
+    Positive,
+}
+
+impl TargetDomain {
+    /// Whether `y` lies in the domain (NaN does not). Branch-free.
+    #[inline(always)]
+    pub fn contains<T: Float>(self, y: T) -> bool {
+        match self {
+            Self::Probability => y >= T::ZERO && y <= T::ONE,
+            Self::Nonnegative => y >= T::ZERO && y < T::INFINITY,
+            Self::Positive => y > T::ZERO && y < T::INFINITY,
+        }
+    }
+
+    /// The domain as the error for a target outside it says it, after
+    /// "target must be".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Probability => "in [0, 1]",
+            Self::Nonnegative => "in [0, inf)",
+            Self::Positive => "in (0, inf)",
+        }
+    }
+}
+
+/// Whether `y` is a target that `L` takes (see [`Pointwise::TARGET_DOMAIN`]).
+#[inline(always)]
+fn valid_target<T: Float, L: Pointwise<T>>(y: T) -> bool {
+    match L::TARGET_DOMAIN {
+        Some(d) => d.contains(y),
+        None => true,
+    }
+}
+
 /// A loss that is a function of one (input, target) pair per element.
 ///
 /// `eval` must be branch-free in effect (value selects, no early returns, no
@@ -59,21 +102,31 @@ pub trait Pointwise<T: Float>: Copy + Send + Sync {
     /// Whether [`valid_input`](Self::valid_input) needs to be called at all.
     const CHECKS_INPUT: bool = false;
 
-    /// Whether `target` is in the loss's domain (see
-    /// [`TARGET_DOMAIN`](Self::TARGET_DOMAIN)). Every target is checked
-    /// before any output is written; NaN must be reported invalid here if
-    /// the loss rejects it.
+    /// Where the loss's targets live, when it rejects the others (and NaN):
+    /// every target is then checked before any output is written. `None`:
+    /// every target is computed with.
+    const TARGET_DOMAIN: Option<TargetDomain> = None;
+
+    /// Whether [`eval`](Self::eval)'s value can lose digits to cancellation,
+    /// so that [`value_cancels`](Self::value_cancels) must be consulted
+    /// (compiled out if not).
+    const REFINES_VALUE: bool = false;
+
+    /// Whether the value that [`eval`](Self::eval) returns for this element
+    /// is a difference that cancelled too far to be within the ulp bound.
+    /// Branch-free, like `eval`.
     #[inline(always)]
-    fn valid_target(&self, target: T) -> bool {
-        let _ = target;
-        true
+    fn value_cancels(&self, input: T, target: T, column: T) -> bool {
+        let _ = (input, target, column);
+        false
     }
 
-    /// Whether [`valid_target`](Self::valid_target) needs to be called at all.
-    const CHECKS_TARGET: bool = false;
-
-    /// The targets' domain as an error message says it ("in [0, 1]").
-    const TARGET_DOMAIN: &'static str = "";
+    /// The value where [`value_cancels`](Self::value_cancels) holds, in more
+    /// precision: called one element at a time (a value cancels only next
+    /// to one of its zeros, which few elements are).
+    fn precise_value(&self, input: T, target: T, column: T) -> T {
+        self.eval(input, target, column).value
+    }
 
     /// Whether [`eval`](Self::eval)'s gradient can lose digits to
     /// cancellation, so that [`grad_cancels`](Self::grad_cancels) must be
@@ -419,8 +472,14 @@ fn chunk<
     let mut vals = [T::ZERO; LANES];
     let mut cancels = [false; LANES];
     let mut any_cancels = false;
+    let mut value_cancels = [false; LANES];
+    let mut any_value_cancels = false;
     for l in 0..LANES {
         let t = loss.eval(x[l], y[l], col[l]);
+        if (ACC || V) && L::REFINES_VALUE {
+            value_cancels[l] = loss.value_cancels(x[l], y[l], col[l]);
+            any_value_cancels |= value_cancels[l];
+        }
         // Weighted: w / Σw, a division because 1/Σw overflows when Σw is
         // subnormal. Unweighted: `scale` is 1/n (or 1), multiplied.
         let (wv, c) = if W {
@@ -442,6 +501,18 @@ fn chunk<
         }
         if H {
             h[l] = c * t.hess;
+        }
+    }
+    if (ACC || V) && L::REFINES_VALUE && any_value_cancels {
+        let mut m = lane_mask(&value_cancels) & (u32::MAX >> (LANES - valid));
+        while m != 0 {
+            let l = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let wv = if W { w[l] } else { T::ONE };
+            vals[l] = wv * loss.precise_value(x[l], y[l], col[l]);
+            if V {
+                v[l] = vals[l];
+            }
         }
     }
     let mut cancelled = 0u32;
@@ -710,6 +781,9 @@ fn block_body<
     if L::CHECKS_INPUT && !G && !valid_body(loss, x) {
         return f64::NAN;
     }
+    if L::TARGET_DOMAIN.is_some() && !G && !valid_target_body(loss, y) {
+        return f64::NAN;
+    }
     flush(&mut wide, &acc);
     fold_lanes(wide)
 }
@@ -815,7 +889,8 @@ fn check_input<T: Float, L: Pointwise<T>>(
 /// [`valid_body`]).
 #[inline(always)]
 fn valid_target_body<T: Float, L: Pointwise<T>>(loss: &L, y: &[T]) -> bool {
-    y.iter().fold(true, |ok, &v| ok & loss.valid_target(v))
+    let _ = loss;
+    y.iter().fold(true, |ok, &v| ok & valid_target::<T, L>(v))
 }
 
 dispatch! {
@@ -829,12 +904,15 @@ fn check_target<T: Float, L: Pointwise<T>>(
     target: &[T],
     grain: usize,
 ) -> Result<(), LossError> {
+    let Some(domain) = L::TARGET_DOMAIN else {
+        return Ok(());
+    };
     let block_ok = |y: &[T]| valid_target_block(level, loss, y);
-    match first_failure(target, grain, block_ok, |&y| loss.valid_target(y)) {
+    match first_failure(target, grain, block_ok, |&y| domain.contains(y)) {
         Some(index) => Err(LossError::InvalidTarget {
             index,
             value: target[index].to_f64(),
-            domain: L::TARGET_DOMAIN,
+            domain,
         }),
         None => Ok(()),
     }
@@ -895,15 +973,15 @@ struct Plan<'a, T, L> {
     /// Subtrees from this many elements go to two threads.
     grain: usize,
     columns: Option<&'a Columns<'a, T>>,
-    /// The input's domain check runs inside the blocks, and in full only
-    /// when the sum comes out NaN.
+    /// The input's and the target's domain checks run inside the blocks,
+    /// and in full only when the sum comes out NaN.
     fused_check: bool,
 }
 
 impl<'a, T: Float, L: Pointwise<T>> Plan<'a, T, L> {
     /// Checks the call and decides how it runs: every error the call can
-    /// return is found here, but for an input outside the domain that only
-    /// the fused check (see `fused_check`) finds, in the run.
+    /// return is found here, but for an input or target outside its domain
+    /// that only the fused check (see `fused_check`) finds, in the run.
     fn new(
         level: Level,
         loss: &'a L,
@@ -986,11 +1064,12 @@ impl<'a, T: Float, L: Pointwise<T>> Plan<'a, T, L> {
         // The reduced value alone writes nothing, so its blocks check their own
         // inputs after computing (in L1), and a NaN sum sends the call to the
         // full check; every other operation checks before its first write.
-        let fused_check = L::CHECKS_INPUT && acc && !wants.grad && !wants.hess;
+        let fused_check =
+            (L::CHECKS_INPUT || L::TARGET_DOMAIN.is_some()) && acc && !wants.grad && !wants.hess;
         if L::CHECKS_INPUT && !fused_check {
             check_input(level, loss, input, grain)?;
         }
-        if L::CHECKS_TARGET {
+        if L::TARGET_DOMAIN.is_some() && !fused_check {
             check_target(level, loss, target, grain)?;
         }
         Ok(Plan {
@@ -1092,7 +1171,12 @@ impl<'a, T: Float, L: Pointwise<T>> Plan<'a, T, L> {
             (false, false, _, true) => run!(false, false, true, true),
         };
         if fused_check && sum.is_nan() {
-            check_input(level, loss, input, grain)?;
+            if L::CHECKS_INPUT {
+                check_input(level, loss, input, grain)?;
+            }
+            if L::TARGET_DOMAIN.is_some() {
+                check_target(level, loss, target, grain)?;
+            }
         }
         Ok(T::from_f64(sum / denominator))
     }

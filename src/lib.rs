@@ -89,8 +89,9 @@ mod python;
 
 pub use error::LossError;
 pub use float::Float;
-pub use kernel::{Columns, Op, Pointwise, Terms, Weights};
+pub use kernel::{Columns, Op, Pointwise, TargetDomain, Terms, Weights};
 pub use loss::binary::{BinaryCrossEntropy, BinaryCrossEntropyWithLogits, SigmoidFocal};
+pub use loss::loglink::{Gamma, Poisson, Tweedie};
 pub use loss::regression::{Huber, LogCosh, Mae, Mse, Pinball, SmoothL1};
 pub use loss::softmax::{CrossEntropy, Targets};
 pub use loss::PointwiseLoss;

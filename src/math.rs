@@ -257,6 +257,75 @@ pub fn exp_f64(x: f64) -> f64 {
     scale_pow2_f64(p, y)
 }
 
+/// `m = m'·2^j` for `m > 0` finite, `m' ∈ [1, 2)` (a subnormal `m` lifted
+/// into the normals first, exactly), `j` as an integer-valued `f64`.
+/// Branch-free.
+#[inline(always)]
+pub(crate) fn frexp_f64(m: f64) -> (f64, f64) {
+    const TWO52: f64 = 4_503_599_627_370_496.0;
+    const TWO64: f64 = 18_446_744_073_709_551_616.0;
+    let sub = m < f64::MIN_POSITIVE;
+    let lifted = if sub { m * TWO64 } else { m };
+    let bits = lifted.to_bits();
+    let biased = f64::from_bits(0x4330_0000_0000_0000 | ((bits >> 52) & 0x7ff)) - TWO52;
+    let j = biased - 1023.0 - if sub { 64.0 } else { 0.0 };
+    let mant = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+    (mant, j)
+}
+
+/// `m·e^(x + xlo)` for `f64`, `|xlo| ≤ ulp(x)`, `m ≥ 0` finite: [`exp_f64`]'s
+/// reduction with `xlo` carried into the reduced argument (the rounding
+/// error of a product such as `(2 − p)·η`, which at `|x| ≈ 700` would cost
+/// hundreds of ulp), and `m` split as `m' · 2^j` with `m' ∈ [1, 2)`, so that
+/// the one rounded product `m'·(1 + q)` never leaves the normals and the
+/// scaling by `2^(k + j)` is exact (rounded once more only where the result
+/// is subnormal). `y·e^(−η)` is then right wherever it is finite, though
+/// `e^(−η)` alone overflows (a tiny `y`) or underflows (a huge one). Within
+/// 1.5 ulp; `x` beyond `±2100` saturates. NaN passes through. Branch-free.
+/// Times `2^shift` (an integer-valued `f64`), exactly, for a factor that
+/// was lifted out of the subnormals.
+#[inline(always)]
+pub(crate) fn exp_mul_f64(x: f64, xlo: f64, m: f64, shift: f64) -> f64 {
+    const P1: f64 = 0.166_666_666_666_666_02;
+    const P2: f64 = -0.002_777_777_777_701_559_3;
+    const P3: f64 = 6.613_756_321_437_934e-5;
+    const P4: f64 = -1.653_390_220_546_525_2e-6;
+    const P5: f64 = 4.138_136_797_057_238_5e-8;
+    // Beyond the clamp the argument's own error is moot (and may be huge).
+    let xlo = if x.abs() > 2100.0 { 0.0 } else { xlo };
+    let x = if x > 2100.0 { 2100.0 } else { x };
+    let x = if x < -2100.0 { -2100.0 } else { x };
+    let y = x.mul_add(core::f64::consts::LOG2_E, MAGIC_F64);
+    let k = y - MAGIC_F64;
+    let hi = (-k).mul_add(LN2_HI_F64, x);
+    let lo = k.mul_add(LN2_LO_F64, -xlo);
+    let r = hi - lo;
+    let t = r * r;
+    let q = t
+        .mul_add(P5, P4)
+        .mul_add(t, P3)
+        .mul_add(t, P2)
+        .mul_add(t, P1);
+    let c = (-t).mul_add(q, r);
+    let p = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
+    let (mant, j) = frexp_f64(m);
+    // 2^(k + j) as three normal factors, |k + j| ≤ 3000 (beyond, the
+    // result saturates anyway).
+    let e = k + j + shift;
+    let e = if e > 3000.0 { 3000.0 } else { e };
+    let e = if e < -3000.0 { -3000.0 } else { e };
+    let e1 = (e * (1.0 / 3.0) + MAGIC_F64) - MAGIC_F64;
+    let e2 = ((e - e1) * 0.5 + MAGIC_F64) - MAGIC_F64;
+    let e3 = e - e1 - e2;
+    let pow2 = |j: f64| f64::from_bits(((j + 1023.0 + MAGIC_F64).to_bits() & 0x7ff) << 52);
+    let v = (mant * p) * pow2(e1) * pow2(e2) * pow2(e3);
+    if m == 0.0 {
+        0.0
+    } else {
+        v
+    }
+}
+
 // ----------------------------------------------------------------------------
 // ln and ln_1p
 // ----------------------------------------------------------------------------

@@ -157,10 +157,14 @@ def about(loss: Loss, n: int, *rest: int) -> tuple[int, ...]:
 _EDGES: dict[str, list[float]] = {
     "real": [0.0, -0.0, 1.0, -1.0, 0.5, 50.0, -800.0, 1e-30],
     "probability": [0.0, 1.0, -0.0, 0.5, 0.25, 1e-30, 1.0 - 2.0**-24, 1e-8, 1e-45],
+    "nonnegative": [0.0, -0.0, 1.0, 3.0, 1e-30, 1e-45, 1e30, 0.5],
+    "positive": [1.0, 3.0, 1e-30, 1e-45, 1e30, 0.5, 2.0**-20],
 }
 _SPECIALS: dict[str, list[float]] = {
     "real": [math.inf, -math.inf, math.nan, 0.0, 3.0, -math.inf, math.inf, 2.0],
     "probability": [],
+    "nonnegative": [],
+    "positive": [],
 }
 
 
@@ -170,6 +174,13 @@ def _values(domain: str, size: int, rng: np.random.Generator, scale: float) -> A
         near = rng.random(size) < 0.2
         tiny = 10.0 ** rng.uniform(-12.0, -1.0, size)
         return np.where(near, np.where(rng.random(size) < 0.5, tiny, 1.0 - tiny), p)
+    if domain in ("nonnegative", "positive"):
+        # Counts (zeros among them) and positive amounts spread over decades.
+        counts = rng.poisson(3.0, size).astype(np.float64)
+        amounts = 10.0 ** rng.uniform(-3.0, 3.0, size)
+        if domain == "positive":
+            counts = np.maximum(counts, 1.0)
+        return np.where(rng.random(size) < 0.5, counts, amounts)
     return scale * rng.standard_normal(size)
 
 
@@ -209,6 +220,9 @@ def inputs(
     x = _values(loss.input, size, rng, 2.0)
     t = _values(loss.target, size, rng, 1.0)
     xe = _EDGES[loss.input] + (_SPECIALS[loss.input] if specials else [])
+    if loss.target in ("nonnegative", "positive"):
+        # η is a log: at ±800 every exponential of it is 0 or inf, and 0·inf is NaN.
+        xe = [30.0 if v == 50.0 else -30.0 if v == -800.0 else v for v in xe]
     te = _EDGES[loss.target] + (_SPECIALS[loss.target] if specials else [])
     both_real = loss.input == "real" and loss.target == "real"
     for k, i in enumerate(tie_positions(size)):

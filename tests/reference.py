@@ -170,6 +170,8 @@ def loss_terms(name: str, x: Any, t: Any, dtype: DType) -> F64:
             return np.asarray((1.0 - td) * xd + np.logaddexp(0.0, -xd))
         if name == "sigmoid_focal":
             return sigmoid_focal_terms(xd, td, 0.25, 2.0)[0]
+    if name in LOG_LINK:
+        return log_link(name, xd, td)[0]
     raise ValueError(f"no reference for loss {name!r}")
 
 
@@ -196,6 +198,30 @@ def sigmoid_focal_terms(x: F64, t: F64, alpha: float | None, gamma: float) -> tu
         grad = a * (d1 * b + qg * (s - t))
         hess = a * (d2 * b + 2.0 * d1 * (s - t) + qg * s * sc)
     return np.asarray(value), np.asarray(grad), np.asarray(hess)
+
+
+#: The log-link losses (input η, the log of the predicted mean) and their default power.
+LOG_LINK: dict[str, float] = {"poisson": 1.0, "gamma": 2.0, "tweedie": 1.5}
+
+
+def log_link(name: str, x: Any, t: Any, power: float | None = None) -> tuple[F64, F64, F64]:
+    """(value, gradient, second derivative) of a log-link loss in float64, as scikit-learn's
+    HalfPoissonLoss, HalfGammaLoss and HalfTweedieLoss write them (tweedie of power 1 and 2
+    are poisson and gamma); a zero target has no y·η term."""
+    p = LOG_LINK[name] if power is None else power
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(t, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        if p == 1.0:
+            e = np.exp(x)
+            return e - np.where(y == 0.0, 0.0, y * x), e - y, e
+        if p == 2.0:
+            q = y * np.exp(-x)
+            return x + q, 1.0 - q, q
+        a = np.exp((2.0 - p) * x)
+        b = np.where(y == 0.0, 0.0, y * np.exp((1.0 - p) * x))
+        value = a / (2.0 - p) - b / (1.0 - p)
+        return value, a - b, (2.0 - p) * a - (1.0 - p) * b
 
 
 def in_dtype(a: Any, dtype: DType) -> Array:

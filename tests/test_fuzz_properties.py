@@ -29,16 +29,19 @@ from losses import NAMES
 from reference import (
     DYADIC_PARAMS,
     FLOATS,
+    LOG_LINK,
     LOSSES,
     OTHER_PARAMS,
     PARAM,
     REDUCTIONS,
     Array,
     DType,
+    api,
     assert_bitwise,
     assert_elementwise,
     assert_reduced,
     call,
+    log_link,
     reference,
 )
 from test_hostile import unaligned
@@ -230,9 +233,40 @@ def test_cross_entropy_against_reference(data: st.DataObject) -> None:
     tce.check_call(xl, tl, opts, axis=axis, dtype=dtype, weight=weight, what=what)
 
 
+# ---------------------------------------------------------------- log link --
+
+
+@FUZZ
+@given(data=st.data())
+def test_log_link_against_reference(data: st.DataObject) -> None:
+    """poisson, gamma and tweedie in any layout against scikit-learn's half deviances in
+    float64 NumPy (reference.log_link), per element, away from the differences' cancellation
+    (test_loglink.py measures that against mpmath)."""
+    name = data.draw(st.sampled_from(sorted(LOG_LINK)))
+    dtype: DType = data.draw(st.sampled_from(FLOATS))
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=7))
+    x = data.draw(hnp.arrays(dtype, shape, elements=values(dtype, -20.0, 20.0)))
+    low = 2.0**-10 if name == "gamma" else 0.0
+    y = data.draw(hnp.arrays(dtype, shape, elements=values(dtype, low, 1e3)))
+    power = data.draw(st.sampled_from([1.2, 1.5, 1.8])) if name == "tweedie" else None
+    kw: dict[str, Any] = {} if power is None else {"power": power}
+    xl, yl = layout(x, data.draw(layouts)), layout(y, data.draw(layouts))
+    value = api(name)(xl, yl, reduction="none", **kw)
+    g, h = api(name + "_grad_hess")(xl, yl, **kw)
+    ref = log_link(name, x, y, power)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for k, got in enumerate((value, g, h)):
+        # The terms' magnitude: the differences are judged against it.
+        scale = np.abs(np.exp(x.astype(np.float64))) + np.abs(y * np.exp(-x.astype(np.float64)))
+        scale = scale + np.abs(x.astype(np.float64) * y) + 1.0
+        scale = scale + y
+        err = np.abs(got.astype(np.float64) - ref[k])
+        np.testing.assert_array_less(err, rtol * scale, err_msg=f"{name} {power} output {k}")
+
+
 def test_every_loss_has_a_reference() -> None:
-    """The three tests above cover the registry: each loss is in one family's references."""
-    families = [set(LOSSES), set(tb.BINARY), {tce.NAME}]
+    """The four tests above cover the registry: each loss is in one family's references."""
+    families = [set(LOSSES), set(tb.BINARY), {tce.NAME}, set(LOG_LINK)]
     assert sum(len(f) for f in families) == len(set().union(*families))
     assert set().union(*families) == set(NAMES)
 

@@ -9,6 +9,7 @@ built-in's grows the same trees with the same leaves: fastloss's ``mse`` (2d, 2)
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from typing import Any
@@ -33,9 +34,16 @@ def _data() -> dict[str, NDArray[Any]]:
     rng = np.random.default_rng(6)
     x = rng.normal(size=(N, 4))
     signal = 2.0 * x[:, 0] + np.sin(2.0 * x[:, 1])
+    rate = np.exp(0.4 * signal)
+    # Compound Poisson-Gamma amounts (zeros where no event happened), as Tweedie models.
+    events = rng.poisson(0.8 * rate)
+    claims = np.array([rng.gamma(2.0, 1.5, k).sum() for k in events])
     return {
         "x": x,
         "y": (signal + rng.normal(0.0, 0.3, N)).astype(np.float32),
+        "count": rng.poisson(rate).astype(np.float32),
+        "amount": rng.gamma(2.0, rate / 2.0).astype(np.float32),
+        "claims": claims.astype(np.float32),
         "binary": (signal + rng.normal(0.0, 1.0, N) > 0).astype(np.float32),
         "classes": np.digitize(signal + 0.5 * x[:, 2], [-1.5, 0.0, 1.5]).astype(np.float32),
         "weight": rng.uniform(0.2, 2.0, N).astype(np.float32),
@@ -43,6 +51,14 @@ def _data() -> dict[str, NDArray[Any]]:
 
 
 DATA = _data()
+#: The labels of DATA in each target domain of the registry.
+LABELS = {
+    "real": "y",
+    "probability": "binary",
+    "classes": "classes",
+    "nonnegative": "count",
+    "positive": "amount",
+}
 WEIGHTS = pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 # One thread: on data this small XGBoost's threads mostly wait for each other, seconds a model
 # on a busy machine against milliseconds.
@@ -70,16 +86,29 @@ def _weight(weighted: bool) -> NDArray[np.float32] | None:
 
 
 def _xgb_margins(
-    label: str, weighted: bool, params: dict[str, Any], obj: Any = None
+    label: str,
+    weighted: bool,
+    params: dict[str, Any],
+    obj: Any = None,
+    base_margin: NDArray[np.float32] | None = None,
 ) -> NDArray[np.float32]:
-    dtrain = xgb.DMatrix(DATA["x"], label=DATA[label], weight=_weight(weighted))
+    dtrain = xgb.DMatrix(
+        DATA["x"], label=DATA[label], weight=_weight(weighted), base_margin=base_margin
+    )
     booster = xgb.train({**XGB, **params}, dtrain, ROUNDS, obj=obj)
     margins: NDArray[np.float32] = booster.predict(dtrain, output_margin=True)
     return margins
 
 
-def _lgb_scores(label: str, weighted: bool, params: dict[str, Any]) -> NDArray[np.float64]:
-    train = lgb.Dataset(DATA["x"], label=DATA[label], weight=_weight(weighted))
+def _lgb_scores(
+    label: str,
+    weighted: bool,
+    params: dict[str, Any],
+    init_score: NDArray[np.float64] | None = None,
+) -> NDArray[np.float64]:
+    train = lgb.Dataset(
+        DATA["x"], label=DATA[label], weight=_weight(weighted), init_score=init_score
+    )
     booster = lgb.train({**LGB, **params}, train, ROUNDS)
     scores: NDArray[np.float64] = np.asarray(booster.predict(DATA["x"], raw_score=True))
     return scores
@@ -209,10 +238,85 @@ def test_xgboost_objective_shapes_and_weights() -> None:
     np.testing.assert_array_equal(hess, w)  # every |d| < 100: the exact hessian 1
 
 
+#: The log-link losses: (fastloss name and parameters, label, XGBoost's objective, LightGBM's).
+#: XGBoost's count:poisson and LightGBM's poisson take exp(η + max_delta_step) for the
+#: hessian: with the step 0 it is fastloss's exp(η). LightGBM wants a step > 0: ln 2 doubles
+#: its hessian, and twice the learning rate compensates (the leaves are -G/H).
+LOG_LINK: list[tuple[str, dict[str, float], str, dict[str, Any], dict[str, Any]]] = [
+    (
+        "poisson",
+        {},
+        "count",
+        {"objective": "count:poisson", "max_delta_step": 0.0},
+        {"objective": "poisson", "poisson_max_delta_step": math.log(2.0), "learning_rate": 0.6},
+    ),
+    ("gamma", {}, "amount", {"objective": "reg:gamma"}, {"objective": "gamma"}),
+    (
+        "tweedie",
+        {"power": 1.5},
+        "claims",
+        {"objective": "reg:tweedie", "tweedie_variance_power": 1.5},
+        {"objective": "tweedie", "tweedie_variance_power": 1.5},
+    ),
+    (
+        "tweedie",
+        {"power": 1.2},
+        "claims",
+        {"objective": "reg:tweedie", "tweedie_variance_power": 1.2},
+        {"objective": "tweedie", "tweedie_variance_power": 1.2},
+    ),
+]
+LOG_LINK_IDS = [f"{c[0]}{c[1].get('power', '')}" for c in LOG_LINK]
+
+
+def _log_mean(label: str) -> NDArray[np.float32]:
+    """The same base margin for both models: the log of the mean label."""
+    return np.full(N, np.log(DATA[label].mean()), dtype=np.float32)
+
+
+@WEIGHTS
+@pytest.mark.parametrize(("name", "params", "label", "builtin", "_"), LOG_LINK, ids=LOG_LINK_IDS)
+def test_xgboost_log_link_losses_are_the_builtins(
+    name: str,
+    params: dict[str, float],
+    label: str,
+    builtin: dict[str, Any],
+    _: dict[str, Any],
+    weighted: bool,
+) -> None:
+    margin = _log_mean(label)
+    theirs = _xgb_margins(label, weighted, {"eta": 0.3, **builtin}, base_margin=margin)
+    obj = fastloss.xgboost_objective(name, **params)
+    ours = _xgb_margins(label, weighted, {"eta": 0.3}, obj, base_margin=margin)
+    y, w = DATA[label], _weight(weighted)
+    loss = getattr(fastloss, name)
+    assert loss(ours, y, sample_weight=w, **params) < loss(margin, y, sample_weight=w, **params)
+    assert np.abs(theirs - margin).max() > 0.1
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5)
+
+
+@WEIGHTS
+@pytest.mark.parametrize(("name", "params", "label", "_", "builtin"), LOG_LINK, ids=LOG_LINK_IDS)
+def test_lightgbm_log_link_losses_are_the_builtins(
+    name: str,
+    params: dict[str, float],
+    label: str,
+    _: dict[str, Any],
+    builtin: dict[str, Any],
+    weighted: bool,
+) -> None:
+    init = _log_mean(label).astype(np.float64)
+    theirs = _lgb_scores(label, weighted, {"learning_rate": 0.3, **builtin}, init)
+    obj = fastloss.lightgbm_objective(name, **params)
+    ours = _lgb_scores(label, weighted, {"learning_rate": 0.3, "objective": obj}, init)
+    assert np.abs(theirs).max() > 0.1
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("name", GRADIENT_BOOSTING_LOSSES)
 def test_every_loss_trains_an_xgboost_model(name: str) -> None:
-    labels = "binary" if BY_NAME[name].target == "probability" else "y"
-    label = {"cross_entropy": "classes"}.get(name, labels)
+    # Labels in the loss's target domain; tweedie's are its own compound Poisson-Gamma claims.
+    label = "claims" if name == "tweedie" else LABELS[BY_NAME[name].target]
     params: dict[str, Any] = {"num_class": K} if name == "cross_entropy" else {}
     # The probabilities of binary_cross_entropy start at 0.5 and take small steps.
     start, eta = (0.5, 0.05) if name == "binary_cross_entropy" else (0.0, 0.3)

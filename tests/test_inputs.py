@@ -148,6 +148,9 @@ def test_compute_dtype(loss: Loss, xt: Any, yt: Any, compute: DType) -> None:
     float64 if either is float64, integer or boolean (class indices do not count); results
     equal those on arrays converted to that dtype. Array parameters do not take part."""
     x64, y64 = inputs(loss, (7, 9), np.float64, seed=0)
+    if loss.target in ("nonnegative", "positive"):
+        # Counts from 1 to 100: in the domain in every dtype, booleans and int8 included.
+        y64 = np.clip(np.round(y64), 1.0, 100.0)
     x = cast_to(x64, xt)
     y = y64.astype(yt) if loss.target == "classes" else cast_to(y64, yt)
     yc = y if loss.target == "classes" else y.astype(compute)
@@ -252,6 +255,8 @@ SCALARS: dict[str, list[Any]] = {
 SCALAR_TARGETS: dict[str, list[Any]] = {
     "real": [1.0, 1, np.float32(1.0), 0.5],
     "probability": [1.0, 0, np.float32(1.0), 0.5],
+    "nonnegative": [1.0, 0, np.float32(2.0), 0.5],
+    "positive": [1.0, 2, np.float32(1.0), 0.5],
 }
 
 

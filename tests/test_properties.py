@@ -72,6 +72,10 @@ def domain(kind: str, smooth: bool, target: bool = False) -> st.SearchStrategy[f
     infinities (a probability target does not make a loss steep)."""
     if kind == "probability":
         return st.floats(0.02, 0.98) if smooth and not target else st.floats(0.0, 1.0, width=32)
+    if kind in ("nonnegative", "positive"):
+        # Counts and amounts; a zero only where the domain has it.
+        low = 0.0 if kind == "nonnegative" else 2.0**-20
+        return st.floats(low, 50.0 if smooth else 1e6, width=32)
     if smooth:
         return st.floats(-8.0, 8.0)
     return st.floats(-1e3, 1e3, width=32)
@@ -118,6 +122,9 @@ def cases(draw: st.DrawFn, loss: Loss, smooth: bool = False) -> Case:
         if draw(st.booleans()):
             elements = st.floats(lowest, 4.0)
             arrays[p.name] = draw(hnp.arrays(np.float64, (xs[-1],), elements=elements))
+    if loss.name == "tweedie" and params.get("power") == 2.0:
+        # Tweedie of power 2 is gamma: its targets are positive.
+        y = np.where(y == 0, np.ones_like(y), y)
     reduction = draw(st.sampled_from(REDUCTIONS))
     return Case(loss, dtype, x, y, weight, reduction, params, arrays)
 

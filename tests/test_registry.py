@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import doctest
 import inspect
+import re
 from typing import Any
 
 import fastloss
@@ -61,6 +62,31 @@ def _example_args(loss: Any) -> tuple[Any, Any]:
     x = np.asarray(eval(loss.example.input), dtype=np.float64)  # the registry's literal
     t = np.asarray(eval(loss.example.target))
     return x, t
+
+
+#: A target just outside each bounded target domain, and how the errors say the domain.
+OUTSIDE = {
+    "probability": (1.5, "in [0, 1]"),
+    "nonnegative": (-1.0, "in [0, inf)"),
+    "positive": (0.0, "in (0, inf)"),
+}
+
+
+@pytest.mark.parametrize("loss", [x for x in LOSSES if x.target in OUTSIDE], ids=lambda x: x.name)
+def test_checks_target_is_what_the_kernel_does(loss: Any) -> None:
+    """A target outside the domain is a ValueError naming the domain where the registry says
+    the loss checks its targets, and is computed with where it says not."""
+    x, t = _example_args(loss)
+    t = t.astype(np.float64)
+    value, domain = OUTSIDE[loss.target]
+    t[0] = value
+    fn = getattr(fastloss, loss.name)
+    if loss.checks_target:
+        message = f"target must be {domain}, got {value!r} at flat index 0"
+        with pytest.raises(ValueError, match=re.escape(message)):
+            fn(x, t)
+    else:
+        fn(x, t)
 
 
 @pytest.mark.parametrize("loss", [x for x in LOSSES if x.params], ids=lambda x: x.name)

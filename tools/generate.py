@@ -118,7 +118,9 @@ def docstring(loss: Any, form: str) -> str:
     lines = [f"{loss.title}.", ""]
     lines += wrap(WHAT[form].replace("NAME", loss.name), width)
     lines.append("")
-    where = "d = input - target, per element" if loss.family == "elementwise" else "per row z"
+    where = loss.variables or (
+        "d = input - target, per element" if loss.family == "elementwise" else "per row z"
+    )
     lines.append(f"Formulas ({where}):")
     for label, formula in (("value", loss.value), ("gradient", loss.grad), ("second", loss.hess)):
         lines += wrap(f"{label + ':':<11} {formula}", width, "    ", " " * 12)

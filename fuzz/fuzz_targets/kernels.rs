@@ -275,9 +275,15 @@ fn elementwise<T: Elem>(family: Kind, case: &Case, bytes: &mut Bytes<'_>) {
     let mut yv = tile(&raw[n0..2 * n0], len);
     let wv = tile(&raw[2 * n0..3 * n0], len);
     let domain = family.domain();
-    if domain.target_is_probability() {
-        // Targets of the binary losses: probabilities (not validated).
-        yv.iter_mut().for_each(|v| *v = unit(*v));
+    // Targets in their domain, or, where the loss checks them and the case is
+    // not bounded, any (those outside must be rejected, writing nothing).
+    if bounded || !domain.checks_target() {
+        if domain.target_is_probability() {
+            yv.iter_mut().for_each(|v| *v = unit(*v));
+        } else if domain.checks_target() {
+            // Counts and amounts (a zero amount is still rejected).
+            yv.iter_mut().for_each(|v| *v = v.abs());
+        }
     }
     let x: Vec<T> = if domain.input_is_probability() && bounded {
         x.iter().map(|&v| T::from_f64(unit(v.to_f64()))).collect()

@@ -29,6 +29,7 @@ from dask.array import Array
 from numpy.typing import NDArray
 
 import fastloss
+from fastloss._registry import BY_NAME
 
 #: Blocks combined per node of the reduction tree: a pairwise tree, fixed by the block count.
 SPLIT_EVERY = 2
@@ -231,12 +232,14 @@ def _stand_ins(
     arrays: dict[str, np.ndarray[Any, Any]],
     row_params: tuple[str, ...],
     rows_axis: int | None,
+    target_fill: float = 0.0,
 ) -> tuple[list[np.ndarray[Any, Any] | None], dict[str, np.ndarray[Any, Any]], dict[int, int]]:
     """Zero-filled arrays of the dtypes of x, t, w and the per-row parameters, and of their shapes
     but for the rows (`rows_axis` of the input, the same axis of an argument of its dimensions,
     axis 0 of the others): few of those when there are many. Zeros are valid data for every
-    loss, so the in-memory call on them raises only what the call's data cannot change. Also
-    returns the stand-ins' row count for each of the arguments'."""
+    loss but as the target of a loss whose targets are positive (gamma), whose target stand-in
+    holds `target_fill` (1) instead, so the in-memory call on them raises only what the call's
+    data cannot change. Also returns the stand-ins' row count for each of the arguments'."""
     per_row = [arrays[name] for name in row_params]
     present = [a for a in (x, t, w, *per_row) if a is not None]
 
@@ -253,19 +256,21 @@ def _stand_ins(
         avoid = {d for a in (*present, *arrays.values()) for d in a.shape}
         rows = _stand_in_rows(lengths, avoid)
 
-    def stand_in(a: Array | np.ndarray[Any, Any] | None) -> np.ndarray[Any, Any] | None:
+    def stand_in(
+        a: Array | np.ndarray[Any, Any] | None, fill: float = 0.0
+    ) -> np.ndarray[Any, Any] | None:
         if a is None:
             return None
         shape = list(a.shape)
         ax = axis_of(a)
         if ax is not None:
             shape[ax] = rows[shape[ax]]
-        out: np.ndarray[Any, Any] = np.zeros(shape, dtype=a.dtype)
+        out: np.ndarray[Any, Any] = np.full(shape, fill, dtype=a.dtype)
         meta = a._meta if isinstance(a, Array) else a
         return np.ma.masked_array(out) if isinstance(meta, np.ma.MaskedArray) else out
 
     params = {name: stand_in(a) for name, a in zip(row_params, per_row)}
-    return [stand_in(x), stand_in(t), stand_in(w)], params, rows  # type: ignore[return-value]
+    return [stand_in(x), stand_in(t, target_fill), stand_in(w)], params, rows  # type: ignore[return-value]
 
 
 def _caller_shapes(message: str, rows: dict[int, int]) -> str:
@@ -350,7 +355,9 @@ def _check_call(
         rows: dict[int, int] = {}
     else:
         rows_axis = _rows_axis(loss, x.ndim, axis)
-        args, params, rows = _stand_ins(x, t, w, arrays, row_params, rows_axis)
+        # (tweedie's targets are positive at power 2: 1 is valid at every power.)
+        fill = 1.0 if BY_NAME[loss.name].target in ("positive", "nonnegative") else 0.0
+        args, params, rows = _stand_ins(x, t, w, arrays, row_params, rows_axis, fill)
     # An argument NumPy cannot convert goes as it is: the in-memory call refuses it where it
     # converts it.
     for k, (a, raw) in enumerate(zip(converted, given)):

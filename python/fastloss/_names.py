@@ -16,6 +16,9 @@ LOSSES: tuple[str, ...] = (
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "sigmoid_focal",
+    "poisson",
+    "gamma",
+    "tweedie",
     "cross_entropy",
 )
 
@@ -33,6 +36,9 @@ BOOSTING: tuple[str, ...] = (
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "sigmoid_focal",
+    "poisson",
+    "gamma",
+    "tweedie",
     "cross_entropy",
 )
 

@@ -23,6 +23,10 @@ __all__ = [
     "cross_entropy_grad",
     "cross_entropy_grad_hess",
     "cross_entropy_value_and_grad",
+    "gamma",
+    "gamma_grad",
+    "gamma_grad_hess",
+    "gamma_value_and_grad",
     "get_num_threads",
     "huber",
     "huber_grad",
@@ -45,6 +49,10 @@ __all__ = [
     "pinball_grad",
     "pinball_grad_hess",
     "pinball_value_and_grad",
+    "poisson",
+    "poisson_grad",
+    "poisson_grad_hess",
+    "poisson_value_and_grad",
     "set_num_threads",
     "sigmoid_focal",
     "sigmoid_focal_grad",
@@ -54,6 +62,10 @@ __all__ = [
     "smooth_l1_grad",
     "smooth_l1_grad_hess",
     "smooth_l1_value_and_grad",
+    "tweedie",
+    "tweedie_grad",
+    "tweedie_grad_hess",
+    "tweedie_value_and_grad",
 ]
 
 _F32 = NDArray[np.float32]
@@ -2404,6 +2416,786 @@ def sigmoid_focal_grad_hess(
     *,
     alpha: float | None = 0.25,
     gamma: float = 2.0,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_Float, _Float]: ...
+
+# poisson
+@overload
+def poisson(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float:
+    """Poisson deviance on the log link: input η = log of the predicted mean.
+
+    The loss: a Python float for reduction 'mean' or 'sum', the per-element losses w*l for
+    'none'.
+
+    Formulas (η = input, y = target ≥ 0, per element):
+        value:      exp(η) - y·η
+        gradient:   exp(η) - y
+        second:     exp(η)
+
+    Parameters:
+        reduction: 'mean', 'sum' or 'none' (default 'mean').
+        sample_weight: None, the shape of the per-element loss, or one weight per row
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
+
+    PyTorch's poisson_nll_loss(log_input=True, full=False) and scikit-learn's
+    HalfPoissonLoss. A target that is negative, infinite or NaN raises ValueError naming the
+    value and its index, before anything is written.
+
+    Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
+    input and target are float32 or float16, float64 otherwise; arrays come back in it.
+    Raises ValueError, naming the argument and the value, for shapes that differ (there is
+    no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
+
+    Example:
+        >>> fastloss.poisson([0.0, 1.0], [1.0, 2.0])
+        0.8591409142295225
+    """
+
+@overload
+def poisson(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _F32: ...
+@overload
+def poisson(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def poisson(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _Float: ...
+@overload
+def poisson(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float | _Float: ...
+@overload
+def poisson_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> _F32:
+    """Poisson deviance on the log link: input η = log of the predicted mean.
+
+    The gradient of the reduced loss with respect to `input`, an array of its shape ('mean'
+    divides by n, or by the sum of the weights).
+
+    Formulas (η = input, y = target ≥ 0, per element):
+        value:      exp(η) - y·η
+        gradient:   exp(η) - y
+        second:     exp(η)
+
+    Parameters:
+        reduction: 'mean', 'sum' or 'none' (default 'mean').
+        sample_weight: None, the shape of the per-element loss, or one weight per row
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
+        out: None, or a writable array of the input's shape and the compute dtype, sharing
+            no memory with the arguments; checked before anything is written.
+
+    PyTorch's poisson_nll_loss(log_input=True, full=False) and scikit-learn's
+    HalfPoissonLoss. A target that is negative, infinite or NaN raises ValueError naming the
+    value and its index, before anything is written.
+
+    Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
+    input and target are float32 or float16, float64 otherwise; arrays come back in it.
+    Raises ValueError, naming the argument and the value, for shapes that differ (there is
+    no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
+
+    Example:
+        >>> fastloss.poisson_grad([0.0, 1.0], [1.0, 2.0])
+        array([0.        , 0.35914091])
+    """
+
+@overload
+def poisson_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> _Float: ...
+@overload
+def poisson_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[float, _F32]:
+    """Poisson deviance on the log link: input η = log of the predicted mean.
+
+    (value, gradient) from one pass over memory: the loss as poisson returns it, and the
+    gradient as poisson_grad returns it.
+
+    Formulas (η = input, y = target ≥ 0, per element):
+        value:      exp(η) - y·η
+        gradient:   exp(η) - y
+        second:     exp(η)
+
+    Parameters:
+        reduction: 'mean', 'sum' or 'none' (default 'mean').
+        sample_weight: None, the shape of the per-element loss, or one weight per row
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
+        out: None, or a writable array of the input's shape and the compute dtype, sharing
+            no memory with the arguments; checked before anything is written.
+
+    PyTorch's poisson_nll_loss(log_input=True, full=False) and scikit-learn's
+    HalfPoissonLoss. A target that is negative, infinite or NaN raises ValueError naming the
+    value and its index, before anything is written.
+
+    Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
+    input and target are float32 or float16, float64 otherwise; arrays come back in it.
+    Raises ValueError, naming the argument and the value, for shapes that differ (there is
+    no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
+
+    Example:
+        >>> fastloss.poisson_value_and_grad([0.0, 1.0], [1.0, 2.0])
+        (0.8591409142295225, array([0.        , 0.35914091]))
+    """
+
+@overload
+def poisson_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def poisson_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float, _Float]: ...
+@overload
+def poisson_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[_Float, _Float]: ...
+@overload
+def poisson_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float | _Float, _Float]: ...
+@overload
+def poisson_grad_hess(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_F32, _F32]:
+    """Poisson deviance on the log link: input η = log of the predicted mean.
+
+    (gradient, second derivative): both per element by default (reduction 'none'), scaled as
+    the reduction scales the value, with the sample weights multiplied in, as XGBoost and
+    LightGBM custom objectives take them.
+
+    Formulas (η = input, y = target ≥ 0, per element):
+        value:      exp(η) - y·η
+        gradient:   exp(η) - y
+        second:     exp(η)
+
+    Parameters:
+        reduction: 'mean', 'sum' or 'none' (default 'none').
+        sample_weight: None, the shape of the per-element loss, or one weight per row
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
+
+    PyTorch's poisson_nll_loss(log_input=True, full=False) and scikit-learn's
+    HalfPoissonLoss. A target that is negative, infinite or NaN raises ValueError naming the
+    value and its index, before anything is written.
+
+    Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
+    input and target are float32 or float16, float64 otherwise; arrays come back in it.
+    Raises ValueError, naming the argument and the value, for shapes that differ (there is
+    no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
+
+    Example:
+        >>> fastloss.poisson_grad_hess([0.0, 1.0], [1.0, 2.0])
+        (array([0.        , 0.71828183]), array([1.        , 2.71828183]))
+    """
+
+@overload
+def poisson_grad_hess(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_Float, _Float]: ...
+
+# gamma
+@overload
+def gamma(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float:
+    """Gamma deviance on the log link: input η = log of the predicted mean.
+
+    The loss: a Python float for reduction 'mean' or 'sum', the per-element losses w*l for
+    'none'.
+
+    Formulas (η = input, y = target > 0, per element):
+        value:      η + y·exp(-η)
+        gradient:   1 - y·exp(-η)
+        second:     y·exp(-η)
+
+    Parameters:
+        reduction: 'mean', 'sum' or 'none' (default 'mean').
+        sample_weight: None, the shape of the per-element loss, or one weight per row
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
+
+    scikit-learn's HalfGammaLoss. A target that is not positive and finite, or NaN, raises
+    ValueError naming the value and its index, before anything is written.
+
+    Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
+    input and target are float32 or float16, float64 otherwise; arrays come back in it.
+    Raises ValueError, naming the argument and the value, for shapes that differ (there is
+    no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
+
+    Example:
+        >>> fastloss.gamma([0.0, 1.0], [1.0, 2.0])
+        1.3678794411714423
+    """
+
+@overload
+def gamma(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _F32: ...
+@overload
+def gamma(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def gamma(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _Float: ...
+@overload
+def gamma(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float | _Float: ...
+@overload
+def gamma_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> _F32:
+    """Gamma deviance on the log link: input η = log of the predicted mean.
+
+    The gradient of the reduced loss with respect to `input`, an array of its shape ('mean'
+    divides by n, or by the sum of the weights).
+
+    Formulas (η = input, y = target > 0, per element):
+        value:      η + y·exp(-η)
+        gradient:   1 - y·exp(-η)
+        second:     y·exp(-η)
+
+    Parameters:
+        reduction: 'mean', 'sum' or 'none' (default 'mean').
+        sample_weight: None, the shape of the per-element loss, or one weight per row
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
+        out: None, or a writable array of the input's shape and the compute dtype, sharing
+            no memory with the arguments; checked before anything is written.
+
+    scikit-learn's HalfGammaLoss. A target that is not positive and finite, or NaN, raises
+    ValueError naming the value and its index, before anything is written.
+
+    Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
+    input and target are float32 or float16, float64 otherwise; arrays come back in it.
+    Raises ValueError, naming the argument and the value, for shapes that differ (there is
+    no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
+
+    Example:
+        >>> fastloss.gamma_grad([0.0, 1.0], [1.0, 2.0])
+        array([0.        , 0.13212056])
+    """
+
+@overload
+def gamma_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> _Float: ...
+@overload
+def gamma_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[float, _F32]:
+    """Gamma deviance on the log link: input η = log of the predicted mean.
+
+    (value, gradient) from one pass over memory: the loss as gamma returns it, and the
+    gradient as gamma_grad returns it.
+
+    Formulas (η = input, y = target > 0, per element):
+        value:      η + y·exp(-η)
+        gradient:   1 - y·exp(-η)
+        second:     y·exp(-η)
+
+    Parameters:
+        reduction: 'mean', 'sum' or 'none' (default 'mean').
+        sample_weight: None, the shape of the per-element loss, or one weight per row
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
+        out: None, or a writable array of the input's shape and the compute dtype, sharing
+            no memory with the arguments; checked before anything is written.
+
+    scikit-learn's HalfGammaLoss. A target that is not positive and finite, or NaN, raises
+    ValueError naming the value and its index, before anything is written.
+
+    Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
+    input and target are float32 or float16, float64 otherwise; arrays come back in it.
+    Raises ValueError, naming the argument and the value, for shapes that differ (there is
+    no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
+
+    Example:
+        >>> fastloss.gamma_value_and_grad([0.0, 1.0], [1.0, 2.0])
+        (1.3678794411714423, array([0.        , 0.13212056]))
+    """
+
+@overload
+def gamma_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def gamma_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float, _Float]: ...
+@overload
+def gamma_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[_Float, _Float]: ...
+@overload
+def gamma_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float | _Float, _Float]: ...
+@overload
+def gamma_grad_hess(
+    input: _F32,
+    target: _F32,
+    *,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_F32, _F32]:
+    """Gamma deviance on the log link: input η = log of the predicted mean.
+
+    (gradient, second derivative): both per element by default (reduction 'none'), scaled as
+    the reduction scales the value, with the sample weights multiplied in, as XGBoost and
+    LightGBM custom objectives take them.
+
+    Formulas (η = input, y = target > 0, per element):
+        value:      η + y·exp(-η)
+        gradient:   1 - y·exp(-η)
+        second:     y·exp(-η)
+
+    Parameters:
+        reduction: 'mean', 'sum' or 'none' (default 'none').
+        sample_weight: None, the shape of the per-element loss, or one weight per row
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
+
+    scikit-learn's HalfGammaLoss. A target that is not positive and finite, or NaN, raises
+    ValueError naming the value and its index, before anything is written.
+
+    Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
+    input and target are float32 or float16, float64 otherwise; arrays come back in it.
+    Raises ValueError, naming the argument and the value, for shapes that differ (there is
+    no broadcasting), a parameter outside its domain (none here), an unknown reduction, or
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
+
+    Example:
+        >>> fastloss.gamma_grad_hess([0.0, 1.0], [1.0, 2.0])
+        (array([0.        , 0.26424112]), array([1.        , 0.73575888]))
+    """
+
+@overload
+def gamma_grad_hess(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_Float, _Float]: ...
+
+# tweedie
+@overload
+def tweedie(
+    input: _F32,
+    target: _F32,
+    *,
+    power: float = 1.5,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float:
+    """Tweedie deviance on the log link: input η = log of the predicted mean.
+
+    The loss: a Python float for reduction 'mean' or 'sum', the per-element losses w*l for
+    'none'.
+
+    Formulas (η = input, y = target ≥ 0, per element):
+        value:      exp((2 - p)·η)/(2 - p) - y·exp((1 - p)·η)/(1 - p)
+        gradient:   exp((2 - p)·η) - y·exp((1 - p)·η)
+        second:     (2 - p)·exp((2 - p)·η) - (1 - p)·y·exp((1 - p)·η)
+
+    Parameters:
+        power: float = 1.5 (1 ≤ p ≤ 2): the variance power p: 1 is poisson, 2 is gamma (the
+            same values, gradients and second derivatives).
+        reduction: 'mean', 'sum' or 'none' (default 'mean').
+        sample_weight: None, the shape of the per-element loss, or one weight per row
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
+
+    scikit-learn's HalfTweedieLoss. A target that is negative (or not positive, at power 2),
+    infinite or NaN raises ValueError naming the value and its index, before anything is
+    written.
+
+    Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
+    input and target are float32 or float16, float64 otherwise; arrays come back in it.
+    Raises ValueError, naming the argument and the value, for shapes that differ (there is
+    no broadcasting), a parameter outside its domain (power), an unknown reduction, or
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
+
+    Example:
+        >>> fastloss.tweedie([0.0, 1.0], [1.0, 2.0], power=1.5)
+        4.8617825901253955
+    """
+
+@overload
+def tweedie(
+    input: _F32,
+    target: _F32,
+    *,
+    power: float = 1.5,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _F32: ...
+@overload
+def tweedie(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    power: float = 1.5,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float: ...
+@overload
+def tweedie(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    power: float = 1.5,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+) -> _Float: ...
+@overload
+def tweedie(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    power: float = 1.5,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+) -> float | _Float: ...
+@overload
+def tweedie_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    power: float = 1.5,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> _F32:
+    """Tweedie deviance on the log link: input η = log of the predicted mean.
+
+    The gradient of the reduced loss with respect to `input`, an array of its shape ('mean'
+    divides by n, or by the sum of the weights).
+
+    Formulas (η = input, y = target ≥ 0, per element):
+        value:      exp((2 - p)·η)/(2 - p) - y·exp((1 - p)·η)/(1 - p)
+        gradient:   exp((2 - p)·η) - y·exp((1 - p)·η)
+        second:     (2 - p)·exp((2 - p)·η) - (1 - p)·y·exp((1 - p)·η)
+
+    Parameters:
+        power: float = 1.5 (1 ≤ p ≤ 2): the variance power p: 1 is poisson, 2 is gamma (the
+            same values, gradients and second derivatives).
+        reduction: 'mean', 'sum' or 'none' (default 'mean').
+        sample_weight: None, the shape of the per-element loss, or one weight per row
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
+        out: None, or a writable array of the input's shape and the compute dtype, sharing
+            no memory with the arguments; checked before anything is written.
+
+    scikit-learn's HalfTweedieLoss. A target that is negative (or not positive, at power 2),
+    infinite or NaN raises ValueError naming the value and its index, before anything is
+    written.
+
+    Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
+    input and target are float32 or float16, float64 otherwise; arrays come back in it.
+    Raises ValueError, naming the argument and the value, for shapes that differ (there is
+    no broadcasting), a parameter outside its domain (power), an unknown reduction, or
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
+
+    Example:
+        >>> fastloss.tweedie_grad([0.0, 1.0], [1.0, 2.0], power=1.5)
+        array([0.        , 0.21782998])
+    """
+
+@overload
+def tweedie_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    power: float = 1.5,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> _Float: ...
+@overload
+def tweedie_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    power: float = 1.5,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[float, _F32]:
+    """Tweedie deviance on the log link: input η = log of the predicted mean.
+
+    (value, gradient) from one pass over memory: the loss as tweedie returns it, and the
+    gradient as tweedie_grad returns it.
+
+    Formulas (η = input, y = target ≥ 0, per element):
+        value:      exp((2 - p)·η)/(2 - p) - y·exp((1 - p)·η)/(1 - p)
+        gradient:   exp((2 - p)·η) - y·exp((1 - p)·η)
+        second:     (2 - p)·exp((2 - p)·η) - (1 - p)·y·exp((1 - p)·η)
+
+    Parameters:
+        power: float = 1.5 (1 ≤ p ≤ 2): the variance power p: 1 is poisson, 2 is gamma (the
+            same values, gradients and second derivatives).
+        reduction: 'mean', 'sum' or 'none' (default 'mean').
+        sample_weight: None, the shape of the per-element loss, or one weight per row
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
+        out: None, or a writable array of the input's shape and the compute dtype, sharing
+            no memory with the arguments; checked before anything is written.
+
+    scikit-learn's HalfTweedieLoss. A target that is negative (or not positive, at power 2),
+    infinite or NaN raises ValueError naming the value and its index, before anything is
+    written.
+
+    Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
+    input and target are float32 or float16, float64 otherwise; arrays come back in it.
+    Raises ValueError, naming the argument and the value, for shapes that differ (there is
+    no broadcasting), a parameter outside its domain (power), an unknown reduction, or
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
+
+    Example:
+        >>> fastloss.tweedie_value_and_grad([0.0, 1.0], [1.0, 2.0], power=1.5)
+        (4.8617825901253955, array([0.        , 0.21782998]))
+    """
+
+@overload
+def tweedie_value_and_grad(
+    input: _F32,
+    target: _F32,
+    *,
+    power: float = 1.5,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _F32 | None = None,
+) -> tuple[_F32, _F32]: ...
+@overload
+def tweedie_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    power: float = 1.5,
+    reduction: _Reduce = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float, _Float]: ...
+@overload
+def tweedie_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    power: float = 1.5,
+    reduction: Literal["none"],
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[_Float, _Float]: ...
+@overload
+def tweedie_value_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    power: float = 1.5,
+    reduction: str = "mean",
+    sample_weight: ArrayLike | None = None,
+    out: _Float | None = None,
+) -> tuple[float | _Float, _Float]: ...
+@overload
+def tweedie_grad_hess(
+    input: _F32,
+    target: _F32,
+    *,
+    power: float = 1.5,
+    reduction: str = "none",
+    sample_weight: ArrayLike | None = None,
+) -> tuple[_F32, _F32]:
+    """Tweedie deviance on the log link: input η = log of the predicted mean.
+
+    (gradient, second derivative): both per element by default (reduction 'none'), scaled as
+    the reduction scales the value, with the sample weights multiplied in, as XGBoost and
+    LightGBM custom objectives take them.
+
+    Formulas (η = input, y = target ≥ 0, per element):
+        value:      exp((2 - p)·η)/(2 - p) - y·exp((1 - p)·η)/(1 - p)
+        gradient:   exp((2 - p)·η) - y·exp((1 - p)·η)
+        second:     (2 - p)·exp((2 - p)·η) - (1 - p)·y·exp((1 - p)·η)
+
+    Parameters:
+        power: float = 1.5 (1 ≤ p ≤ 2): the variance power p: 1 is poisson, 2 is gamma (the
+            same values, gradients and second derivatives).
+        reduction: 'mean', 'sum' or 'none' (default 'none').
+        sample_weight: None, the shape of the per-element loss, or one weight per row
+            (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
+            sum(w), which is ±inf or nan when sum(w) = 0.
+
+    scikit-learn's HalfTweedieLoss. A target that is negative (or not positive, at power 2),
+    infinite or NaN raises ValueError naming the value and its index, before anything is
+    written.
+
+    Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
+    input and target are float32 or float16, float64 otherwise; arrays come back in it.
+    Raises ValueError, naming the argument and the value, for shapes that differ (there is
+    no broadcasting), a parameter outside its domain (power), an unknown reduction, or
+    non-finite weights; TypeError for a complex, object or string dtype, or a masked array
+    (leave elements out with sample_weight instead).
+
+    Example:
+        >>> fastloss.tweedie_grad_hess([0.0, 1.0], [1.0, 2.0], power=1.5)
+        (array([0.        , 0.43565995]), array([1.       , 1.4308913]))
+    """
+
+@overload
+def tweedie_grad_hess(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    power: float = 1.5,
     reduction: str = "none",
     sample_weight: ArrayLike | None = None,
 ) -> tuple[_Float, _Float]: ...

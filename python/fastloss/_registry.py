@@ -23,8 +23,10 @@ Number = Union[float, int, bool, None]
 Family = Literal["elementwise", "rows"]
 #: Where a loss's input lives: any real number (errors, logits), or a probability in [0, 1].
 InputDomain = Literal["real", "probability"]
-#: Where its target lives: real numbers, probabilities in [0, 1], or class indices (rows).
-TargetDomain = Literal["real", "probability", "classes"]
+#: Where its target lives: real numbers, probabilities in [0, 1], class indices (rows), or
+#: the counts and amounts of the log-link losses: [0, inf) ("nonnegative") or (0, inf)
+#: ("positive"). Whether a loss rejects targets outside it is ``Loss.checks_target``.
+TargetDomain = Literal["real", "probability", "classes", "nonnegative", "positive"]
 #: Its second derivative: positive where the loss is smooth ("exact"), zero everywhere
 #: ("flat"), or zero away from the kink ("vanishing"). Newton steps -G/H are unbounded on the
 #: last two, so the boosting objectives floor their hessian at 1 by default.
@@ -93,6 +95,8 @@ class Loss:
     checks_target: bool = False
     #: Further lines of documentation (semantics, edge cases).
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: What the formulas' letters are, when not ``d = input - target`` per element.
+    variables: str | None = None
 
     def functions(self) -> tuple[str, ...]:
         return tuple(self.name + form for form in FORMS)
@@ -368,6 +372,101 @@ LOSSES: tuple[Loss, ...] = (
             grad="array([ 0.01971792, -0.00060887])",
             value_and_grad="(0.008722216920080296, array([ 0.01971792, -0.00060887]))",
             grad_hess="(array([ 0.03943585, -0.00121774]), array([0.08297445, 0.00316939]))",
+        ),
+    ),
+    Loss(
+        name="poisson",
+        family="elementwise",
+        title="Poisson deviance on the log link: input η = log of the predicted mean",
+        value="exp(η) - y·η",
+        grad="exp(η) - y",
+        hess="exp(η)",
+        input="real",
+        target="nonnegative",
+        hessian="exact",
+        kernel="loglink::Poisson",
+        checks_target=True,
+        variables="η = input, y = target ≥ 0, per element",
+        notes=(
+            "PyTorch's poisson_nll_loss(log_input=True, full=False) and scikit-learn's "
+            "HalfPoissonLoss. A target that is negative, infinite or NaN raises ValueError naming "
+            "the value and its index, before anything is written.",
+        ),
+        example=Example(
+            input="[0.0, 1.0]",
+            target="[1.0, 2.0]",
+            params="",
+            value="0.8591409142295225",
+            grad="array([0.        , 0.35914091])",
+            value_and_grad="(0.8591409142295225, array([0.        , 0.35914091]))",
+            grad_hess="(array([0.        , 0.71828183]), array([1.        , 2.71828183]))",
+        ),
+    ),
+    Loss(
+        name="gamma",
+        family="elementwise",
+        title="Gamma deviance on the log link: input η = log of the predicted mean",
+        value="η + y·exp(-η)",
+        grad="1 - y·exp(-η)",
+        hess="y·exp(-η)",
+        input="real",
+        target="positive",
+        hessian="exact",
+        kernel="loglink::Gamma",
+        checks_target=True,
+        variables="η = input, y = target > 0, per element",
+        notes=(
+            "scikit-learn's HalfGammaLoss. A target that is not positive and finite, or NaN, "
+            "raises ValueError naming the value and its index, before anything is written.",
+        ),
+        example=Example(
+            input="[0.0, 1.0]",
+            target="[1.0, 2.0]",
+            params="",
+            value="1.3678794411714423",
+            grad="array([0.        , 0.13212056])",
+            value_and_grad="(1.3678794411714423, array([0.        , 0.13212056]))",
+            grad_hess="(array([0.        , 0.26424112]), array([1.        , 0.73575888]))",
+        ),
+    ),
+    Loss(
+        name="tweedie",
+        family="elementwise",
+        title="Tweedie deviance on the log link: input η = log of the predicted mean",
+        value="exp((2 - p)·η)/(2 - p) - y·exp((1 - p)·η)/(1 - p)",
+        grad="exp((2 - p)·η) - y·exp((1 - p)·η)",
+        hess="(2 - p)·exp((2 - p)·η) - (1 - p)·y·exp((1 - p)·η)",
+        input="real",
+        target="nonnegative",
+        hessian="exact",
+        call="tweedie::call",
+        checks_target=True,
+        variables="η = input, y = target ≥ 0, per element",
+        params=(
+            Param(
+                "power",
+                "float",
+                1.5,
+                "1 ≤ p ≤ 2",
+                "the variance power p: 1 is poisson, 2 is gamma (the same values, gradients and "
+                "second derivatives)",
+                valid=(1.0, 1.2, 1.5, 1.8, 2.0),
+                invalid=(0.5, 0.99, 2.01, 3.0, float("inf"), float("nan")),
+            ),
+        ),
+        notes=(
+            "scikit-learn's HalfTweedieLoss. A target that is negative (or not positive, at "
+            "power 2), infinite or NaN raises ValueError naming the value and its index, before "
+            "anything is written.",
+        ),
+        example=Example(
+            input="[0.0, 1.0]",
+            target="[1.0, 2.0]",
+            params=", power=1.5",
+            value="4.8617825901253955",
+            grad="array([0.        , 0.21782998])",
+            value_and_grad="(4.8617825901253955, array([0.        , 0.21782998]))",
+            grad_hess="(array([0.        , 0.43565995]), array([1.       , 1.4308913]))",
         ),
     ),
     Loss(

@@ -49,6 +49,10 @@ __all__ = [
     "cross_entropy_grad",
     "cross_entropy_grad_hess",
     "cross_entropy_value_and_grad",
+    "gamma",
+    "gamma_grad",
+    "gamma_grad_hess",
+    "gamma_value_and_grad",
     "huber",
     "huber_grad",
     "huber_grad_hess",
@@ -69,6 +73,10 @@ __all__ = [
     "pinball_grad",
     "pinball_grad_hess",
     "pinball_value_and_grad",
+    "poisson",
+    "poisson_grad",
+    "poisson_grad_hess",
+    "poisson_value_and_grad",
     "sigmoid_focal",
     "sigmoid_focal_grad",
     "sigmoid_focal_grad_hess",
@@ -77,6 +85,10 @@ __all__ = [
     "smooth_l1_grad",
     "smooth_l1_grad_hess",
     "smooth_l1_value_and_grad",
+    "tweedie",
+    "tweedie_grad",
+    "tweedie_grad_hess",
+    "tweedie_value_and_grad",
 ]
 
 
@@ -623,6 +635,184 @@ def sigmoid_focal_grad_hess(
     `fastloss.sigmoid_focal_grad_hess`.
     """
     loss = _Loss("sigmoid_focal", {"alpha": alpha, "gamma": gamma})
+    gh: tuple[Array, Array] = _graph.grads(loss, input, target, sample_weight, reduction, hess=True)
+    return gh
+
+
+def poisson(
+    input: _In,
+    target: _In,
+    *,
+    reduction: str = "mean",
+    sample_weight: _In | None = None,
+) -> Array:
+    """Poisson deviance on the log link: input η = log of the predicted mean, over dask arrays: a
+    0-d dask array ('mean', 'sum') or the per-element losses ('none'), as `fastloss.poisson`.
+    """
+    loss = _Loss("poisson", {})
+    return _graph.value(loss, input, target, sample_weight, reduction)
+
+
+def poisson_grad(
+    input: _In,
+    target: _In,
+    *,
+    reduction: str = "mean",
+    sample_weight: _In | None = None,
+) -> Array:
+    """The gradient of `poisson(...)` with respect to `input`, a dask array of its shape, as
+    `fastloss.poisson_grad` (no `out=`).
+    """
+    loss = _Loss("poisson", {})
+    grad: Array = _graph.grads(loss, input, target, sample_weight, reduction, hess=False)
+    return grad
+
+
+def poisson_value_and_grad(
+    input: _In,
+    target: _In,
+    *,
+    reduction: str = "mean",
+    sample_weight: _In | None = None,
+) -> tuple[Array, Array]:
+    """`(poisson(...), poisson_grad(...))`, from the same blocks, as
+    `fastloss.poisson_value_and_grad` (no `out=`).
+    """
+    loss = _Loss("poisson", {})
+    return _graph.value_and_grad(loss, input, target, sample_weight, reduction)
+
+
+def poisson_grad_hess(
+    input: _In,
+    target: _In,
+    *,
+    reduction: str = "none",
+    sample_weight: _In | None = None,
+) -> tuple[Array, Array]:
+    """The gradient and diagonal second derivative, scaled by the reduction, as
+    `fastloss.poisson_grad_hess`.
+    """
+    loss = _Loss("poisson", {})
+    gh: tuple[Array, Array] = _graph.grads(loss, input, target, sample_weight, reduction, hess=True)
+    return gh
+
+
+def gamma(
+    input: _In,
+    target: _In,
+    *,
+    reduction: str = "mean",
+    sample_weight: _In | None = None,
+) -> Array:
+    """Gamma deviance on the log link: input η = log of the predicted mean, over dask arrays: a 0-d
+    dask array ('mean', 'sum') or the per-element losses ('none'), as `fastloss.gamma`.
+    """
+    loss = _Loss("gamma", {})
+    return _graph.value(loss, input, target, sample_weight, reduction)
+
+
+def gamma_grad(
+    input: _In,
+    target: _In,
+    *,
+    reduction: str = "mean",
+    sample_weight: _In | None = None,
+) -> Array:
+    """The gradient of `gamma(...)` with respect to `input`, a dask array of its shape, as
+    `fastloss.gamma_grad` (no `out=`).
+    """
+    loss = _Loss("gamma", {})
+    grad: Array = _graph.grads(loss, input, target, sample_weight, reduction, hess=False)
+    return grad
+
+
+def gamma_value_and_grad(
+    input: _In,
+    target: _In,
+    *,
+    reduction: str = "mean",
+    sample_weight: _In | None = None,
+) -> tuple[Array, Array]:
+    """`(gamma(...), gamma_grad(...))`, from the same blocks, as `fastloss.gamma_value_and_grad` (no
+    `out=`).
+    """
+    loss = _Loss("gamma", {})
+    return _graph.value_and_grad(loss, input, target, sample_weight, reduction)
+
+
+def gamma_grad_hess(
+    input: _In,
+    target: _In,
+    *,
+    reduction: str = "none",
+    sample_weight: _In | None = None,
+) -> tuple[Array, Array]:
+    """The gradient and diagonal second derivative, scaled by the reduction, as
+    `fastloss.gamma_grad_hess`.
+    """
+    loss = _Loss("gamma", {})
+    gh: tuple[Array, Array] = _graph.grads(loss, input, target, sample_weight, reduction, hess=True)
+    return gh
+
+
+def tweedie(
+    input: _In,
+    target: _In,
+    *,
+    power: float = 1.5,
+    reduction: str = "mean",
+    sample_weight: _In | None = None,
+) -> Array:
+    """Tweedie deviance on the log link: input η = log of the predicted mean, over dask arrays: a
+    0-d dask array ('mean', 'sum') or the per-element losses ('none'), as `fastloss.tweedie`.
+    """
+    loss = _Loss("tweedie", {"power": power})
+    return _graph.value(loss, input, target, sample_weight, reduction)
+
+
+def tweedie_grad(
+    input: _In,
+    target: _In,
+    *,
+    power: float = 1.5,
+    reduction: str = "mean",
+    sample_weight: _In | None = None,
+) -> Array:
+    """The gradient of `tweedie(...)` with respect to `input`, a dask array of its shape, as
+    `fastloss.tweedie_grad` (no `out=`).
+    """
+    loss = _Loss("tweedie", {"power": power})
+    grad: Array = _graph.grads(loss, input, target, sample_weight, reduction, hess=False)
+    return grad
+
+
+def tweedie_value_and_grad(
+    input: _In,
+    target: _In,
+    *,
+    power: float = 1.5,
+    reduction: str = "mean",
+    sample_weight: _In | None = None,
+) -> tuple[Array, Array]:
+    """`(tweedie(...), tweedie_grad(...))`, from the same blocks, as
+    `fastloss.tweedie_value_and_grad` (no `out=`).
+    """
+    loss = _Loss("tweedie", {"power": power})
+    return _graph.value_and_grad(loss, input, target, sample_weight, reduction)
+
+
+def tweedie_grad_hess(
+    input: _In,
+    target: _In,
+    *,
+    power: float = 1.5,
+    reduction: str = "none",
+    sample_weight: _In | None = None,
+) -> tuple[Array, Array]:
+    """The gradient and diagonal second derivative, scaled by the reduction, as
+    `fastloss.tweedie_grad_hess`.
+    """
+    loss = _Loss("tweedie", {"power": power})
     gh: tuple[Array, Array] = _graph.grads(loss, input, target, sample_weight, reduction, hess=True)
     return gh
 

@@ -7,7 +7,7 @@ use crate::dd::{self, Dd};
 use crate::error::{require, LossError};
 use crate::fixed;
 use crate::float::{horner, Float};
-use crate::kernel::{Columns, Pointwise, Terms};
+use crate::kernel::{Columns, Pointwise, TargetDomain, Terms};
 use crate::math::ln_pair_f64;
 
 /// Binary cross-entropy on probabilities (PyTorch's `binary_cross_entropy`):
@@ -532,13 +532,7 @@ impl<T: Float> SigmoidFocal<T> {
 
 impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
     const HEAVY: bool = true;
-    const CHECKS_TARGET: bool = true;
-    const TARGET_DOMAIN: &'static str = "in [0, 1]";
-
-    #[inline(always)]
-    fn valid_target(&self, t: T) -> bool {
-        t >= T::ZERO && t <= T::ONE
-    }
+    const TARGET_DOMAIN: Option<TargetDomain> = Some(TargetDomain::Probability);
 
     #[inline(always)]
     fn eval(&self, x: T, t: T, _: T) -> Terms<T> {

@@ -9,6 +9,7 @@ pub(crate) mod kind;
 mod losses;
 pub(crate) mod pointwise;
 mod softmax;
+mod tweedie;
 
 use std::ffi::CString;
 

@@ -28,12 +28,14 @@ use fastloss::kernel::evaluate;
 use fastloss::loss::binary::scalar::{
     binary_cross_entropy_scalar, binary_cross_entropy_with_logits_scalar, sigmoid_focal_scalar,
 };
+use fastloss::loss::loglink::scalar::{gamma_scalar, poisson_scalar, tweedie_scalar};
 use fastloss::loss::regression::scalar::{
     huber_scalar, log_cosh_scalar, mae_scalar, mse_scalar, pinball_scalar, smooth_l1_scalar,
 };
 use fastloss::{
-    BinaryCrossEntropy, BinaryCrossEntropyWithLogits, Float, Huber, Level, LogCosh, LossError, Mae,
-    Mse, Op, Pinball, Pointwise, Reduction, SigmoidFocal, SmoothL1, Weights,
+    BinaryCrossEntropy, BinaryCrossEntropyWithLogits, Float, Gamma, Huber, Level, LogCosh,
+    LossError, Mae, Mse, Op, Pinball, Pointwise, Poisson, Reduction, SigmoidFocal, SmoothL1,
+    Tweedie, Weights,
 };
 
 /// An elementwise loss with its parameter.
@@ -54,11 +56,15 @@ pub enum Kind {
     Logits(usize),
     /// Focal loss on logits: α (or none), γ.
     Focal(Option<f64>, f64),
+    /// The log-link losses: Poisson, Gamma, Tweedie of power p (1 < p < 2).
+    Poisson,
+    Gamma,
+    Tweedie(f64),
 }
 
 /// Every loss with the parameters under test. The fuzz target numbers the
 /// families in this order ([`families`]).
-pub const KINDS: [Kind; 21] = [
+pub const KINDS: [Kind; 26] = [
     Kind::Mae,
     Kind::Mse,
     Kind::SmoothL1(0.0),
@@ -80,6 +86,11 @@ pub const KINDS: [Kind; 21] = [
     Kind::Focal(None, 0.0), // BCE with logits
     Kind::Focal(Some(0.7), 1.0),
     Kind::Focal(None, 0.5), // the general power
+    Kind::Poisson,
+    Kind::Gamma,
+    Kind::Tweedie(1.5),
+    Kind::Tweedie(1.2),
+    Kind::Tweedie(1.9),
 ];
 
 /// The first kind of each family in [`KINDS`], in order.
@@ -104,6 +115,11 @@ pub enum Domain {
     Logit,
     /// Any logit against targets in [0, 1], others (and NaN) rejected.
     Label,
+    /// Any input η (the log of a mean) against targets `0 ≤ y < inf`;
+    /// others are rejected.
+    Count,
+    /// Any input η against targets `0 < y < inf`; others are rejected.
+    Amount,
 }
 
 impl Domain {
@@ -111,9 +127,15 @@ impl Domain {
     pub fn input_is_probability(self) -> bool {
         self == Domain::Probability
     }
-    /// Whether targets are meant to be in [0, 1] (they are not validated).
+    /// Whether targets are meant to be in [0, 1] (validated for
+    /// [`Domain::Label`] only).
     pub fn target_is_probability(self) -> bool {
-        self != Domain::Difference
+        matches!(self, Domain::Probability | Domain::Logit | Domain::Label)
+    }
+    /// Whether targets outside the domain (and NaN) are rejected: labels in
+    /// [0, 1], counts `y ≥ 0`, amounts `y > 0`.
+    pub fn checks_target(self) -> bool {
+        matches!(self, Domain::Label | Domain::Count | Domain::Amount)
     }
 }
 
@@ -155,6 +177,9 @@ impl Kind {
             Kind::Bce => "binary_cross_entropy",
             Kind::Logits(_) => "binary_cross_entropy_with_logits",
             Kind::Focal(..) => "sigmoid_focal",
+            Kind::Poisson => "poisson",
+            Kind::Gamma => "gamma",
+            Kind::Tweedie(_) => "tweedie",
         }
     }
 
@@ -166,7 +191,14 @@ impl Kind {
             Kind::Huber(_) => Kind::Huber(p),
             Kind::Pinball(_) => Kind::Pinball(p),
             Kind::Focal(a, _) => Kind::Focal(a, p),
-            Kind::Mae | Kind::Mse | Kind::LogCosh | Kind::Bce | Kind::Logits(_) => self,
+            Kind::Tweedie(_) => Kind::Tweedie(p),
+            Kind::Mae
+            | Kind::Mse
+            | Kind::LogCosh
+            | Kind::Bce
+            | Kind::Logits(_)
+            | Kind::Poisson
+            | Kind::Gamma => self,
         }
     }
 
@@ -199,6 +231,8 @@ impl Kind {
             Kind::Bce => Domain::Probability,
             Kind::Logits(_) => Domain::Logit,
             Kind::Focal(..) => Domain::Label,
+            Kind::Poisson | Kind::Tweedie(_) => Domain::Count,
+            Kind::Gamma => Domain::Amount,
         }
     }
 
@@ -209,6 +243,7 @@ impl Kind {
             Kind::Pinball(q) if q != 0.5 => Large::Baseline,
             Kind::Logits(c) if c > 0 => Large::Skip,
             Kind::Focal(a, g) if a != Some(0.25) || g != 2.0 => Large::Baseline,
+            Kind::Tweedie(p) if p != 1.5 => Large::Baseline,
             _ => Large::EveryLevel,
         }
     }
@@ -259,6 +294,25 @@ impl Kind {
                 // focal factor, which is at most 1.
                 let scale = ((1.0 - t) * sig(x)).abs().max((t * sig(-x)).abs());
                 (sigmoid_focal_scalar(x, t, a, g).into(), scale)
+            }
+            // The gradients are differences of two terms: measured against
+            // the larger.
+            Kind::Poisson => {
+                let r = poisson_scalar(x, t);
+                (r.into(), r.2.max(t))
+            }
+            Kind::Gamma => {
+                let r = gamma_scalar(x, t);
+                (r.into(), r.2.max(1.0))
+            }
+            Kind::Tweedie(p) => {
+                let r = tweedie_scalar(x, t, p);
+                let b = if t == 0.0 {
+                    0.0
+                } else {
+                    t * ((1.0 - p) * x).exp()
+                };
+                (r.into(), ((2.0 - p) * x).exp().max(b))
             }
         }
     }
@@ -314,6 +368,29 @@ impl Kind {
                     scale: Some([value, gscale, h.abs()]),
                 }
             }
+            // Values that are differences (Poisson's, Gamma's) measured
+            // against their terms; the rest as the binary losses.
+            Kind::Poisson | Kind::Gamma => {
+                let value = if self == Kind::Poisson {
+                    x.exp() + (t * x).abs()
+                } else {
+                    x.abs() + h
+                };
+                Ref {
+                    want: [v, g, h],
+                    scale: Some([value, gscale, h.abs()]),
+                }
+            }
+            // The reference rounds (2 − p)·η and (1 − p)·η before their
+            // exponentials (the kernel carries that error): its own error is
+            // that many times larger.
+            Kind::Tweedie(p) => {
+                let amp = 1.0 + ((2.0 - p) * x).abs() + ((1.0 - p) * x).abs();
+                Ref {
+                    want: [v, g, h],
+                    scale: Some([v.abs() * amp, gscale * amp, h.abs() * amp]),
+                }
+            }
             _ => Ref {
                 want: [v, g, h],
                 scale: None,
@@ -330,7 +407,11 @@ impl Kind {
     pub fn ulps<T: Float>(self, k: usize) -> u64 {
         let f64_ = T::MANTISSA_DIGITS > 24;
         match self.domain() {
-            Domain::Probability | Domain::Logit | Domain::Label => {
+            Domain::Probability
+            | Domain::Logit
+            | Domain::Label
+            | Domain::Count
+            | Domain::Amount => {
                 let base = if f64_ { 8 } else { 4 };
                 if k == 2 {
                     2 * base
@@ -427,6 +508,9 @@ impl<T: Float> Loss<T> {
             Kind::Bce => v.visit(&BinaryCrossEntropy),
             Kind::Logits(_) => v.visit(&BinaryCrossEntropyWithLogits::new(columns)?),
             Kind::Focal(a, g) => v.visit(&SigmoidFocal::<T>::new(a, g)?),
+            Kind::Poisson => v.visit(&Poisson),
+            Kind::Gamma => v.visit(&Gamma),
+            Kind::Tweedie(p) => v.visit(&Tweedie::new(p)?),
         })
     }
 

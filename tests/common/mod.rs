@@ -264,6 +264,32 @@ pub fn data<T: Elem>(kind: Kind, n: usize, seed: u64, specials: bool) -> (Vec<T>
                     _ => (rng.unit(), t),
                 }
             }
+            Domain::Count | Domain::Amount => {
+                // Counts (zeros among them, but for amounts), amounts over
+                // decades; η over its useful range, at the exponentials'
+                // overflow, next to the gradient's zero ln y, and with
+                // `specials` infinite or NaN.
+                let y = match rng.below(4) {
+                    0 if kind.domain() == Domain::Count => 0.0,
+                    0 | 1 => rng.below(20) as f64 + 1.0,
+                    _ => rng.decade(-6.0, 6.0),
+                };
+                let x = match rng.below(16) {
+                    0 if specials => {
+                        [f64::INFINITY, f64::NEG_INFINITY, f64::NAN][rng.below(3) as usize]
+                    }
+                    // Beyond the exponentials' range only with the specials:
+                    // without them the sums stay finite.
+                    // (±1e4: every exponential overflows, or underflows, in
+                    // both types alike.)
+                    1 if specials => rng.sign() * 1e4,
+                    1 => rng.sign() * [30.0, 0.0][rng.below(2) as usize],
+                    2 | 3 if y > 0.0 => y.ln() + rng.sign() * rng.decade(-8.0, -1.0),
+                    4..=7 => rng.sign() * rng.decade(-3.0, 1.5),
+                    _ => rng.sign() * 4.0 * rng.unit(),
+                };
+                (x, y)
+            }
             Domain::Logit | Domain::Label => {
                 let t = rng.target();
                 match rng.below(16) {

@@ -1,0 +1,508 @@
+//! The log-link losses of counts and positive amounts (scikit-learn's
+//! `HalfPoissonLoss`, `HalfGammaLoss`, `HalfTweedieLoss`): per-element math
+//! only (the loops are in [`crate::kernel`]). The input `η` is the log of the
+//! predicted mean, `y` the target.
+//!
+//! Every type computes in `f64`: an `f32` element then rounds once, at the
+//! end, and an `f64` one gets its exponentials with the rounding error of
+//! their argument carried (`math::exp_mul_f64`). The differences that cancel
+//! (every gradient next to its zero `η = ln y`, Poisson's value for `y > e`
+//! and Gamma's for `y < 1/e` next to theirs) are marked per lane and
+//! computed again in double-double, as the binary cross-entropy's gradient
+//! is.
+
+use crate::dd::{self, Dd};
+use crate::error::{require, LossError};
+use crate::float::Float;
+use crate::kernel::{Pointwise, TargetDomain, Terms};
+use crate::math::{exp_f64, exp_mul_f64, frexp_f64};
+
+/// Whether `a − b` (`a, b ≥ 0`, `d = |a − b|`) cancelled beyond what the
+/// `f64` terms carry for `T`: for `f64`, below 2/3 of the larger term (from
+/// there the terms' own ulp, amplified, could exceed the bound); for `f32`,
+/// below 2^-26 of it (the `f64` errors are then still below 2^-26 of `d`).
+#[inline(always)]
+fn cancels<T: Float>(d: f64, a: f64, b: f64) -> bool {
+    let m = if a > b { a } else { b };
+    if T::MANTISSA_DIGITS > 24 {
+        d + d + d < m + m
+    } else {
+        d * dd::pow2i(26) < m
+    }
+}
+
+/// Whether `a − b`, computed from terms good to 2^-68 of themselves (the
+/// `f64` fast paths of Poisson and Gamma) or rounded to `f64` (`f32`), lost
+/// more than 2^-12 (2^-26) of them: only then are its errors near an ulp.
+#[inline(always)]
+fn cancels_wide<T: Float>(d: f64, a: f64, b: f64) -> bool {
+    let m = if a > b { a } else { b };
+    let bits = if T::MANTISSA_DIGITS > 24 { 12 } else { 26 };
+    d * dd::pow2i(bits) < m
+}
+
+/// `e^x` as `hi + lo` to 2^-68 of itself (`dd::exp_parts` without its
+/// widest terms): cheap enough for every element, precise enough that a
+/// difference with it cancels into the ulp bound only at 2^-12 of its terms.
+#[inline(always)]
+fn exp_pair(x: f64) -> Dd {
+    let x = if x > 1000.0 { 1000.0 } else { x };
+    let (eps, k) = dd::exp_parts::<false>(x);
+    let s = dd::two_sum(1.0, eps.hi);
+    dd::ldexp(dd::fast_two_sum(s.hi, s.lo + eps.mid), k)
+}
+
+/// `y·e^x` as `hi + lo` to 2^-68 of itself, `y > 0` finite: `y = m·2^j`,
+/// the product `m·(1 + ε)` exact in its leading parts, then scaled.
+#[inline(always)]
+fn mul_exp_pair(y: f64, x: f64) -> Dd {
+    // From 1500 on, y·e^x overflows whatever y (the smallest is e^−745).
+    let x = if x > 1500.0 { 1500.0 } else { x };
+    let (eps, k) = dd::exp_parts::<false>(x);
+    let (m, j) = frexp_f64(y);
+    let p = dd::two_prod(m, eps.hi);
+    let s = dd::two_sum(m, p.hi);
+    let q = dd::fast_two_sum(s.hi, s.lo + (p.lo + m * eps.mid));
+    // Beyond ±2040 the result is inf or 0 whatever the scaling; below
+    // x = −1500 it is 0 whatever y (the largest is e^709.8).
+    let e = k + j;
+    let e = if e > 2040.0 { 2040.0 } else { e };
+    let e = if e < -2040.0 || x < -1500.0 {
+        -2040.0
+    } else {
+        e
+    };
+    dd::ldexp(q, e)
+}
+
+/// `e^x` as Poisson's fast path has it (its leading part, for `f64`).
+#[inline(always)]
+fn poisson_exp<T: Float>(x: f64) -> f64 {
+    if T::MANTISSA_DIGITS > 24 {
+        exp_pair(x).hi
+    } else {
+        exp_f64(x)
+    }
+}
+
+/// `hi + lo` rounded, or `hi` where it is infinite (its `lo` is then NaN or
+/// infinite, and means nothing).
+#[inline(always)]
+fn fin(hi: f64, lo: f64) -> f64 {
+    if hi.abs() < f64::INFINITY {
+        hi + lo
+    } else {
+        hi
+    }
+}
+
+/// `y·x` exactly, as two parts (0 for `y = 0`, also at `x = ±inf`).
+#[inline(always)]
+fn product(y: f64, x: f64) -> Dd {
+    let p = dd::two_prod(y, x);
+    if y == 0.0 {
+        Dd::new(0.0)
+    } else if p.hi.abs() < f64::INFINITY {
+        p
+    } else {
+        Dd::new(p.hi)
+    }
+}
+
+/// `e^a` in double-double (to about 2^-104 of itself), for `a ≥ −1400`,
+/// times `2^j`.
+#[inline(always)]
+fn exp_dd(a: f64, j: f64) -> Dd {
+    let (eps, k) = dd::exp_parts::<true>(a);
+    let s = dd::two_sum(1.0, eps.hi);
+    let e = dd::fast_two_sum(s.hi, s.lo + (eps.mid + eps.lo));
+    dd::ldexp(e, k + j)
+}
+
+/// `y·e^a` in double-double (to about 2^-104 of itself), `y > 0` finite,
+/// `a ≥ −1400`: `y = m·2^j`, `m ∈ [1, 2)`, so that the products are exact
+/// whatever `y` (subnormal or near the largest float).
+#[inline(always)]
+fn mul_exp_dd(y: f64, a: f64) -> Dd {
+    let (eps, k) = dd::exp_parts::<true>(a);
+    let (m, j) = frexp_f64(y);
+    let p = dd::two_prod(m, eps.hi);
+    let s = dd::two_sum(m, p.hi);
+    let q = dd::fast_two_sum(s.hi, s.lo + (p.lo + m * (eps.mid + eps.lo)));
+    dd::ldexp(q, k + j)
+}
+
+/// Whether a double-double difference `d` of terms up to `m` cancelled
+/// below 2^-48 of them, where its 2^-106 no longer makes 4 ulp: then the
+/// scalar exact sum answers (`deep_grad`).
+#[inline(always)]
+fn too_deep(d: f64, m: f64) -> bool {
+    d.abs() < m * dd::pow2i(-48)
+}
+
+/// `2^s·(1 + ε)` as the terms of an exact sum (each part scaled exactly but
+/// where it falls below the normals, far beneath the sum's result).
+fn exp_terms(eps: dd::Td, s: f64) -> [f64; 4] {
+    let scale = |v: f64| dd::ldexp(Dd::new(v), s).hi;
+    [scale(1.0), scale(eps.hi), scale(eps.mid), scale(eps.lo)]
+}
+
+/// `hi − lo` of a double-double, rounded once (but for 2^-104).
+#[inline(always)]
+fn dd_sub(a: Dd, b: Dd) -> f64 {
+    let s = dd::two_sum(a.hi, -b.hi);
+    s.hi + (s.lo + (a.lo - b.lo))
+}
+
+/// `c·x` as a rounded product and, for `f64`, its rounding error (0 where
+/// the product is infinite: `e^(±inf)` needs no correction).
+#[inline(always)]
+fn scaled_arg<T: Float>(c: f64, x: f64) -> (f64, f64) {
+    let a = c * x;
+    if T::MANTISSA_DIGITS > 24 {
+        let lo = c.mul_add(x, -a);
+        (a, if a.abs() < f64::INFINITY { lo } else { 0.0 })
+    } else {
+        (a, 0.0)
+    }
+}
+
+/// Poisson deviance on the log link (PyTorch's `poisson_nll_loss` with
+/// `log_input=True, full=False`): `e^η − y·η`, gradient `e^η − y`, second
+/// derivative `e^η`, for `0 ≤ y < inf`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Poisson;
+
+impl<T: Float> Pointwise<T> for Poisson {
+    const HEAVY: bool = true;
+    const TARGET_DOMAIN: Option<TargetDomain> = Some(TargetDomain::Nonnegative);
+
+    #[inline(always)]
+    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        if T::MANTISSA_DIGITS > 24 {
+            // e^η to 2^-68 and y·η exact: the differences cancel into the
+            // ulp bound only at 2^-12 of their terms.
+            let (e, p) = (exp_pair(x), product(y, x));
+            let v = dd::two_sum(e.hi, -p.hi);
+            let g = dd::two_sum(e.hi, -y);
+            let value = fin(v.hi, v.lo + (e.lo - p.lo));
+            return Terms {
+                value: T::from_f64(if e.hi == f64::INFINITY { e.hi } else { value }),
+                grad: T::from_f64(fin(g.hi, g.lo + e.lo)),
+                hess: T::from_f64(fin(e.hi, e.lo)),
+            };
+        }
+        let e = exp_f64(x);
+        // y = 0 has no y·η term, also at η = ±inf.
+        let yx = if y == 0.0 { 0.0 } else { y * x };
+        Terms {
+            // e^η overflows first: the value is then infinite.
+            value: T::from_f64(if e == f64::INFINITY { e } else { e - yx }),
+            grad: T::from_f64(e - y),
+            hess: T::from_f64(e),
+        }
+    }
+
+    const REFINES_VALUE: bool = true;
+
+    #[inline(always)]
+    fn value_cancels(&self, x: T, y: T, c: T) -> bool {
+        let v = self.eval(x, y, c).value.to_f64();
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let (e, yx) = (poisson_exp::<T>(x), y * x);
+        // Both terms beyond f64 (a huge y at η > 709): which is larger
+        // decides the sign of the infinity, or a finite difference.
+        // (From η = 1500, e^η beats every finite y·η.)
+        let both = e == f64::INFINITY && yx == f64::INFINITY && x < 1500.0;
+        cancels_wide::<T>(v.abs(), e, yx) || both
+    }
+
+    /// `e^η − y·η` summed exactly from `e^η = 2^k·(1 + ε)` (ε in
+    /// triple-double) and the two parts of `y·η`, rounded once: good to
+    /// ε's own error, 2^-117, where a double-double sum would stop at 2^-106
+    /// of the terms (a value at its zero can cancel further). Scaled by
+    /// 2^-1000 where `e^η` overflows.
+    fn precise_value(&self, x: T, y: T, _: T) -> T {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let j = if x > 709.0 { 1000.0 } else { 0.0 };
+        let ys = dd::ldexp(Dd::new(y), -j).hi;
+        let (eps, k) = dd::exp_parts::<true>(x);
+        let [a, b, c, e] = exp_terms(eps, k - j);
+        let p = dd::two_prod(ys, x);
+        let d = dd::sum_exact(&[a, b, c, e, -p.hi, -p.lo]);
+        T::from_f64(dd::ldexp(Dd::new(d), j).hi)
+    }
+
+    const REFINES_GRAD: bool = true;
+
+    #[inline(always)]
+    fn grad_cancels(&self, x: T, y: T, c: T) -> bool {
+        let g = self.eval(x, y, c).grad.to_f64();
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let e = poisson_exp::<T>(x);
+        // Just past e^η's overflow a huge y leaves a finite difference.
+        let over = e == f64::INFINITY && x < 1500.0;
+        cancels_wide::<T>(g.abs(), e, y) || over
+    }
+
+    /// `e^η − y` with `e^η` in double-double, scaled by 2^-1000 where it
+    /// overflows.
+    #[inline(always)]
+    fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let j = if x > 709.0 { 1000.0 } else { 0.0 };
+        let ys = dd::ldexp(Dd::new(y), -j).hi;
+        let e = exp_dd(x, -j);
+        let d = dd_sub(e, Dd::new(ys));
+        let deep = too_deep(d, if e.hi > ys { e.hi } else { ys });
+        (T::from_f64(dd::ldexp(Dd::new(d), j).hi), deep)
+    }
+
+    /// `e^η − y` summed exactly from `e^η = 2^k·(1 + ε)`.
+    fn deep_grad(&self, x: T, y: T, _: T) -> T {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let j = if x > 709.0 { 1000.0 } else { 0.0 };
+        let ys = dd::ldexp(Dd::new(y), -j).hi;
+        let (eps, k) = dd::exp_parts::<true>(x);
+        let [a, b, c, e] = exp_terms(eps, k - j);
+        let d = dd::sum_exact(&[a, b, c, e, -ys]);
+        T::from_f64(dd::ldexp(Dd::new(d), j).hi)
+    }
+}
+
+/// Gamma deviance on the log link: `η + y·e^−η`, gradient `1 − y·e^−η`,
+/// second derivative `y·e^−η`, for `0 < y < inf`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Gamma;
+
+impl<T: Float> Pointwise<T> for Gamma {
+    const HEAVY: bool = true;
+    const TARGET_DOMAIN: Option<TargetDomain> = Some(TargetDomain::Positive);
+
+    #[inline(always)]
+    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        if T::MANTISSA_DIGITS > 24 {
+            // y·e^−η to 2^-68 (see Poisson).
+            let q = mul_exp_pair(y, -x);
+            let v = dd::two_sum(x, q.hi);
+            let g = dd::two_sum(1.0, -q.hi);
+            let value = fin(v.hi, v.lo + q.lo);
+            return Terms {
+                value: T::from_f64(if q.hi == f64::INFINITY { q.hi } else { value }),
+                grad: T::from_f64(fin(g.hi, g.lo - q.lo)),
+                hess: T::from_f64(fin(q.hi, q.lo)),
+            };
+        }
+        // y·e^−η, right where it is finite though e^−η is not.
+        let q = exp_mul_f64(-x, 0.0, y, 0.0);
+        Terms {
+            // η = −inf: the exponential wins.
+            value: T::from_f64(if q == f64::INFINITY { q } else { x + q }),
+            grad: T::from_f64(1.0 - q),
+            hess: T::from_f64(q),
+        }
+    }
+
+    const REFINES_VALUE: bool = true;
+
+    #[inline(always)]
+    fn value_cancels(&self, x: T, y: T, c: T) -> bool {
+        let v = self.eval(x, y, c).value.to_f64();
+        let q = self.eval(x, y, c).hess.to_f64();
+        let x = x.to_f64();
+        cancels_wide::<T>(v.abs(), q, -x)
+    }
+
+    /// `η + y·e^−η` with the product in double-double.
+    fn precise_value(&self, x: T, y: T, _: T) -> T {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let q = mul_exp_dd(y, -x);
+        let s = dd::two_sum(x, q.hi);
+        T::from_f64(s.hi + (s.lo + q.lo))
+    }
+
+    const REFINES_GRAD: bool = true;
+
+    #[inline(always)]
+    fn grad_cancels(&self, x: T, y: T, c: T) -> bool {
+        let g = self.eval(x, y, c).grad.to_f64();
+        let q = self.eval(x, y, c).hess.to_f64();
+        cancels_wide::<T>(g.abs(), 1.0, q)
+    }
+
+    /// `1 − y·e^−η` with the product in double-double.
+    #[inline(always)]
+    fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let q = mul_exp_dd(y, -x);
+        let d = dd_sub(Dd::new(1.0), q);
+        (
+            T::from_f64(d),
+            too_deep(d, if q.hi > 1.0 { q.hi } else { 1.0 }),
+        )
+    }
+
+    /// `1 − m·2^(k+j)·(1 + ε)` (`y = m·2^j`, `e^−η = 2^k·(1 + ε)`) summed
+    /// exactly from the products' exact parts.
+    fn deep_grad(&self, x: T, y: T, _: T) -> T {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let (eps, k) = dd::exp_parts::<true>(-x);
+        let (m, j) = frexp_f64(y);
+        let (p1, p2) = (dd::two_prod(m, eps.hi), dd::two_prod(m, eps.mid));
+        let s = |v: f64| -dd::ldexp(Dd::new(v), k + j).hi;
+        T::from_f64(dd::sum_exact(&[
+            1.0,
+            s(m),
+            s(p1.hi),
+            s(p1.lo),
+            s(p2.hi),
+            s(p2.lo),
+            s(m * eps.lo),
+        ]))
+    }
+}
+
+/// Tweedie deviance on the log link, `1 < p < 2` (compound Poisson–Gamma):
+/// `e^((2−p)η)/(2−p) − y·e^((1−p)η)/(1−p)`, gradient
+/// `e^((2−p)η) − y·e^((1−p)η)`, second derivative
+/// `(2−p)·e^((2−p)η) − (1−p)·y·e^((1−p)η)`, for `0 ≤ y < inf`. The limits
+/// `p = 1` and `p = 2` are [`Poisson`] and [`Gamma`] (the Python functions
+/// take them and dispatch there).
+#[derive(Clone, Copy, Debug)]
+pub struct Tweedie {
+    /// `2 − p` and `p − 1`, both exact, in (0, 1).
+    c2: f64,
+    c1: f64,
+}
+
+impl Tweedie {
+    /// The Tweedie loss of power `1 < p < 2`.
+    pub fn new(power: f64) -> Result<Self, LossError> {
+        require(
+            power > 1.0 && power < 2.0,
+            "power",
+            power,
+            "1 < power < 2 (power 1 is Poisson, power 2 is Gamma)",
+        )?;
+        Ok(Self {
+            c2: 2.0 - power,
+            c1: power - 1.0,
+        })
+    }
+
+    /// `(2−p)·e^((2−p)η)` and `y·e^((1−p)η)`: each exponential of a
+    /// product carries the product's rounding error, and takes its factor
+    /// while normal.
+    #[inline(always)]
+    fn terms<T: Float>(&self, x: f64, y: f64) -> (f64, f64) {
+        let (a, alo) = scaled_arg::<T>(self.c2, x);
+        let (b, blo) = scaled_arg::<T>(-self.c1, x);
+        (
+            exp_mul_f64(a, alo, self.c2, 0.0),
+            exp_mul_f64(b, blo, y, 0.0),
+        )
+    }
+}
+
+impl<T: Float> Pointwise<T> for Tweedie {
+    const HEAVY: bool = true;
+    const TARGET_DOMAIN: Option<TargetDomain> = Some(TargetDomain::Nonnegative);
+
+    #[inline(always)]
+    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let (ha, b) = self.terms::<T>(x, y);
+        // e^((2−p)η), and both terms of the value: positive, no cancellation.
+        let a = ha / self.c2;
+        // (p − 1)·y·e^((1−p)η) may be finite where y·e^((1−p)η) is not (y
+        // next to the largest float): then with the factor taken inside.
+        let hb = if b < f64::INFINITY {
+            self.c1 * b
+        } else {
+            let (arg, lo) = scaled_arg::<T>(-self.c1, x);
+            // y·(p − 1) rounded where it is normal: a small y lifted by 2^64.
+            let small = y < 1.0;
+            let lift = if small { dd::pow2i(64) } else { 1.0 };
+            let shift = if small { -64.0 } else { 0.0 };
+            exp_mul_f64(arg, lo, (y * lift) * self.c1, shift)
+        };
+        Terms {
+            value: T::from_f64(a / self.c2 + b / self.c1),
+            grad: T::from_f64(a - b),
+            hess: T::from_f64(ha + hb),
+        }
+    }
+
+    const REFINES_GRAD: bool = true;
+
+    #[inline(always)]
+    fn grad_cancels(&self, x: T, y: T, _: T) -> bool {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let (ha, b) = self.terms::<T>(x, y);
+        let a = ha / self.c2;
+        cancels::<T>((a - b).abs(), a, b)
+    }
+
+    /// `y·e^((1−p)η)·(e^η/y − 1)`: the difference in double-double, the
+    /// factor as the fast path has it (no cancellation there). Near the
+    /// zero `η = ln y` this overflows nowhere, whatever `y`.
+    #[inline(always)]
+    fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let (_, b) = self.terms::<T>(x, y);
+        // (e^η·2^-j − m)/m with y = m·2^j: in range whatever y.
+        let (ys, j) = frexp_f64(y);
+        let e = exp_dd(x, -j);
+        let s = dd::two_sum(e.hi, -ys);
+        let d = dd::fast_two_sum(s.hi, s.lo + e.lo);
+        let deep = too_deep(d.hi, if e.hi > ys { e.hi } else { ys });
+        (T::from_f64(b * dd::div(d, Dd::new(ys))), deep)
+    }
+
+    /// `y·e^((1−p)η)·(e^η·2^-j − m)/m` with the difference summed exactly.
+    fn deep_grad(&self, x: T, y: T, _: T) -> T {
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let (_, b) = self.terms::<T>(x, y);
+        let (m, j) = frexp_f64(y);
+        let (eps, k) = dd::exp_parts::<true>(x);
+        let [a, c, e, f] = exp_terms(eps, k - j);
+        T::from_f64(b * (dd::sum_exact(&[a, c, e, f, -m]) / m))
+    }
+}
+
+/// Scalar `f64` references (libm, the textbook formulas), `(value, grad, hess)`.
+pub mod scalar {
+    /// [`super::Poisson`].
+    pub fn poisson_scalar(x: f64, y: f64) -> (f64, f64, f64) {
+        let e = x.exp();
+        let yx = if y == 0.0 { 0.0 } else { y * x };
+        // At η = inf, e^η − y·η is inf − inf as written: its limit is inf.
+        let v = if e == f64::INFINITY { e } else { e - yx };
+        (v, e - y, e)
+    }
+
+    /// [`super::Gamma`].
+    pub fn gamma_scalar(x: f64, y: f64) -> (f64, f64, f64) {
+        let q = y * (-x).exp();
+        // At η = −inf, η + y·e^−η is −inf + inf as written: its limit is inf.
+        let v = if q == f64::INFINITY { q } else { x + q };
+        (v, 1.0 - q, q)
+    }
+
+    /// [`super::Tweedie`] of power `p`.
+    pub fn tweedie_scalar(x: f64, y: f64, p: f64) -> (f64, f64, f64) {
+        let a = ((2.0 - p) * x).exp();
+        let b = if y == 0.0 {
+            0.0
+        } else {
+            y * ((1.0 - p) * x).exp()
+        };
+        (
+            a / (2.0 - p) - b / (1.0 - p),
+            a - b,
+            (2.0 - p) * a - (1.0 - p) * b,
+        )
+    }
+}

@@ -11,8 +11,24 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
+
+
+def run_child(script: str, *args: str) -> dict[str, Any]:
+    """Runs `script` in a fresh interpreter; returns the JSON of its last line."""
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    got: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return got
+
 
 # The child: SIGINT 0.3 s into calls of 0.3 s or more each, made one after
 # the other (a single call can end before the signal on a quiet machine; the
@@ -63,15 +79,7 @@ print(json.dumps({
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT by os.kill")
 @pytest.mark.parametrize(("threads", "kind"), [(1, "value"), (2, "value"), (2, "value_and_grad")])
 def test_ctrl_c_stops_a_long_call(threads: int, kind: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(threads), kind],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    got = run_child(CHILD, str(threads), kind)
     assert got["interrupted"], f"the calls ended before the signal: {got}"
     # About 0.01-0.03 s when the machine is quiet; the bound leaves room for a
     # busy one.
@@ -108,13 +116,5 @@ print(json.dumps({"missed": missed}))
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT by os.kill")
 def test_no_signal_is_lost_at_the_start_of_a_call() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", MANY],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    got = run_child(MANY)
     assert got["missed"] == 0, f"{got['missed']} of 40 signals raised nothing"

@@ -611,8 +611,11 @@ def readme(current: str) -> str:
         params = ", ".join(
             f"`{p.name}={python_literal(p.default)}` ({p.domain})" for p in loss.params
         )
+        # The table's header defines d; a loss with other letters says what they are, as the
+        # value formulas of the binary losses do.
+        where = loss.variables.removesuffix(", per element") + ": " if loss.variables else ""
         rows.append(
-            f"| `{loss.name}` | {params or md('')} | {md(loss.value)} | {md(loss.grad)} | "
+            f"| `{loss.name}` | {params or md('')} | {md(where + loss.value)} | {md(loss.grad)} | "
             f"{md(loss.hess)} |"
         )
     names = ", ".join(f"`{loss.name}`" for loss in LOSSES)

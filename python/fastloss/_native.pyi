@@ -2939,7 +2939,7 @@ def tweedie(
     The loss: a Python float for reduction 'mean' or 'sum', the per-element losses w*l for
     'none'.
 
-    Formulas (η = input, y = target ≥ 0, per element):
+    Formulas (η = input, p = power, y = target ≥ 0 (> 0 at p = 2), per element):
         value:      exp((2 - p)·η)/(2 - p) - y·exp((1 - p)·η)/(1 - p)
         gradient:   exp((2 - p)·η) - y·exp((1 - p)·η)
         second:     (2 - p)·exp((2 - p)·η) - (1 - p)·y·exp((1 - p)·η)
@@ -3019,7 +3019,7 @@ def tweedie_grad(
     The gradient of the reduced loss with respect to `input`, an array of its shape ('mean'
     divides by n, or by the sum of the weights).
 
-    Formulas (η = input, y = target ≥ 0, per element):
+    Formulas (η = input, p = power, y = target ≥ 0 (> 0 at p = 2), per element):
         value:      exp((2 - p)·η)/(2 - p) - y·exp((1 - p)·η)/(1 - p)
         gradient:   exp((2 - p)·η) - y·exp((1 - p)·η)
         second:     (2 - p)·exp((2 - p)·η) - (1 - p)·y·exp((1 - p)·η)
@@ -3075,7 +3075,7 @@ def tweedie_value_and_grad(
     (value, gradient) from one pass over memory: the loss as tweedie returns it, and the
     gradient as tweedie_grad returns it.
 
-    Formulas (η = input, y = target ≥ 0, per element):
+    Formulas (η = input, p = power, y = target ≥ 0 (> 0 at p = 2), per element):
         value:      exp((2 - p)·η)/(2 - p) - y·exp((1 - p)·η)/(1 - p)
         gradient:   exp((2 - p)·η) - y·exp((1 - p)·η)
         second:     (2 - p)·exp((2 - p)·η) - (1 - p)·y·exp((1 - p)·η)
@@ -3161,7 +3161,7 @@ def tweedie_grad_hess(
     the reduction scales the value, with the sample weights multiplied in, as XGBoost and
     LightGBM custom objectives take them.
 
-    Formulas (η = input, y = target ≥ 0, per element):
+    Formulas (η = input, p = power, y = target ≥ 0 (> 0 at p = 2), per element):
         value:      exp((2 - p)·η)/(2 - p) - y·exp((1 - p)·η)/(1 - p)
         gradient:   exp((2 - p)·η) - y·exp((1 - p)·η)
         second:     (2 - p)·exp((2 - p)·η) - (1 - p)·y·exp((1 - p)·η)

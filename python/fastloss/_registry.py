@@ -441,7 +441,7 @@ LOSSES: tuple[Loss, ...] = (
         hessian="exact",
         call="tweedie::call",
         checks_target=True,
-        variables="η = input, y = target ≥ 0, per element",
+        variables="η = input, p = power, y = target ≥ 0 (> 0 at p = 2), per element",
         params=(
             Param(
                 "power",

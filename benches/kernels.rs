@@ -85,6 +85,20 @@ fn bench_loss<T: Float, L: Pointwise<T>>(
     }
 }
 
+/// A group of `n` elements a call, counted as throughput.
+fn sized_group(c: &mut Criterion, name: String, n: usize) -> BenchmarkGroup<'_, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(n as u64));
+    if n >= 1_000_000 {
+        // Tens of milliseconds an iteration: few, equal-sized samples.
+        group
+            .sampling_mode(SamplingMode::Flat)
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(3));
+    }
+    group
+}
+
 /// Every loss of the bench, in element type `T`.
 fn bench_type<T: Float>(c: &mut Criterion) {
     let huber = Huber::<T>::new(1.0).unwrap();
@@ -93,15 +107,7 @@ fn bench_type<T: Float>(c: &mut Criterion) {
         let (x, y) = data::<T>(n, n as u64);
         let mut grad = vec![T::ZERO; n];
         for name in ["mse", "huber", "log_cosh", "pinball"] {
-            let mut group = c.benchmark_group(format!("{name}/{}/{n}", T::NAME));
-            group.throughput(Throughput::Elements(n as u64));
-            if n >= 1_000_000 {
-                // Tens of milliseconds an iteration: few, equal-sized samples.
-                group
-                    .sampling_mode(SamplingMode::Flat)
-                    .sample_size(10)
-                    .measurement_time(Duration::from_secs(3));
-            }
+            let mut group = sized_group(c, format!("{name}/{}/{n}", T::NAME), n);
             match name {
                 "mse" => bench_loss(&mut group, &Mse, &x, &y, &mut grad),
                 "huber" => bench_loss(&mut group, &huber, &x, &y, &mut grad),
@@ -152,14 +158,7 @@ fn bench_logits<T: Float>(c: &mut Criterion) {
     let pw: Vec<T> = POS_WEIGHT.iter().map(|&p| T::from_f64(p)).collect();
     let loss = BinaryCrossEntropyWithLogits::new(Some(&pw)).unwrap();
     for n in [65_536, 1_000_000] {
-        let mut group = c.benchmark_group(format!("bce_logits/{}/{n}", T::NAME));
-        group.throughput(Throughput::Elements(n as u64));
-        if n >= 1_000_000 {
-            group
-                .sampling_mode(SamplingMode::Flat)
-                .sample_size(10)
-                .measurement_time(Duration::from_secs(3));
-        }
+        let mut group = sized_group(c, format!("bce_logits/{}/{n}", T::NAME), n);
         let mut grad = vec![T::ZERO; n];
         for labels in ["hard", "smooth", "zero"] {
             let (x, y) = logits_data::<T>(labels, n);

@@ -258,25 +258,26 @@ pub(crate) fn param<P: Param>(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<P>
     P::from_arg(obj, name)
 }
 
+/// `obj` as `P`, or a `TypeError` saying what `name` must be.
+fn extract_or<'py, P: for<'a> FromPyObject<'a, 'py>>(
+    obj: &Bound<'py, PyAny>,
+    name: &str,
+    must_be: &str,
+) -> PyResult<P> {
+    obj.extract().map_err(|_| {
+        PyTypeError::new_err(format!("{name} must be {must_be}, got {}", described(obj)))
+    })
+}
+
 impl Param for f64 {
     fn from_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Self> {
-        obj.extract().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "{name} must be a real number, got {}",
-                described(obj)
-            ))
-        })
+        extract_or(obj, name, "a real number")
     }
 }
 
 impl Param for bool {
     fn from_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Self> {
-        obj.extract().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "{name} must be True or False, got {}",
-                described(obj)
-            ))
-        })
+        extract_or(obj, name, "True or False")
     }
 }
 

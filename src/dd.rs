@@ -324,10 +324,13 @@ fn pow2(j: f64) -> f64 {
     f64::from_bits(((j + 1023.0 + MAGIC).to_bits() & 0x7ff) << 52)
 }
 
-/// `a · 2^k` for an integer-valued `k` with `|k| ≤ 2040`, as two exact
-/// scalings by powers of two (exact unless the result is subnormal).
+/// `a · 2^k` for an integer-valued `k`, as two exact scalings by powers of
+/// two (exact unless the result is subnormal). `k` is taken within
+/// `[−2044, 2046]`, where both halves are normal powers of two: beyond, the
+/// result is 0 or inf for every `a` the callers scale (`|a| < 2^970`).
 #[inline(always)]
 pub(crate) fn ldexp(a: Dd, k: f64) -> Dd {
+    let k = k.clamp(-2044.0, 2046.0);
     // k1 = ⌊k/2⌋ (k/2 − 1/4 rounded to nearest), k2 = ⌈k/2⌉.
     let k1 = (k * 0.5 - 0.25 + MAGIC) - MAGIC;
     let (p1, p2) = (pow2(k1), pow2(k - k1));
@@ -422,7 +425,8 @@ pub(crate) fn expm1_poly<const WIDE: bool>(r0: f64) -> Td {
     }
 }
 
-/// `e^y = 2^k·(1 + ε)` for `y ≤ 0` (clamped at −1400), returned as `(ε, k)`
+/// `e^y = 2^k·(1 + ε)` for `y ≤ 0` (clamped at −1500: a product with the
+/// largest float, e^709.8, underflows to 0 from y = −1455), returned as `(ε, k)`
 /// with `ε ∈ [−0.3, 0.42]` as a triple-double: within 2^-117 of
 /// `max(|ε|, 1/16)` when `WIDE`, 2^-68 otherwise (measured: 2^-118.4 and
 /// 2^-69.7), and for `k = 0` (`|y| < 0.34`), where the reduction is exact,
@@ -433,9 +437,9 @@ pub(crate) fn expm1_poly<const WIDE: bool>(r0: f64) -> Td {
 /// `ε = E + (e^δ − 1)·(1 + E)`.
 #[inline(always)]
 pub(crate) fn exp_parts<const WIDE: bool>(y: f64) -> (Td, f64) {
-    let y = if y < -1400.0 { -1400.0 } else { y };
+    let y = if y < -1500.0 { -1500.0 } else { y };
     let k = (y * core::f64::consts::LOG2_E + MAGIC) - MAGIC;
-    // Exact: k has 11 bits and LN2_HI 32, and y − k·LN2_HI is below 1/2.
+    // Exact: k has 12 bits and LN2_HI 32, and y − k·LN2_HI is below 1/2.
     let s = y - k * LN2_HI;
     let p = two_prod(k, LN2_MID);
     let r = two_sum(s, -p.hi);
@@ -517,6 +521,24 @@ mod tests {
         );
         assert_eq!(ldexp(Dd::new(1.0), -7.0).hi, 1.0 / 128.0);
         assert_eq!(ldexp(Dd::new(3.0), 0.0).hi, 3.0);
+        // Beyond the halves' range: 0 and inf, not the bits of a wrapped
+        // exponent (e^−1500 has k = −2164).
+        for k in [-2045.0, -2164.0, -3200.0] {
+            assert_eq!(ldexp(Dd::new(1.9), k).hi, 0.0, "k = {k}");
+        }
+        assert_eq!(ldexp(Dd::new(2f64.powi(900)), -1900.0).hi, 2f64.powi(-1000));
+        assert_eq!(ldexp(Dd::new(1.0), 2100.0).hi, f64::INFINITY);
+    }
+
+    #[test]
+    fn exp_parts_reaches_1500() {
+        // y·e^−1450 with y the largest float is about 2^-1068, a subnormal:
+        // e^−1450 must not be taken at a clamp.
+        let (eps, k) = exp_parts::<true>(-1450.0);
+        let (m, j) = (f64::MAX / 2f64.powi(1023), 1023.0);
+        let got = ldexp(Dd::new(m * (1.0 + eps.hi)), k + j).hi;
+        // mpmath: 3.3707e-322, 67.9 times the smallest subnormal.
+        assert_eq!(got, f64::from_bits(68), "{got:e}");
     }
 
     /// `v·2^s` (`|v·2^s| < 2`) in 126-bit fixed point, each part truncated.

@@ -109,7 +109,7 @@ fn product(y: f64, x: f64) -> Dd {
     }
 }
 
-/// `e^a` in double-double (to about 2^-104 of itself), for `a ≥ −1400`,
+/// `e^a` in double-double (to about 2^-104 of itself), for `a ≥ −1500`,
 /// times `2^j`.
 #[inline(always)]
 fn exp_dd(a: f64, j: f64) -> Dd {
@@ -120,7 +120,7 @@ fn exp_dd(a: f64, j: f64) -> Dd {
 }
 
 /// `y·e^a` in double-double (to about 2^-104 of itself), `y > 0` finite,
-/// `a ≥ −1400`: `y = m·2^j`, `m ∈ [1, 2)`, so that the products are exact
+/// `a ≥ −1500`: `y = m·2^j`, `m ∈ [1, 2)`, so that the products are exact
 /// whatever `y` (subnormal or near the largest float).
 #[inline(always)]
 fn mul_exp_dd(y: f64, a: f64) -> Dd {

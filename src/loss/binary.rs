@@ -5,7 +5,7 @@ use core::marker::PhantomData;
 
 use crate::dd::{self, Dd};
 use crate::error::{require, LossError};
-use crate::fixed;
+use crate::fixed::{self, Big};
 use crate::float::{horner, Float};
 use crate::kernel::{Columns, Pointwise, TargetDomain, Terms};
 use crate::math::ln_pair_f64;
@@ -434,8 +434,9 @@ impl<T: Float> SigmoidFocal<T> {
     /// formulas, where `f64` intermediates several ulp off each (`q^γ`
     /// from a rounded `q` or `ln q`, the sums of the derivatives with
     /// terms of both signs) leave `f64` results many ulp off.
+    /// Also returns `α_t·Q`.
     #[inline(always)]
-    fn terms_dd(&self, x: f64, t: f64) -> (f64, f64, f64) {
+    fn terms_dd(&self, x: f64, t: f64) -> (f64, f64, f64, Dd) {
         let ax = x.abs();
         let e = dd::exp::<true>(-ax);
         let one = Dd::new(1.0);
@@ -501,7 +502,85 @@ impl<T: Float> SigmoidFocal<T> {
             ),
             dd::mul(er, r),
         );
-        (value, grad, dd::mul(aq, inner).hi)
+        (value, grad, dd::mul(aq, inner).hi, aq)
+    }
+
+    /// The sums that cancel next to the zeros of the derivatives, in `f64`,
+    /// each with a bound on its terms' magnitudes: multiplied by `N/σ(|x|)`
+    /// (`N²/(e·σ(|x|)²)`), the gradient's sum `k·B + σ(x) − t` is
+    /// `W = γ·c·e·B ± (u² − v²·e²)` and the second derivative's
+    /// `H = γ·c·B·((γ − 1)·c·e ∓ (1 − e)·N) ± 2γ·c·(u − v·e)·N + N²`, with
+    /// `c = 1 − 2t`, `e = e^(−|x|)`, `N = u + v·e` and the upper signs for
+    /// `x ≥ 0`: sums of a few products, which `deep_sums` takes to 2^-120.
+    #[inline(always)]
+    fn sums_f64(&self, x: f64, t: f64) -> (f64, f64, f64, f64) {
+        let e = Float::exp(-x.abs());
+        let sp = Float::ln_1p(e);
+        let nonneg = x >= 0.0;
+        let one_t = 1.0 - t;
+        let (u, v, s) = if nonneg {
+            (one_t, t, 1.0)
+        } else {
+            (t, one_t, -1.0)
+        };
+        let n = u + v * e;
+        let b = if nonneg { one_t * x } else { -(t * x) } + sp;
+        let gc = self.gamma * (1.0 - 2.0 * t);
+        let gcb = gc * b;
+        let ve = v * e;
+        let w = gcb * e + s * ((u - ve) * (u + ve));
+        let w_big = (gcb * e).abs() + (u + ve) * (u + ve);
+        let t1 = gcb * (self.gamma - 1.0) * (1.0 - 2.0 * t) * e;
+        let h = t1 - s * gcb * (1.0 - e) * n + s * 2.0 * gc * (u - ve) * n + n * n;
+        let h_big = t1.abs() + gcb.abs() * (1.0 + e) * n + 2.0 * gc.abs() * (u + ve) * n + n * n;
+        (w, w_big, h, h_big)
+    }
+
+    /// The gradient and second derivative of a finite `x` from `W` and `H`
+    /// (see [`sums_f64`](Self::sums_f64)) summed in [`Big`], to 2^-120 of
+    /// their terms, then scaled by `α_t·Q·σ(|x|)/N` and
+    /// `α_t·Q·e·σ(|x|)²/N²`: good to an ulp until they cancel below 2^-65
+    /// of their terms, which no double next to a zero does.
+    fn deep_sums(&self, x: f64, t: f64) -> (f64, f64) {
+        let aq = self.terms_dd(x, t).3;
+        let e = Big::exp(-x.abs());
+        let one = Big::from_f64(1.0);
+        let tb = Big::from_f64(t);
+        let one_t = one.sub(tb);
+        let nonneg = x >= 0.0;
+        let (u, v) = if nonneg { (one_t, tb) } else { (tb, one_t) };
+        let sign = |b: Big| if nonneg { b } else { b.neg() };
+        let c = one_t.sub(tb);
+        let n = u.add(v.mul(e));
+        let kx = if nonneg { one_t } else { tb.neg() }.mul(Big::from_f64(x));
+        let b = kx.add(e.ln_1p());
+        let g = Big::from_f64(self.gamma);
+        let gcb = g.mul(c).mul(b);
+        let ve = v.mul(e);
+        let w = gcb.mul(e).add(sign(u.mul(u).sub(ve.mul(ve))));
+        let inner = g.sub(one).mul(c).mul(e).sub(sign(one.sub(e).mul(n)));
+        let two_gc = g.mul(c).add(g.mul(c));
+        let h = gcb
+            .mul(inner)
+            .add(sign(two_gc.mul(u.sub(ve)).mul(n)))
+            .add(n.mul(n));
+        // 1/((1 + e)·N) = σ(|x|)/N.
+        let rn = one.add(e).mul(n).recip();
+        let grad = dd::mul(aq, w.mul(rn).to_dd()).hi;
+        let hess = dd::mul(aq, h.mul(e).mul(rn).mul(rn).to_dd()).hi;
+        (grad, hess)
+    }
+
+    /// Whether `(W, H)` (see [`sums_f64`](Self::sums_f64)) cancelled below
+    /// 2^-30 of their terms' magnitudes: the `f64` sums are good to about
+    /// 2^-50 of those, the double-double ones of `terms_dd` to about 2^-95,
+    /// which is then 2^-65 of the result. `f64` only: `f32` results are
+    /// rounded from `f64` sums good to 2^-50, 2^-26 of themselves there.
+    #[inline(always)]
+    fn sums_cancel(&self, x: f64, t: f64) -> (bool, bool) {
+        let (w, w_big, h, h_big) = self.sums_f64(x, t);
+        let floor = dd::pow2i(-30);
+        (w.abs() < w_big * floor, h.abs() < h_big * floor)
     }
 
     /// The gradient's sum `k·B + σ(x) − t` as [`terms`](Self::terms)
@@ -544,7 +623,7 @@ impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
             let fine = self.terms_dd(if finite { x } else { 0.0 }, t);
             let plain = self.terms(x, t);
             if finite {
-                fine
+                (fine.0, fine.1, fine.2)
             } else {
                 plain
             }
@@ -560,20 +639,22 @@ impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
 
     const REFINES_GRAD: bool = true;
 
-    /// `f32` only (`f64` computes in double-double): where the gradient's
-    /// sum `k·B + σ(x) − t`, in `f64`, cancelled below 2^-20 of its largest
-    /// term, so that its rounding errors could show in an `f32` result.
+    /// `f32`: where the gradient's sum `k·B + σ(x) − t`, in `f64`,
+    /// cancelled below 2^-20 of its largest term, so that its rounding
+    /// errors could show in an `f32` result. `f64` (computed in
+    /// double-double): see [`sums_cancel`](Self::sums_cancel).
     #[inline(always)]
     fn grad_cancels(&self, x: T, t: T, _: T) -> bool {
+        let (x, t) = (x.to_f64(), t.to_f64());
         if T::MANTISSA_DIGITS > 24 {
-            return false;
+            return self.sums_cancel(x, t).0;
         }
-        let (sum, big) = self.bracket(x.to_f64(), t.to_f64());
+        let (sum, big) = self.bracket(x, t);
         sum.abs() < big * dd::pow2i(-20)
     }
 
     /// The gradient in double-double (finite `x`: an infinite one has no
-    /// cancellation).
+    /// cancellation); for `f64`, which is already that, `deep_grad` answers.
     #[inline(always)]
     fn precise_grad(&self, x: T, t: T, _: T) -> (T, bool) {
         let x = x.to_f64();
@@ -584,7 +665,29 @@ impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
         } else {
             self.terms(x, t.to_f64()).1
         };
-        (T::from_f64(g), false)
+        (T::from_f64(g), T::MANTISSA_DIGITS > 24)
+    }
+
+    fn deep_grad(&self, x: T, t: T, c: T) -> T {
+        if !x.is_finite() {
+            return self.eval(x, t, c).grad;
+        }
+        T::from_f64(self.deep_sums(x.to_f64(), t.to_f64()).0)
+    }
+
+    const REFINES_HESS: bool = true;
+
+    /// `f64` only: see [`sums_cancel`](Self::sums_cancel).
+    #[inline(always)]
+    fn hess_cancels(&self, x: T, t: T, _: T) -> bool {
+        T::MANTISSA_DIGITS > 24 && self.sums_cancel(x.to_f64(), t.to_f64()).1
+    }
+
+    fn precise_hess(&self, x: T, t: T, c: T) -> T {
+        if !x.is_finite() {
+            return self.eval(x, t, c).hess;
+        }
+        T::from_f64(self.deep_sums(x.to_f64(), t.to_f64()).1)
     }
 }
 

@@ -158,20 +158,24 @@ def zeros_of(k: int, t: float, alpha: float | None, gamma: float) -> list[Any]:
 
 
 def neighbours(root: Any, dtype: DType, reach: int = 20) -> np.ndarray[Any, Any]:
-    """The ``2·reach + 1`` numbers of ``dtype`` nearest ``root``."""
+    """The ``2·reach + 1`` numbers of ``dtype`` nearest ``root``, then ``root·(1 ± 2^-k)`` for
+    even k from 4 to 44: the sums cancel to every depth, on both sides of where the kernel
+    changes tiers."""
     x = np.array([float(root)], dtype)
     up, down = [x[0]], [x[0]]
     for _ in range(reach):
         up.append(np.nextafter(up[-1], dtype(np.inf)))
         down.append(np.nextafter(down[-1], dtype(-np.inf)))
-    return np.array(down[:0:-1] + up, dtype)
+    off = [float(root) * (1 + sign * 2.0**-k) for k in range(4, 46, 2) for sign in (-1, 1)]
+    return np.array(down[:0:-1] + up + off, dtype)
 
 
 @pytest.mark.parametrize(("alpha", "gamma", "target"), ZERO_CASES)
 @pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
 def test_next_to_the_zeros(dtype: DType, alpha: float | None, gamma: float, target: float) -> None:
     """Within 20 ulp of every zero of the gradient and of the second derivative, where their
-    sums cancel to a few ulp of their terms, both stay within 4 ulp of mpmath."""
+    sums cancel to a few ulp of their terms, and on the way there, both stay within 4 ulp of
+    mpmath."""
     t = float(dtype(target))
     kw: dict[str, Any] = {"alpha": alpha, "gamma": gamma}
     found = 0

@@ -429,27 +429,29 @@ impl<T: Float> SigmoidFocal<T> {
 
 impl<T: Float> SigmoidFocal<T> {
     /// `(value, grad, hess)` at one element for a finite `x`, every
-    /// intermediate in double-double (about 2^-100 of itself, `e^(−|x|)`
-    /// to 2^-117), rounded once at the end: [`terms`](Self::terms)'
-    /// formulas, where `f64` intermediates several ulp off each (`q^γ`
-    /// from a rounded `q` or `ln q`, the sums of the derivatives with
-    /// terms of both signs) leave `f64` results many ulp off.
-    /// Also returns `α_t·Q`.
+    /// intermediate in double-double (about 2^-100 of itself, but
+    /// `e^(−|x|)` and softplus to 2^-68), rounded once at the end:
+    /// [`terms`](Self::terms)' formulas, where `f64` intermediates several
+    /// ulp off each (`q^γ` from a rounded `q` or `ln q`, the sums of the
+    /// derivatives with terms of both signs) leave `f64` results many ulp
+    /// off. The derivatives' sums are then good to about 2^-66 of their
+    /// terms, enough until they cancel to 2^-10 of them, where
+    /// [`deep_sums`](Self::deep_sums) answers. Also returns `α_t·Q`.
     #[inline(always)]
     fn terms_dd(&self, x: f64, t: f64) -> (f64, f64, f64, Dd) {
         let ax = x.abs();
-        let e = dd::exp::<true>(-ax);
+        let e = dd::exp::<false>(-ax);
         let one = Dd::new(1.0);
         let r = dd::quo(one, dd::add(one, e)); // σ(|x|)
                                                // σ(−|x|)
         let er = dd::mul(e, r);
         // softplus(−|x|) = ln(1 + e): the f64 one, then one Newton step,
         // (1 + e)·e^(−s0) − 1 in double-double, whose error is e^(−s0)'s:
-        // to 2^-117, as softplus enters the gradient's sum, which cancels
-        // near its zero (as does e^(−|x|)). ln N and e^(γ·ln q) below
-        // only make the factor q^γ, which 2^-68 leaves exact to 2^-60.
+        // to 2^-68 of the result however small (the reduction of e^(−s0)
+        // is exact for s0 < 0.34). ln N and e^(γ·ln q) below only make
+        // the factor q^γ, which 2^-68 leaves exact to 2^-60.
         let s0 = Float::ln_1p(e.hi);
-        let corr = dd::sub(dd::mul(dd::add(one, e), dd::exp::<true>(-s0)), one);
+        let corr = dd::sub(dd::mul(dd::add(one, e), dd::exp::<false>(-s0)), one);
         let sp = dd::fast_two_sum(s0, corr.hi + corr.lo);
         let nonneg = x >= 0.0;
         let tt = Dd::new(t);
@@ -540,7 +542,8 @@ impl<T: Float> SigmoidFocal<T> {
     /// (see [`sums_f64`](Self::sums_f64)) summed in [`Big`], to 2^-120 of
     /// their terms, then scaled by `α_t·Q·σ(|x|)/N` and
     /// `α_t·Q·e·σ(|x|)²/N²`: good to an ulp until they cancel below 2^-65
-    /// of their terms, which no double next to a zero does.
+    /// of their terms, which no double next to a zero does. Scalar and
+    /// slow (a few microseconds), for the few elements next to a zero.
     fn deep_sums(&self, x: f64, t: f64) -> (f64, f64) {
         let aq = self.terms_dd(x, t).3;
         let e = Big::exp(-x.abs());
@@ -572,14 +575,13 @@ impl<T: Float> SigmoidFocal<T> {
     }
 
     /// Whether `(W, H)` (see [`sums_f64`](Self::sums_f64)) cancelled below
-    /// 2^-30 of their terms' magnitudes: the `f64` sums are good to about
-    /// 2^-50 of those, the double-double ones of `terms_dd` to about 2^-95,
-    /// which is then 2^-65 of the result. `f64` only: `f32` results are
-    /// rounded from `f64` sums good to 2^-50, 2^-26 of themselves there.
+    /// 2^-10 of their terms' magnitudes: the `f64` sums are good to about
+    /// 2^-50 of those, the ones of `terms_dd` to about 2^-66, which is then
+    /// 2^-56 of the result.
     #[inline(always)]
     fn sums_cancel(&self, x: f64, t: f64) -> (bool, bool) {
         let (w, w_big, h, h_big) = self.sums_f64(x, t);
-        let floor = dd::pow2i(-30);
+        let floor = dd::pow2i(-10);
         (w.abs() < w_big * floor, h.abs() < h_big * floor)
     }
 
@@ -617,16 +619,12 @@ impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
     fn eval(&self, x: T, t: T, _: T) -> Terms<T> {
         let (x, t) = (x.to_f64(), t.to_f64());
         let (v, g, h) = if T::MANTISSA_DIGITS > 24 {
-            // f64: in double-double; the f64 formulas take the infinite
-            // logits (and NaN), where the double-double ones meet inf − inf.
-            let finite = x.is_finite();
-            let fine = self.terms_dd(if finite { x } else { 0.0 }, t);
-            let plain = self.terms(x, t);
-            if finite {
-                (fine.0, fine.1, fine.2)
-            } else {
-                plain
-            }
+            // f64: in double-double. The infinite logits (and NaN), where
+            // the double-double formulas meet inf − inf, are answered by
+            // the f64 ones in the refinement hooks: computed here for every
+            // lane, those cost an eighth of the time.
+            let fine = self.terms_dd(if x.is_finite() { x } else { 0.0 }, t);
+            (fine.0, fine.1, fine.2)
         } else {
             self.terms(x, t)
         };
@@ -637,24 +635,38 @@ impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
         }
     }
 
+    const REFINES_VALUE: bool = true;
+
+    /// `f64`: an infinite or NaN logit (see `eval`).
+    #[inline(always)]
+    fn value_cancels(&self, x: T, _: T, _: T) -> bool {
+        T::MANTISSA_DIGITS > 24 && !x.is_finite()
+    }
+
+    fn precise_value(&self, x: T, t: T, _: T) -> T {
+        T::from_f64(self.terms(x.to_f64(), t.to_f64()).0)
+    }
+
     const REFINES_GRAD: bool = true;
 
     /// `f32`: where the gradient's sum `k·B + σ(x) − t`, in `f64`,
     /// cancelled below 2^-20 of its largest term, so that its rounding
     /// errors could show in an `f32` result. `f64` (computed in
-    /// double-double): see [`sums_cancel`](Self::sums_cancel).
+    /// double-double): see [`sums_cancel`](Self::sums_cancel). Both
+    /// types: the test is on `f64` values, where `T` makes no difference.
     #[inline(always)]
     fn grad_cancels(&self, x: T, t: T, _: T) -> bool {
         let (x, t) = (x.to_f64(), t.to_f64());
         if T::MANTISSA_DIGITS > 24 {
-            return self.sums_cancel(x, t).0;
+            return !x.is_finite() | self.sums_cancel(x, t).0;
         }
         let (sum, big) = self.bracket(x, t);
         sum.abs() < big * dd::pow2i(-20)
     }
 
     /// The gradient in double-double (finite `x`: an infinite one has no
-    /// cancellation); for `f64`, which is already that, `deep_grad` answers.
+    /// cancellation), unless its sum cancelled below 2^-10 of its terms
+    /// (see [`sums_cancel`](Self::sums_cancel)): then `deep_grad` answers.
     #[inline(always)]
     fn precise_grad(&self, x: T, t: T, _: T) -> (T, bool) {
         let x = x.to_f64();
@@ -665,27 +677,31 @@ impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
         } else {
             self.terms(x, t.to_f64()).1
         };
-        (T::from_f64(g), T::MANTISSA_DIGITS > 24)
+        (T::from_f64(g), self.sums_cancel(x, t.to_f64()).0)
     }
 
-    fn deep_grad(&self, x: T, t: T, c: T) -> T {
+    fn deep_grad(&self, x: T, t: T, _: T) -> T {
         if !x.is_finite() {
-            return self.eval(x, t, c).grad;
+            return T::from_f64(self.terms(x.to_f64(), t.to_f64()).1);
         }
         T::from_f64(self.deep_sums(x.to_f64(), t.to_f64()).0)
     }
 
     const REFINES_HESS: bool = true;
 
-    /// `f64` only: see [`sums_cancel`](Self::sums_cancel).
+    /// `f64` only (`f32` rounds an `f64` sum good to 2^-50 of its terms,
+    /// 2^-26 of itself where it cancels to 2^-24 of them): see
+    /// [`sums_cancel`](Self::sums_cancel); and an infinite or NaN logit
+    /// (see `eval`).
     #[inline(always)]
     fn hess_cancels(&self, x: T, t: T, _: T) -> bool {
-        T::MANTISSA_DIGITS > 24 && self.sums_cancel(x.to_f64(), t.to_f64()).1
+        let x = x.to_f64();
+        T::MANTISSA_DIGITS > 24 && (!x.is_finite() | self.sums_cancel(x, t.to_f64()).1)
     }
 
-    fn precise_hess(&self, x: T, t: T, c: T) -> T {
+    fn precise_hess(&self, x: T, t: T, _: T) -> T {
         if !x.is_finite() {
-            return self.eval(x, t, c).hess;
+            return T::from_f64(self.terms(x.to_f64(), t.to_f64()).2);
         }
         T::from_f64(self.deep_sums(x.to_f64(), t.to_f64()).1)
     }

@@ -64,6 +64,138 @@ pub(crate) fn exp(y: f64) -> (i128, f64) {
     (sum, k)
 }
 
+/// A number `m·2^(e − 126)`, `m` normalised to `[2^125, 2^126)` in
+/// magnitude (or 0): 125 bits over any exponent range, for the sums whose
+/// terms differ in scale by more than fixed point spans (`e^(−|x|)` next to
+/// a cross-entropy of hundreds). Operations truncate, to 2^-124 of their
+/// result (a sum: of its larger operand).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Big {
+    m: i128,
+    e: i32,
+}
+
+impl Big {
+    pub(crate) const ZERO: Big = Big { m: 0, e: 0 };
+
+    /// `m·2^(e − 126)` normalised.
+    fn norm(m: i128, e: i32) -> Big {
+        if m == 0 {
+            return Big::ZERO;
+        }
+        let s = m.unsigned_abs().leading_zeros() as i32 - 2;
+        if s >= 0 {
+            Big {
+                m: m << s,
+                e: e - s,
+            }
+        } else {
+            Big {
+                m: m >> -s,
+                e: e - s,
+            }
+        }
+    }
+
+    /// `v` exactly (finite `v`; anything else is 0).
+    pub(crate) fn from_f64(v: f64) -> Big {
+        if !v.is_finite() {
+            return Big::ZERO;
+        }
+        let bits = v.to_bits();
+        let field = ((bits >> 52) & 0x7ff) as i32;
+        let frac = (bits & ((1 << 52) - 1)) as i128;
+        let (m, e) = if field == 0 {
+            (frac, -1074)
+        } else {
+            (frac | (1 << 52), field - 1075)
+        };
+        Big::norm(if v < 0.0 { -m } else { m }, e + BITS)
+    }
+
+    /// `e^y` for `y ≤ 0` (to 2^-120, from [`exp`]).
+    pub(crate) fn exp(y: f64) -> Big {
+        let (m, k) = exp(y);
+        Big::norm(m, k as i32)
+    }
+
+    /// `m·2^s` as an `f64` (`m` an integer below 2^127 in magnitude).
+    fn scaled(m: i128, s: i32) -> f64 {
+        let (a, b) = (s / 2, s - s / 2);
+        m as f64 * 2f64.powi(a) * 2f64.powi(b)
+    }
+
+    /// The value as a double-double (hi rounded to nearest, lo the rest).
+    pub(crate) fn to_dd(self) -> crate::dd::Dd {
+        let hi = self.m as f64;
+        let lo = self.m - hi as i128;
+        crate::dd::Dd {
+            hi: Big::scaled(hi as i128, self.e - BITS),
+            lo: Big::scaled(lo, self.e - BITS),
+        }
+    }
+
+    pub(crate) fn to_f64(self) -> f64 {
+        Big::scaled(self.m, self.e - BITS)
+    }
+
+    pub(crate) fn add(self, b: Big) -> Big {
+        let (hi, lo) = if self.m == 0 || (b.m != 0 && b.e > self.e) {
+            (b, self)
+        } else {
+            (self, b)
+        };
+        let d = hi.e - lo.e;
+        let lm = if lo.m == 0 || d >= 127 { 0 } else { lo.m >> d };
+        Big::norm(hi.m + lm, hi.e)
+    }
+
+    pub(crate) fn neg(self) -> Big {
+        Big {
+            m: -self.m,
+            e: self.e,
+        }
+    }
+
+    pub(crate) fn sub(self, b: Big) -> Big {
+        self.add(b.neg())
+    }
+
+    pub(crate) fn mul(self, b: Big) -> Big {
+        Big::norm(mul(self.m, b.m), self.e + b.e)
+    }
+
+    /// `self / n` for a small positive integer `n`.
+    fn div_int(self, n: i128) -> Big {
+        Big::norm(self.m / n, self.e)
+    }
+
+    /// `1 / self` (nonzero, its `f64` reciprocal finite and normal): two
+    /// Newton steps from the `f64` one.
+    pub(crate) fn recip(self) -> Big {
+        let two = Big::from_f64(2.0);
+        let mut y = Big::from_f64(1.0 / self.to_f64());
+        for _ in 0..2 {
+            y = y.mul(two.sub(self.mul(y)));
+        }
+        y
+    }
+
+    /// `ln(1 + self)` for `self ∈ [0, 1]`: `2·atanh(z)`, `z = e/(2 + e) ≤ 1/3`,
+    /// by its series, every term positive (so relative to the result, however
+    /// small `self` is).
+    pub(crate) fn ln_1p(self) -> Big {
+        let z = self.mul(Big::from_f64(2.0).add(self).recip());
+        let z2 = z.mul(z);
+        let (mut term, mut sum) = (z, z);
+        for n in 1..=40 {
+            term = term.mul(z2);
+            sum = sum.add(term.div_int(2 * n + 1));
+        }
+        sum.add(sum)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +236,28 @@ mod tests {
             let diff = to_f64(sq - m2).abs();
             assert!(diff < 2f64.powi(-118), "a = {a}: {diff:e}");
         }
+    }
+
+    #[test]
+    fn big_round_trips_and_keeps_small_terms() {
+        for v in [1.0, -0.3, 1e-300, 5e-324, 1e300, -7.25] {
+            assert_eq!(Big::from_f64(v).to_f64(), v);
+        }
+        // (1 + 2^-100) − 1 across exponents, and 1e-200·1e-200 / 1e-200.
+        let one = Big::from_f64(1.0);
+        let tiny = Big::from_f64(2f64.powi(-100));
+        assert_eq!(one.add(tiny).sub(one).to_f64(), 2f64.powi(-100));
+        let a = Big::from_f64(3e-200);
+        let q = a.mul(a).mul(a.recip()).to_f64();
+        assert!((q - 3e-200).abs() < 3e-215, "{q:e}");
+        // ln(1 + e) against std, and the double-double of 1/3.
+        for e in [1e-300, 1e-9, 0.1, 0.5, 1.0] {
+            let got = Big::from_f64(e).ln_1p().to_f64();
+            let want = e.ln_1p();
+            assert!((got - want).abs() <= want * 2e-16, "{e}: {got:e} {want:e}");
+        }
+        let third = Big::from_f64(3.0).recip().to_dd();
+        assert_eq!(third.hi, 1.0 / 3.0);
+        assert!((third.lo - (-3.0f64).mul_add(third.hi, 1.0) / 3.0).abs() < 1e-32);
     }
 }

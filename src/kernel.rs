@@ -157,6 +157,27 @@ pub trait Pointwise<T: Float>: Copy + Send + Sync {
     fn deep_grad(&self, input: T, target: T, column: T) -> T {
         self.eval(input, target, column).grad
     }
+
+    /// Whether [`eval`](Self::eval)'s second derivative can lose digits to
+    /// cancellation, so that [`hess_cancels`](Self::hess_cancels) must be
+    /// consulted (compiled out if not).
+    const REFINES_HESS: bool = false;
+
+    /// Whether the second derivative that [`eval`](Self::eval) returns for
+    /// this element is a sum that cancelled too far to be within the ulp
+    /// bound. Branch-free, like `eval`.
+    #[inline(always)]
+    fn hess_cancels(&self, input: T, target: T, column: T) -> bool {
+        let _ = (input, target, column);
+        false
+    }
+
+    /// The second derivative where [`hess_cancels`](Self::hess_cancels)
+    /// holds, in more precision: called one element at a time (it cancels
+    /// only next to one of its zeros, which few elements are).
+    fn precise_hess(&self, input: T, target: T, column: T) -> T {
+        self.eval(input, target, column).hess
+    }
 }
 
 /// NumPy's limit on dimensions, and so on the axes of a [`Columns`].
@@ -474,6 +495,8 @@ fn chunk<
     let mut any_cancels = false;
     let mut value_cancels = [false; LANES];
     let mut any_value_cancels = false;
+    let mut hess_cancels = [false; LANES];
+    let mut any_hess_cancels = false;
     for l in 0..LANES {
         let t = loss.eval(x[l], y[l], col[l]);
         if (ACC || V) && L::REFINES_VALUE {
@@ -501,6 +524,19 @@ fn chunk<
         }
         if H {
             h[l] = c * t.hess;
+            if L::REFINES_HESS {
+                hess_cancels[l] = loss.hess_cancels(x[l], y[l], col[l]);
+                any_hess_cancels |= hess_cancels[l];
+            }
+        }
+    }
+    if H && L::REFINES_HESS && any_hess_cancels {
+        let mut m = lane_mask(&hess_cancels) & (u32::MAX >> (LANES - valid));
+        while m != 0 {
+            let l = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let c = if W { w[l] / scale } else { scale };
+            h[l] = c * loss.precise_hess(x[l], y[l], col[l]);
         }
     }
     if (ACC || V) && L::REFINES_VALUE && any_value_cancels {

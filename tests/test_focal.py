@@ -124,6 +124,74 @@ def test_no_alpha_no_focus_is_bce_with_logits(dtype: DType) -> None:
         assert ulps_from(float(ours[1][i]), exact, dtype) <= 2, (x[i], t[i])
 
 
+#: (alpha, gamma, target) where the gradient (soft targets) or the second derivative (every
+#: target, focal's is not convex) has zeros, for ``test_next_to_the_zeros``.
+ZERO_CASES: tuple[tuple[float | None, float, float], ...] = (
+    (0.25, 2.0, 0.25),
+    (0.25, 2.0, 0.9),
+    (0.25, 2.0, 1.0),
+    (None, 0.5, 0.1),
+    (None, 0.5, 0.0),
+    (0.7, 1.0, 0.75),
+    (None, 3.3, 0.6),
+    (None, 3.3, 1.0),
+    (0.25, 0.0, 0.3),
+)
+
+
+def zeros_of(k: int, t: float, alpha: float | None, gamma: float) -> list[Any]:
+    """The logits where output ``k`` (1: gradient, 2: second derivative) changes sign in
+    [-40, 40], each found by a bracketing solver (Illinois) on the 600-bit expression, to
+    450 bits."""
+
+    def f(x: Any) -> Any:
+        return focal_mp(x, t, alpha, gamma)[k]
+
+    grid = np.linspace(-40.0, 40.0, 1601)
+    signs = [mpmath.sign(f(float(x))) for x in grid]
+    roots = []
+    for i in range(grid.size - 1):
+        if signs[i] * signs[i + 1] < 0:
+            with mpmath.workprec(450):
+                roots.append(mpmath.findroot(f, (grid[i], grid[i + 1]), solver="illinois"))
+    return roots
+
+
+def neighbours(root: Any, dtype: DType, reach: int = 20) -> np.ndarray[Any, Any]:
+    """The ``2·reach + 1`` numbers of ``dtype`` nearest ``root``, then ``root·(1 ± 2^-k)`` for
+    even k from 4 to 44: the sums cancel to every depth, on both sides of where the kernel
+    changes tiers."""
+    x = np.array([float(root)], dtype)
+    up, down = [x[0]], [x[0]]
+    for _ in range(reach):
+        up.append(np.nextafter(up[-1], dtype(np.inf)))
+        down.append(np.nextafter(down[-1], dtype(-np.inf)))
+    off = [float(root) * (1 + sign * 2.0**-k) for k in range(4, 46, 2) for sign in (-1, 1)]
+    return np.array(down[:0:-1] + up + off, dtype)
+
+
+@pytest.mark.parametrize(("alpha", "gamma", "target"), ZERO_CASES)
+@pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
+def test_next_to_the_zeros(dtype: DType, alpha: float | None, gamma: float, target: float) -> None:
+    """Within 20 ulp of every zero of the gradient and of the second derivative, where their
+    sums cancel to a few ulp of their terms, and on the way there, both stay within 4 ulp of
+    mpmath."""
+    t = float(dtype(target))
+    kw: dict[str, Any] = {"alpha": alpha, "gamma": gamma}
+    found = 0
+    for k in (1, 2):
+        for root in zeros_of(k, t, alpha, gamma):
+            found += 1
+            x = neighbours(root, dtype)
+            got = fastloss.sigmoid_focal_grad_hess(x, np.full(x.size, t, dtype), **kw)
+            for i in range(x.size):
+                want = focal_mp(float(x[i]), t, alpha, gamma)
+                for j in (0, 1):
+                    ulp = ulps_from(float(got[j][i]), want[j + 1], dtype)
+                    assert ulp <= 4, (OUTPUTS[j + 1], ulp, float(x[i]), float(root))
+    assert found > 0
+
+
 def test_torchvision_formula_where_it_is_well_conditioned() -> None:
     rng = np.random.default_rng(3)
     x = rng.uniform(-8.0, 8.0, 2000)

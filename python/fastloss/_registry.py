@@ -335,7 +335,7 @@ LOSSES: tuple[Loss, ...] = (
         input="real",
         target="probability",
         hessian="exact",
-        kernel="binary::SigmoidFocal",
+        kernel="focal::SigmoidFocal",
         checks_target=True,
         params=(
             Param(

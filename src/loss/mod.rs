@@ -2,6 +2,7 @@
 //! gets from [`Pointwise`].
 
 pub mod binary;
+pub mod focal;
 pub mod loglink;
 pub mod regression;
 pub mod softmax;

@@ -26,8 +26,9 @@ pub mod exact;
 
 use fastloss::kernel::evaluate;
 use fastloss::loss::binary::scalar::{
-    binary_cross_entropy_scalar, binary_cross_entropy_with_logits_scalar, sigmoid_focal_scalar,
+    binary_cross_entropy_scalar, binary_cross_entropy_with_logits_scalar,
 };
+use fastloss::loss::focal::scalar::sigmoid_focal_scalar;
 use fastloss::loss::loglink::scalar::{gamma_scalar, poisson_scalar, tweedie_scalar};
 use fastloss::loss::regression::scalar::{
     huber_scalar, log_cosh_scalar, mae_scalar, mse_scalar, pinball_scalar, smooth_l1_scalar,

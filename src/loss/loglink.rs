@@ -328,6 +328,7 @@ impl Poisson {
     /// ε's own error, 2^-117, where a double-double sum would stop at 2^-106
     /// of the terms (a value at its zero can cancel further). Scaled by
     /// 2^-1000 where `e^η` overflows.
+    #[inline(never)]
     fn exact_value<T: Float>(&self, x: T, y: T) -> T {
         let (x, y) = (x.to_f64(), y.to_f64());
         let j = if x > 709.0 { 1000.0 } else { 0.0 };
@@ -382,6 +383,11 @@ impl<T: Float> Pointwise<T> for Poisson {
         !poisson_fast(narrow(x), narrow(y)).2
     }
 
+    // Inlined, so that the `f32` lanes the fast tier hands over (about one
+    // in a hundred where Poisson's value has zeros) run the wide path with
+    // the kernel's instruction set, not the baseline's libm `fma`; the
+    // exact sum stays out of line.
+    #[inline(always)]
     fn precise_value(&self, x: T, y: T, _: T) -> T {
         if T::MANTISSA_DIGITS <= 24 && !self.wide_value_cancels(x, y) {
             return self.wide(x, y).value;
@@ -476,6 +482,7 @@ impl Gamma {
     }
 
     /// `η + y·e^−η` with the product in double-double.
+    #[inline(never)]
     fn dd_value<T: Float>(&self, x: T, y: T) -> T {
         let (x, y) = (x.to_f64(), y.to_f64());
         let q = mul_exp_dd(y, -x);
@@ -531,6 +538,8 @@ impl<T: Float> Pointwise<T> for Gamma {
         !gamma_fast(narrow(x), narrow(y)).3
     }
 
+    // Inlined for the same reason as Poisson's.
+    #[inline(always)]
     fn precise_value(&self, x: T, y: T, _: T) -> T {
         if T::MANTISSA_DIGITS <= 24 && !self.wide_value_cancels(x, y) {
             return self.wide(x, y).value;
@@ -708,11 +717,44 @@ impl Tweedie {
             let shift = if small { -64.0 } else { 0.0 };
             exp_mul_f64(arg, lo, (y * lift) * self.c1, shift)
         };
+        // f64: the gradient from the 2^-68 pairs where both are finite.
+        let (g, _, fine) = self.pair_grad(x, y);
+        let grad = if T::MANTISSA_DIGITS > 24 && fine {
+            g
+        } else {
+            a - b
+        };
         Terms {
             value: T::from_f64(a / self.c2 + b / self.c1),
-            grad: T::from_f64(a - b),
+            grad: T::from_f64(grad),
             hess: T::from_f64(ha + hb),
         }
+    }
+
+    /// `e^((2−p)η) − y·e^((1−p)η)` from both terms to 2^-68 of themselves
+    /// (each exponential's argument with its rounding error carried, as
+    /// `1 + lo`), as Poisson's and Gamma's `f64` fast paths have them: a
+    /// difference then cancels into the ulp bound only at 2^-12 of its
+    /// terms, where it needed the double-double path from 2/3. Returns the
+    /// difference, whether it cancelled that far, and whether both terms
+    /// are finite (elsewhere the `exp_mul_f64` terms answer, as before).
+    #[inline(always)]
+    fn pair_grad(&self, x: f64, y: f64) -> (f64, bool, bool) {
+        let (a, alo) = scaled_arg::<f64>(self.c2, x);
+        let (b, blo) = scaled_arg::<f64>(-self.c1, x);
+        let e = exp_pair(a);
+        // mul_exp_pair takes y > 0; y = 0 has no second term.
+        let q = mul_exp_pair(if y > 0.0 { y } else { 1.0 }, b);
+        let (qh, ql) = if y > 0.0 {
+            (q.hi, q.lo + q.hi * blo)
+        } else {
+            (0.0, 0.0)
+        };
+        let (eh, el) = (e.hi, e.lo + e.hi * alo);
+        let fine = (eh < f64::INFINITY) & (qh < f64::INFINITY);
+        let s = dd::two_sum(eh, -qh);
+        let g = s.hi + (s.lo + (el - ql));
+        (g, cancels_wide::<f64>(g.abs(), eh, qh), fine)
     }
 
     /// Whether [`wide`](Self::wide)'s gradient cancelled past its bound.
@@ -721,7 +763,12 @@ impl Tweedie {
         let (x, y) = (x.to_f64(), y.to_f64());
         let (ha, b) = self.terms::<T>(x, y);
         let a = ha / self.c2;
-        cancels::<T>((a - b).abs(), a, b)
+        let (_, pair_cancels, fine) = self.pair_grad(x, y);
+        if T::MANTISSA_DIGITS > 24 && fine {
+            pair_cancels
+        } else {
+            cancels::<T>((a - b).abs(), a, b)
+        }
     }
 
     /// `y·e^((1−p)η)·(e^η/y − 1)`: the difference in double-double, the
@@ -778,6 +825,7 @@ impl<T: Float> Pointwise<T> for Tweedie {
         !tweedie_fast(&self.fast, narrow(x), narrow(y)).3
     }
 
+    #[inline(always)]
     fn precise_value(&self, x: T, y: T, _: T) -> T {
         self.wide(x, y).value
     }

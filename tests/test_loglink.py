@@ -116,7 +116,7 @@ def fast_tier(name: str, rng: np.random.Generator) -> list[tuple[float, float]]:
     """(η, y) at the edges of float32's fast tier: its exponential's range (η or -η at
     ±80, ±88, and past them to f32's overflow and underflow near ±88.7 and ±103.9), the
     products at the largest and smallest it keeps (2^120, 2^-100), and differences that
-    cancelled to either side of the 2^-6 of their terms where it hands over."""
+    cancelled to either side of the 2^-7 of their terms where it hands over."""
     out: list[tuple[float, float]] = []
     sign = -1.0 if name == "gamma" else 1.0
     edges = [80.0, 88.0, 88.5, 88.72, 89.0, 103.0, 103.9, 104.0]
@@ -129,8 +129,8 @@ def fast_tier(name: str, rng: np.random.Generator) -> list[tuple[float, float]]:
         for f in (0.999, 1.0, 1.001):
             out.append((0.0, q * f))
             out.append((sign * 40.0, q * f * math.exp(40.0)))
-    # Differences at 2^-k of their terms, k around 6.
-    for k in np.linspace(4.0, 8.0, 17):
+    # Differences at 2^-k of their terms, k around 7.
+    for k in np.linspace(5.0, 9.0, 17):
         d = 2.0 ** -float(k)
         for y in 10.0 ** rng.uniform(-5, 5, 4):
             for s in (1.0, -1.0):

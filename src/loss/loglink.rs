@@ -59,7 +59,7 @@ const FAST_CANCEL: f32 = 128.0;
 /// argument's range) and its products are far from overflow.
 const FAST_EXP_LOW: f32 = -80.0;
 const FAST_EXP_HIGH: f32 = 88.0;
-const FAST_PRODUCT_MAX: f32 = 1.329_228e36; // 2^120
+const FAST_PRODUCT_MAX: f32 = 1.329_228e36; // about 2^120 (the nearest f32 to that literal)
 
 /// Whether `e^x` is in the fast tier's range. `&`, not `&&` (nor
 /// `RangeInclusive::contains`): short-circuit branches in the lane loop

@@ -224,6 +224,76 @@ pub fn exp_term_f32(x: f32) -> f32 {
     q.mul_add(scale, scale)
 }
 
+/// `e^x` for `f32` as an unevaluated pair `hi + lo` good to 2^-31.5 of
+/// itself, for `−80 ≤ x ≤ 88` only (outside, the pair means nothing and the
+/// caller must not use it): the fast tier of the log-link losses, whose
+/// differences `e^x − y·x` and `e^x − y` may cancel a few bits and must
+/// still round within their ulp bound. Unlike [`exp_f32`], no rounding of
+/// `1 + q` is kept: `ln 2` is split in three so that the reduced argument is
+/// a pair, `1 + r + r²/2` is summed with its errors, and only `r³·P(r)`
+/// (a Taylor polynomial to `r^9`) is rounded but for `r³/6`. `2^k` is one normal factor
+/// over that range, so the scaling is exact. Branch-free and vectorizable.
+#[inline(always)]
+pub(crate) fn exp_pair_f32(x: f32) -> (f32, f32) {
+    // ln 2 = L1 + L2 + L3: k·L1 is exact (|k| < 2^15), k·L2 is split exactly
+    // with an FMA, k·L3 is below 2^-28 of the reduced argument's ulp budget.
+    const L1: f32 = 0.693_359_4; // 0x3f318000
+    const L2: f32 = -0.000_212_194_44; // 0xb95e8083
+    const L3: f32 = 1.646_595e-12;
+    // 1/6 = S_HI + S_LO, then 1/4!, …, 1/9!.
+    const S_HI: f32 = 0.166_666_67;
+    const S_LO: f32 = -4.967_054e-9;
+    const C: [f32; 6] = [
+        0.041_666_668,
+        0.008_333_334,
+        0.001_388_888_9,
+        0.000_198_412_7,
+        2.480_158_8e-5,
+        2.755_731_9e-6,
+    ];
+    // Keeps the garbage of the lanes outside the range finite (|k| ≤ 128).
+    let x = if x > 88.5 { 88.5 } else { x };
+    let x = if x < -88.0 { -88.0 } else { x };
+    let y = x.mul_add(core::f32::consts::LOG2_E, MAGIC_TERM_F32);
+    let k = y - MAGIC_TERM_F32;
+    let r = (-k).mul_add(L1, x);
+    let t = k * L2;
+    let tl = k.mul_add(L2, -t);
+    // r − t as a pair (either may be the larger).
+    let rh = r - t;
+    let bb = rh - r;
+    let e1 = (r - (rh - bb)) + (-t - bb);
+    let rl = (e1 - tl) - k * L3;
+    // e^rh = 1 + rh + rh²/2 + rh³·P(rh): rh² exactly as z + zl.
+    let z = rh * rh;
+    let zl = rh.mul_add(rh, -z);
+    let mut p = C[5];
+    for &c in C[..5].iter().rev() {
+        p = p.mul_add(rh, c);
+    }
+    // rh³ = w + wl; rh³/6 with its product error, the rest (below r⁴/24)
+    // rounded: the largest rounded term is then 2^-11 of rh³/6's.
+    let w = z * rh;
+    let wl = z.mul_add(rh, -w) + zl * rh;
+    let c6 = w * S_HI;
+    let c6l = w.mul_add(S_HI, -c6);
+    let c = c6l + (w.mul_add(S_LO, wl * S_HI) + (w * rh) * p);
+    // rh + z/2 (|rh| ≥ z/2), + rh³/6 (smaller still), then 1 + that
+    // (|·| < 1): exact pairs, so that the low part only gathers terms below
+    // 2^-24 (rounded to 2^-48).
+    let h = 0.5 * z;
+    let s = rh + h;
+    let se = h - (s - rh);
+    let s2 = s + c6;
+    let se2 = c6 - (s2 - s);
+    let u = 1.0 + s2;
+    let ue = s2 - (u - 1.0);
+    // e^(rh + rl) = e^rh·(1 + rl + …): rl·e^rh, taken as rl·u.
+    let lo = ue + (se2 + (se + ((0.5 * zl + c) + rl * u)));
+    let scale = f32::from_bits(y.to_bits() << 23);
+    (u * scale, lo * scale)
+}
+
 /// `e^x` for `f64`, within [`EXP_F64_MAX_ULP`] ulp over the whole range.
 ///
 /// Overflows to `+inf` for `x > ln(f64::MAX) ≈ 709.78`, underflows gradually
@@ -595,3 +665,34 @@ macro_rules! sigmoid {
 }
 sigmoid!(sigmoid_f32, f32, exp_f32);
 sigmoid!(sigmoid_f64, f64, exp_f64);
+
+#[cfg(test)]
+mod tests {
+    use super::exp_pair_f32;
+
+    /// The pair's relative error over its whole range, against `f64`'s
+    /// `exp` (whose own 2^-52 is far below): the log-link losses' fast tier
+    /// rests on it being within 2^-28.5.
+    #[test]
+    fn exp_pair_f32_within_its_bound() {
+        let (lo, hi) = (80.0f32.to_bits(), 88.0f32.to_bits());
+        let mut worst = 0.0f64;
+        let mut check = |x: f32| {
+            let (h, l) = exp_pair_f32(x);
+            let e = f64::from(x).exp();
+            let err = ((f64::from(h) + f64::from(l)) - e).abs() / e;
+            worst = worst.max(err);
+        };
+        // Every 7th float of each sign, and the ends.
+        for b in (0..=lo).step_by(7) {
+            check(-f32::from_bits(b));
+        }
+        for b in (0..=hi).step_by(7) {
+            check(f32::from_bits(b));
+        }
+        check(-80.0);
+        check(88.0);
+        assert!(worst < 2f64.powi(-31) * 0.7, "worst 2^{}", worst.log2());
+        eprintln!("exp_pair_f32 worst relative error 2^{:.2}", worst.log2());
+    }
+}

@@ -112,6 +112,47 @@ def cancelling(dtype: DType, name: str, rng: np.random.Generator) -> list[tuple[
     return out
 
 
+def fast_tier(name: str, rng: np.random.Generator) -> list[tuple[float, float]]:
+    """(η, y) at the edges of float32's fast tier: its exponential's range (η or -η at
+    ±80, ±88, and past them to f32's overflow and underflow near ±88.7 and ±103.9), the
+    products at the largest and smallest it keeps (2^120, 2^-100), and differences that
+    cancelled to either side of the 2^-7 of their terms where it hands over."""
+    out: list[tuple[float, float]] = []
+    sign = -1.0 if name == "gamma" else 1.0
+    edges = [80.0, 88.0, 88.5, 88.72, 89.0, 103.0, 103.9, 104.0]
+    ys = [0.0, 1e-45, 1.2e-38, 1e-30, 1.0, 3.0, 7.5e35, 1.3e36, 2e36, 3e38]
+    for e in edges:
+        for v in (e, float(np.nextafter(np.float32(e), np.float32(0))), -e):
+            for y in ys:
+                out.append((sign * v, y))
+    for q in (2.0**-100, 2.0**120):
+        for f in (0.999, 1.0, 1.001):
+            out.append((0.0, q * f))
+            out.append((sign * 40.0, q * f * math.exp(40.0)))
+    # Differences at 2^-k of their terms, k around 7.
+    for k in np.linspace(5.0, 9.0, 17):
+        d = 2.0 ** -float(k)
+        for y in 10.0 ** rng.uniform(-5, 5, 4):
+            for s in (1.0, -1.0):
+                # The gradient: e^η = y·(1 ± d) (poisson), y·e^-η = 1 ± d (gamma).
+                out.append((math.log(y * (1 + s * d)), y))
+        if name == "poisson":
+            for y in (3.0, 5.0, 40.0):
+                root = float(mpmath.findroot(lambda t, y=y: mpmath.exp(t) - y * t, 1.0))
+                # v ≈ (e^r - y)·δ near the root r: δ for v = ±d·y·r.
+                slope = math.exp(root) - y
+                for s in (1.0, -1.0):
+                    out.append((root + s * d * y * root / abs(slope), y))
+        if name == "gamma":
+            for y in (0.01, 0.2, 0.3):
+                root = float(mpmath.findroot(lambda t, y=y: t + y * mpmath.exp(-t), -y))
+                slope = 1 - y * math.exp(-root)
+                for s in (1.0, -1.0):
+                    out.append((root + s * d * abs(root) / abs(slope), y))
+    # Targets float32 holds (and gamma's positive ones).
+    return [(x, y) for x, y in out if (y > 0 or name != "gamma") and y < 3.4e38]
+
+
 def points(dtype: DType, name: str) -> tuple[Array, Array]:
     """Every (η, y) measured for ``name`` in ``dtype``."""
     return _points(np.dtype(dtype).name, name)
@@ -131,6 +172,7 @@ def _points(dtype_name: str, name: str) -> tuple[Array, Array]:
         y = np.maximum(y, 0.5)
     pairs += list(zip(eta.tolist(), y.tolist()))
     pairs += cancelling(dtype, name, rng)
+    pairs += fast_tier(name, rng)
     with np.errstate(over="ignore"):
         x = np.array([p[0] for p in pairs]).astype(dtype)
         t = np.array([p[1] for p in pairs]).astype(dtype)

@@ -3,19 +3,27 @@
 //! only (the loops are in [`crate::kernel`]). The input `η` is the log of the
 //! predicted mean, `y` the target.
 //!
-//! Every type computes in `f64`: an `f32` element then rounds once, at the
-//! end, and an `f64` one gets its exponentials with the rounding error of
-//! their argument carried (`math::exp_mul_f64`). The differences that cancel
-//! (every gradient next to its zero `η = ln y`, Poisson's value for `y > e`
-//! and Gamma's for `y < 1/e` next to theirs) are marked per lane and
+//! The wide path computes in `f64`: an `f32` element then rounds once, at
+//! the end, and an `f64` one gets its exponentials with the rounding error
+//! of their argument carried (`math::exp_mul_f64`). The differences that
+//! cancel (every gradient next to its zero `η = ln y`, Poisson's value for
+//! `y > e` and Gamma's for `y < 1/e` next to theirs) are marked per lane and
 //! computed again in double-double, as the binary cross-entropy's gradient
 //! is.
+//!
+//! `f32` elements first take a fast tier in `f32` lanes (twice the lanes of
+//! `f64`, and an `f32` exponential): `e^x` as a pair good to 2^-31.5
+//! (`math::exp_pair_f32`), the products split exactly with FMAs, so that a
+//! difference is within its ulp bound unless it cancelled below 2^-7 of its
+//! larger term ([`FAST_CANCEL`]). Those lanes, and those whose exponential or
+//! products leave the range where the pair is exact, are marked through the
+//! same refinement hooks and take the wide path (and its own refinement).
 
 use crate::dd::{self, Dd};
 use crate::error::{require, LossError};
 use crate::float::Float;
 use crate::kernel::{Pointwise, TargetDomain, Terms};
-use crate::math::{exp_f64, exp_mul_f64, frexp_f64};
+use crate::math::{exp_f32, exp_f64, exp_mul_f64, exp_pair_f32, frexp_f64};
 
 /// Whether `a − b` (`a, b ≥ 0`, `d = |a − b|`) cancelled beyond what the
 /// `f64` terms carry for `T`: for `f64`, below 2/3 of the larger term (from
@@ -39,6 +47,95 @@ fn cancels_wide<T: Float>(d: f64, a: f64, b: f64) -> bool {
     let m = if a > b { a } else { b };
     let bits = if T::MANTISSA_DIGITS > 24 { 12 } else { 26 };
     d * dd::pow2i(bits) < m
+}
+
+/// The `f32` fast tier's differences are kept where they are at least
+/// 1/`FAST_CANCEL` of their larger term: its terms' error (2^-31.5 of
+/// them) is then below 2^-24.5 of the difference, under 0.71 ulp, and the
+/// result within 1.25 ulp after its rounding.
+const FAST_CANCEL: f32 = 128.0;
+
+/// Where the fast tier's exponential pair is exact in its scaling (its
+/// argument's range) and its products are far from overflow.
+const FAST_EXP_LOW: f32 = -80.0;
+const FAST_EXP_HIGH: f32 = 88.0;
+const FAST_PRODUCT_MAX: f32 = 1.329_228e36; // about 2^120 (the nearest f32 to that literal)
+
+/// Whether `e^x` is in the fast tier's range. `&`, not `&&` (nor
+/// `RangeInclusive::contains`): short-circuit branches in the lane loop
+/// kept it from vectorizing.
+#[allow(clippy::manual_range_contains)]
+#[inline(always)]
+fn in_fast_range(x: f32) -> bool {
+    (x >= FAST_EXP_LOW) & (x <= FAST_EXP_HIGH)
+}
+
+/// `a + b` as a rounded sum and its exact error (any order of magnitude).
+#[inline(always)]
+fn two_sum_f32(a: f32, b: f32) -> (f32, f32) {
+    let s = a + b;
+    let bb = s - a;
+    (s, (a - (s - bb)) + (b - bb))
+}
+
+/// `v` as the `f32` it is: only called where `T` is `f32` (a widening and
+/// a narrowing the compiler folds away).
+#[inline(always)]
+fn narrow<T: Float>(v: T) -> f32 {
+    v.to_f64() as f32
+}
+
+/// The larger of two non-negative values.
+#[inline(always)]
+fn larger(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// Poisson's fast `f32` tier: `(value, grad, value kept, grad kept)`.
+#[inline(always)]
+fn poisson_fast(x: f32, y: f32) -> (f32, f32, bool, bool) {
+    let (e, el) = exp_pair_f32(x);
+    let inside = in_fast_range(x);
+    // y·η exactly (0 for y = 0); below the normals its error is below the
+    // ulp of any difference that keeps 2^-7 of e^η ≥ e^−80.
+    let p = y * x;
+    let pl = y.mul_add(x, -p);
+    let (vs, vl) = two_sum_f32(e, -p);
+    let v = vs + ((vl + el) - pl);
+    let (gs, gl) = two_sum_f32(e, -y);
+    let g = gs + (gl + el);
+    // `&`, not `&&` (see `in_fast_range`).
+    let v_ok =
+        inside & (p.abs() <= FAST_PRODUCT_MAX) & (v.abs() * FAST_CANCEL >= larger(e, p.abs()));
+    let g_ok = inside & (g.abs() * FAST_CANCEL >= larger(e, y));
+    (v, g, v_ok, g_ok)
+}
+
+/// Gamma's fast `f32` tier: `(value, grad, hess, value kept, grad kept,
+/// hess kept)`.
+#[inline(always)]
+fn gamma_fast(x: f32, y: f32) -> (f32, f32, f32, bool, bool, bool) {
+    let (e, el) = exp_pair_f32(-x);
+    let inside = in_fast_range(-x);
+    // y·e^−η exactly in its leading parts: y normal and the product well
+    // inside the normals (its error is then representable).
+    let q = y * e;
+    let ql = y.mul_add(e, -q) + y * el;
+    let q_ok = inside
+        & (y >= f32::MIN_POSITIVE)
+        & (q >= f32::MIN_POSITIVE * (1u64 << 26) as f32)
+        & (q <= FAST_PRODUCT_MAX);
+    let (vs, vl) = two_sum_f32(x, q);
+    let v = vs + (vl + ql);
+    let (gs, gl) = two_sum_f32(1.0, -q);
+    let g = gs + (gl - ql);
+    let v_ok = q_ok & (v.abs() * FAST_CANCEL >= larger(x.abs(), q));
+    let g_ok = q_ok & (g.abs() * FAST_CANCEL >= larger(1.0, q));
+    (v, g, q + ql, v_ok, g_ok, q_ok)
 }
 
 /// `e^x` as `hi + lo` to 2^-68 of itself (`dd::exp_parts` without its
@@ -173,12 +270,10 @@ fn scaled_arg<T: Float>(c: f64, x: f64) -> (f64, f64) {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Poisson;
 
-impl<T: Float> Pointwise<T> for Poisson {
-    const HEAVY: bool = true;
-    const TARGET_DOMAIN: Option<TargetDomain> = Some(TargetDomain::Nonnegative);
-
+impl Poisson {
+    /// The wide path: every type in `f64` (see the module's docs).
     #[inline(always)]
-    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
+    fn wide<T: Float>(&self, x: T, y: T) -> Terms<T> {
         let (x, y) = (x.to_f64(), y.to_f64());
         if T::MANTISSA_DIGITS > 24 {
             // e^η to 2^-68 and y·η exact: the differences cancel into the
@@ -204,11 +299,10 @@ impl<T: Float> Pointwise<T> for Poisson {
         }
     }
 
-    const REFINES_VALUE: bool = true;
-
+    /// Whether [`wide`](Self::wide)'s value cancelled past its bound.
     #[inline(always)]
-    fn value_cancels(&self, x: T, y: T, c: T) -> bool {
-        let v = self.eval(x, y, c).value.to_f64();
+    fn wide_value_cancels<T: Float>(&self, x: T, y: T) -> bool {
+        let v = self.wide(x, y).value.to_f64();
         let (x, y) = (x.to_f64(), y.to_f64());
         let (e, yx) = (poisson_exp::<T>(x), y * x);
         // Both terms beyond f64 (a huge y at η > 709): which is larger
@@ -218,12 +312,24 @@ impl<T: Float> Pointwise<T> for Poisson {
         cancels_wide::<T>(v.abs(), e, yx) || both
     }
 
+    /// Whether [`wide`](Self::wide)'s gradient cancelled past its bound.
+    #[inline(always)]
+    fn wide_grad_cancels<T: Float>(&self, x: T, y: T) -> bool {
+        let g = self.wide(x, y).grad.to_f64();
+        let (x, y) = (x.to_f64(), y.to_f64());
+        let e = poisson_exp::<T>(x);
+        // Just past e^η's overflow a huge y leaves a finite difference.
+        let over = e == f64::INFINITY && x < 1500.0;
+        cancels_wide::<T>(g.abs(), e, y) || over
+    }
+
     /// `e^η − y·η` summed exactly from `e^η = 2^k·(1 + ε)` (ε in
     /// triple-double) and the two parts of `y·η`, rounded once: good to
     /// ε's own error, 2^-117, where a double-double sum would stop at 2^-106
     /// of the terms (a value at its zero can cancel further). Scaled by
     /// 2^-1000 where `e^η` overflows.
-    fn precise_value(&self, x: T, y: T, _: T) -> T {
+    #[inline(never)]
+    fn exact_value<T: Float>(&self, x: T, y: T) -> T {
         let (x, y) = (x.to_f64(), y.to_f64());
         let j = if x > 709.0 { 1000.0 } else { 0.0 };
         let ys = dd::ldexp(Dd::new(y), -j).hi;
@@ -234,22 +340,10 @@ impl<T: Float> Pointwise<T> for Poisson {
         T::from_f64(dd::ldexp(Dd::new(d), j).hi)
     }
 
-    const REFINES_GRAD: bool = true;
-
-    #[inline(always)]
-    fn grad_cancels(&self, x: T, y: T, c: T) -> bool {
-        let g = self.eval(x, y, c).grad.to_f64();
-        let (x, y) = (x.to_f64(), y.to_f64());
-        let e = poisson_exp::<T>(x);
-        // Just past e^η's overflow a huge y leaves a finite difference.
-        let over = e == f64::INFINITY && x < 1500.0;
-        cancels_wide::<T>(g.abs(), e, y) || over
-    }
-
     /// `e^η − y` with `e^η` in double-double, scaled by 2^-1000 where it
     /// overflows.
     #[inline(always)]
-    fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
+    fn dd_grad<T: Float>(&self, x: T, y: T) -> (T, bool) {
         let (x, y) = (x.to_f64(), y.to_f64());
         let j = if x > 709.0 { 1000.0 } else { 0.0 };
         let ys = dd::ldexp(Dd::new(y), -j).hi;
@@ -257,6 +351,75 @@ impl<T: Float> Pointwise<T> for Poisson {
         let d = dd_sub(e, Dd::new(ys));
         let deep = too_deep(d, if e.hi > ys { e.hi } else { ys });
         (T::from_f64(dd::ldexp(Dd::new(d), j).hi), deep)
+    }
+}
+
+impl<T: Float> Pointwise<T> for Poisson {
+    const HEAVY: bool = true;
+    const TARGET_DOMAIN: Option<TargetDomain> = Some(TargetDomain::Nonnegative);
+
+    #[inline(always)]
+    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
+        if T::MANTISSA_DIGITS > 24 {
+            return self.wide(x, y);
+        }
+        let (x, y) = (narrow(x), narrow(y));
+        let (v, g, _, _) = poisson_fast(x, y);
+        Terms {
+            value: T::from_f64(f64::from(v)),
+            grad: T::from_f64(f64::from(g)),
+            // e^η is within an ulp over the whole range on its own.
+            hess: T::from_f64(f64::from(exp_f32(x))),
+        }
+    }
+
+    const REFINES_VALUE: bool = true;
+
+    #[inline(always)]
+    fn value_cancels(&self, x: T, y: T, _: T) -> bool {
+        if T::MANTISSA_DIGITS > 24 {
+            return self.wide_value_cancels(x, y);
+        }
+        !poisson_fast(narrow(x), narrow(y)).2
+    }
+
+    // Inlined, so that the `f32` lanes the fast tier hands over (about one
+    // in a hundred where Poisson's value has zeros) run the wide path with
+    // the kernel's instruction set, not the baseline's libm `fma`; the
+    // exact sum stays out of line.
+    #[inline(always)]
+    fn precise_value(&self, x: T, y: T, _: T) -> T {
+        if T::MANTISSA_DIGITS <= 24 && !self.wide_value_cancels(x, y) {
+            return self.wide(x, y).value;
+        }
+        self.exact_value(x, y)
+    }
+
+    const REFINES_GRAD: bool = true;
+
+    #[inline(always)]
+    fn grad_cancels(&self, x: T, y: T, _: T) -> bool {
+        if T::MANTISSA_DIGITS > 24 {
+            return self.wide_grad_cancels(x, y);
+        }
+        !poisson_fast(narrow(x), narrow(y)).3
+    }
+
+    /// `f64`: [`dd_grad`](Self::dd_grad). `f32`: the wide path's gradient,
+    /// or `dd_grad` where that cancelled too (both computed, as the lanes
+    /// run together).
+    #[inline(always)]
+    fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
+        let d = self.dd_grad(x, y);
+        if T::MANTISSA_DIGITS > 24 {
+            return d;
+        }
+        let wide = (self.wide(x, y).grad, false);
+        if self.wide_grad_cancels(x, y) {
+            d
+        } else {
+            wide
+        }
     }
 
     /// `e^η − y` summed exactly from `e^η = 2^k·(1 + ε)`.
@@ -276,12 +439,10 @@ impl<T: Float> Pointwise<T> for Poisson {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Gamma;
 
-impl<T: Float> Pointwise<T> for Gamma {
-    const HEAVY: bool = true;
-    const TARGET_DOMAIN: Option<TargetDomain> = Some(TargetDomain::Positive);
-
+impl Gamma {
+    /// The wide path: every type in `f64` (see the module's docs).
     #[inline(always)]
-    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
+    fn wide<T: Float>(&self, x: T, y: T) -> Terms<T> {
         let (x, y) = (x.to_f64(), y.to_f64());
         if T::MANTISSA_DIGITS > 24 {
             // y·e^−η to 2^-68 (see Poisson).
@@ -305,36 +466,33 @@ impl<T: Float> Pointwise<T> for Gamma {
         }
     }
 
-    const REFINES_VALUE: bool = true;
-
+    /// Whether [`wide`](Self::wide)'s value cancelled past its bound.
     #[inline(always)]
-    fn value_cancels(&self, x: T, y: T, c: T) -> bool {
-        let v = self.eval(x, y, c).value.to_f64();
-        let q = self.eval(x, y, c).hess.to_f64();
-        let x = x.to_f64();
-        cancels_wide::<T>(v.abs(), q, -x)
+    fn wide_value_cancels<T: Float>(&self, x: T, y: T) -> bool {
+        let t = self.wide(x, y);
+        let (v, q) = (t.value.to_f64(), t.hess.to_f64());
+        cancels_wide::<T>(v.abs(), q, -x.to_f64())
+    }
+
+    /// Whether [`wide`](Self::wide)'s gradient cancelled past its bound.
+    #[inline(always)]
+    fn wide_grad_cancels<T: Float>(&self, x: T, y: T) -> bool {
+        let t = self.wide(x, y);
+        cancels_wide::<T>(t.grad.to_f64().abs(), 1.0, t.hess.to_f64())
     }
 
     /// `η + y·e^−η` with the product in double-double.
-    fn precise_value(&self, x: T, y: T, _: T) -> T {
+    #[inline(never)]
+    fn dd_value<T: Float>(&self, x: T, y: T) -> T {
         let (x, y) = (x.to_f64(), y.to_f64());
         let q = mul_exp_dd(y, -x);
         let s = dd::two_sum(x, q.hi);
         T::from_f64(s.hi + (s.lo + q.lo))
     }
 
-    const REFINES_GRAD: bool = true;
-
-    #[inline(always)]
-    fn grad_cancels(&self, x: T, y: T, c: T) -> bool {
-        let g = self.eval(x, y, c).grad.to_f64();
-        let q = self.eval(x, y, c).hess.to_f64();
-        cancels_wide::<T>(g.abs(), 1.0, q)
-    }
-
     /// `1 − y·e^−η` with the product in double-double.
     #[inline(always)]
-    fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
+    fn dd_grad<T: Float>(&self, x: T, y: T) -> (T, bool) {
         let (x, y) = (x.to_f64(), y.to_f64());
         let q = mul_exp_dd(y, -x);
         let d = dd_sub(Dd::new(1.0), q);
@@ -342,6 +500,77 @@ impl<T: Float> Pointwise<T> for Gamma {
             T::from_f64(d),
             too_deep(d, if q.hi > 1.0 { q.hi } else { 1.0 }),
         )
+    }
+}
+
+impl<T: Float> Pointwise<T> for Gamma {
+    const HEAVY: bool = true;
+    const TARGET_DOMAIN: Option<TargetDomain> = Some(TargetDomain::Positive);
+
+    #[inline(always)]
+    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
+        if T::MANTISSA_DIGITS > 24 {
+            return self.wide(x, y);
+        }
+        let (v, g, h, _, _, h_ok) = gamma_fast(narrow(x), narrow(y));
+        // The second derivative has no refinement hook: where the fast
+        // product is not exact it comes from the wide path (computed only
+        // when it is asked for).
+        let hess = if h_ok {
+            T::from_f64(f64::from(h))
+        } else {
+            self.wide(x, y).hess
+        };
+        Terms {
+            value: T::from_f64(f64::from(v)),
+            grad: T::from_f64(f64::from(g)),
+            hess,
+        }
+    }
+
+    const REFINES_VALUE: bool = true;
+
+    #[inline(always)]
+    fn value_cancels(&self, x: T, y: T, _: T) -> bool {
+        if T::MANTISSA_DIGITS > 24 {
+            return self.wide_value_cancels(x, y);
+        }
+        !gamma_fast(narrow(x), narrow(y)).3
+    }
+
+    // Inlined for the same reason as Poisson's.
+    #[inline(always)]
+    fn precise_value(&self, x: T, y: T, _: T) -> T {
+        if T::MANTISSA_DIGITS <= 24 && !self.wide_value_cancels(x, y) {
+            return self.wide(x, y).value;
+        }
+        self.dd_value(x, y)
+    }
+
+    const REFINES_GRAD: bool = true;
+
+    #[inline(always)]
+    fn grad_cancels(&self, x: T, y: T, _: T) -> bool {
+        if T::MANTISSA_DIGITS > 24 {
+            return self.wide_grad_cancels(x, y);
+        }
+        !gamma_fast(narrow(x), narrow(y)).4
+    }
+
+    /// `f64`: [`dd_grad`](Self::dd_grad). `f32`: the wide path's gradient,
+    /// or `dd_grad` where that cancelled too.
+    #[inline(always)]
+    fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
+        let d = self.dd_grad(x, y);
+        if T::MANTISSA_DIGITS > 24 {
+            return d;
+        }
+        let wide = (self.wide(x, y).grad, false);
+        if self.wide_grad_cancels(x, y) {
+            d
+        } else {
+            wide
+        }
     }
 
     /// `1 − m·2^(k+j)·(1 + ε)` (`y = m·2^j`, `e^−η = 2^k·(1 + ε)`) summed
@@ -375,6 +604,62 @@ pub struct Tweedie {
     /// `2 − p` and `p − 1`, both exact, in (0, 1).
     c2: f64,
     c1: f64,
+    /// For the `f32` fast tier, as `f32` pairs (`hi + lo`, to 2^-48):
+    /// `2 − p`, `p − 1`, `1/(2 − p)`, `1/(p − 1)`.
+    fast: [(f32, f32); 4],
+}
+
+/// `v` as an `f32` pair, `hi + lo` to 2^-48 of `v`.
+fn split_f32(v: f64) -> (f32, f32) {
+    let hi = v as f32;
+    (hi, (v - f64::from(hi)) as f32)
+}
+
+/// `(h + l)·(c.0 + c.1)` as a pair (`h·c.0` split exactly by an FMA).
+#[inline(always)]
+fn mul_pair_f32(h: f32, l: f32, c: (f32, f32)) -> (f32, f32) {
+    let p = h * c.0;
+    (p, h.mul_add(c.0, -p) + (h * c.1 + l * c.0))
+}
+
+/// Tweedie's fast `f32` tier: `(value, grad, hess, value and hess kept,
+/// grad kept)`. `e^(cη)` with `c·η` as a pair: its low part (the product's
+/// rounding error and `c`'s own) multiplies the exponential, as `1 + lo`.
+#[inline(always)]
+fn tweedie_fast(c: &[(f32, f32); 4], x: f32, y: f32) -> (f32, f32, f32, bool, bool) {
+    let [c2, c1, i2, i1] = *c;
+    let a = c2.0 * x;
+    let al = c2.0.mul_add(x, -a) + c2.1 * x;
+    let b = -(c1.0 * x);
+    let bl = -(c1.0.mul_add(x, b) + c1.1 * x);
+    let (ah, el) = exp_pair_f32(a);
+    let al = el + ah * al;
+    let (fh, fl) = exp_pair_f32(b);
+    let fl = fl + fh * bl;
+    // B = y·e^((1−p)η), exactly in its leading parts (0 for y = 0).
+    let bh = y * fh;
+    let bl2 = y.mul_add(fh, -bh) + y * fl;
+    let inside = in_fast_range(a) & in_fast_range(b);
+    let b_ok = (y == 0.0)
+        | ((y >= f32::MIN_POSITIVE)
+            & (bh >= f32::MIN_POSITIVE * (1u64 << 26) as f32)
+            & (bh <= FAST_PRODUCT_MAX));
+    let ok = inside & b_ok;
+    let (va, val) = mul_pair_f32(ah, al, i2);
+    let (vb, vbl) = mul_pair_f32(bh, bl2, i1);
+    let (vs, vl) = two_sum_f32(va, vb);
+    let v = vs + (vl + (val + vbl));
+    let (ha, hal) = mul_pair_f32(ah, al, c2);
+    let (hb, hbl) = mul_pair_f32(bh, bl2, c1);
+    let (hs, hl) = two_sum_f32(ha, hb);
+    let h = hs + (hl + (hal + hbl));
+    let (gs, gl) = two_sum_f32(ah, -bh);
+    let g = gs + ((gl + al) - bl2);
+    // The value's terms stay below 2^120 (1/(2 − p) may reach 2^52).
+    let v_ok = ok & (v <= FAST_PRODUCT_MAX) & (h <= FAST_PRODUCT_MAX);
+    // Two exponentials, each with its own error: half the cancellation.
+    let g_ok = ok & (g.abs() * (FAST_CANCEL * 0.5) >= larger(ah, bh));
+    (v, g, h, v_ok, g_ok)
 }
 
 impl Tweedie {
@@ -386,9 +671,16 @@ impl Tweedie {
             power,
             "1 < power < 2 (power 1 is Poisson, power 2 is Gamma)",
         )?;
+        let (c2, c1) = (2.0 - power, power - 1.0);
         Ok(Self {
-            c2: 2.0 - power,
-            c1: power - 1.0,
+            c2,
+            c1,
+            fast: [
+                split_f32(c2),
+                split_f32(c1),
+                split_f32(1.0 / c2),
+                split_f32(1.0 / c1),
+            ],
         })
     }
 
@@ -406,12 +698,10 @@ impl Tweedie {
     }
 }
 
-impl<T: Float> Pointwise<T> for Tweedie {
-    const HEAVY: bool = true;
-    const TARGET_DOMAIN: Option<TargetDomain> = Some(TargetDomain::Nonnegative);
-
+impl Tweedie {
+    /// The wide path: every type in `f64` (see the module's docs).
     #[inline(always)]
-    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
+    fn wide<T: Float>(&self, x: T, y: T) -> Terms<T> {
         let (x, y) = (x.to_f64(), y.to_f64());
         let (ha, b) = self.terms::<T>(x, y);
         // e^((2−p)η), and both terms of the value: positive, no cancellation.
@@ -428,28 +718,65 @@ impl<T: Float> Pointwise<T> for Tweedie {
             let shift = if small { -64.0 } else { 0.0 };
             exp_mul_f64(arg, lo, (y * lift) * self.c1, shift)
         };
+        // f64: the gradient from the 2^-68 pairs where both are finite.
+        let (g, _, fine) = self.pair_grad(x, y);
+        let grad = if T::MANTISSA_DIGITS > 24 && fine {
+            g
+        } else {
+            a - b
+        };
         Terms {
             value: T::from_f64(a / self.c2 + b / self.c1),
-            grad: T::from_f64(a - b),
+            grad: T::from_f64(grad),
             hess: T::from_f64(ha + hb),
         }
     }
 
-    const REFINES_GRAD: bool = true;
-
+    /// `e^((2−p)η) − y·e^((1−p)η)` from both terms to 2^-68 of themselves
+    /// (each exponential's argument with its rounding error carried, as
+    /// `1 + lo`), as Poisson's and Gamma's `f64` fast paths have them: a
+    /// difference then cancels into the ulp bound only at 2^-12 of its
+    /// terms, where it needed the double-double path from 2/3. Returns the
+    /// difference, whether it cancelled that far, and whether both terms
+    /// are finite (elsewhere the `exp_mul_f64` terms answer, as before).
     #[inline(always)]
-    fn grad_cancels(&self, x: T, y: T, _: T) -> bool {
+    fn pair_grad(&self, x: f64, y: f64) -> (f64, bool, bool) {
+        let (a, alo) = scaled_arg::<f64>(self.c2, x);
+        let (b, blo) = scaled_arg::<f64>(-self.c1, x);
+        let e = exp_pair(a);
+        // mul_exp_pair takes y > 0; y = 0 has no second term.
+        let q = mul_exp_pair(if y > 0.0 { y } else { 1.0 }, b);
+        let (qh, ql) = if y > 0.0 {
+            (q.hi, q.lo + q.hi * blo)
+        } else {
+            (0.0, 0.0)
+        };
+        let (eh, el) = (e.hi, e.lo + e.hi * alo);
+        let fine = (eh < f64::INFINITY) & (qh < f64::INFINITY);
+        let s = dd::two_sum(eh, -qh);
+        let g = s.hi + (s.lo + (el - ql));
+        (g, cancels_wide::<f64>(g.abs(), eh, qh), fine)
+    }
+
+    /// Whether [`wide`](Self::wide)'s gradient cancelled past its bound.
+    #[inline(always)]
+    fn wide_grad_cancels<T: Float>(&self, x: T, y: T) -> bool {
         let (x, y) = (x.to_f64(), y.to_f64());
         let (ha, b) = self.terms::<T>(x, y);
         let a = ha / self.c2;
-        cancels::<T>((a - b).abs(), a, b)
+        let (_, pair_cancels, fine) = self.pair_grad(x, y);
+        if T::MANTISSA_DIGITS > 24 && fine {
+            pair_cancels
+        } else {
+            cancels::<T>((a - b).abs(), a, b)
+        }
     }
 
     /// `y·e^((1−p)η)·(e^η/y − 1)`: the difference in double-double, the
     /// factor as the fast path has it (no cancellation there). Near the
     /// zero `η = ln y` this overflows nowhere, whatever `y`.
     #[inline(always)]
-    fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
+    fn dd_grad<T: Float>(&self, x: T, y: T) -> (T, bool) {
         let (x, y) = (x.to_f64(), y.to_f64());
         let (_, b) = self.terms::<T>(x, y);
         // (e^η·2^-j − m)/m with y = m·2^j: in range whatever y.
@@ -459,6 +786,75 @@ impl<T: Float> Pointwise<T> for Tweedie {
         let d = dd::fast_two_sum(s.hi, s.lo + e.lo);
         let deep = too_deep(d.hi, if e.hi > ys { e.hi } else { ys });
         (T::from_f64(b * dd::div(d, Dd::new(ys))), deep)
+    }
+}
+
+impl<T: Float> Pointwise<T> for Tweedie {
+    const HEAVY: bool = true;
+    const TARGET_DOMAIN: Option<TargetDomain> = Some(TargetDomain::Nonnegative);
+
+    #[inline(always)]
+    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
+        if T::MANTISSA_DIGITS > 24 {
+            return self.wide(x, y);
+        }
+        let (v, g, h, vh_ok, _) = tweedie_fast(&self.fast, narrow(x), narrow(y));
+        // The second derivative has no refinement hook: outside the fast
+        // tier's range it comes from the wide path (computed only when it
+        // is asked for).
+        let hess = if vh_ok {
+            T::from_f64(f64::from(h))
+        } else {
+            self.wide(x, y).hess
+        };
+        Terms {
+            value: T::from_f64(f64::from(v)),
+            grad: T::from_f64(f64::from(g)),
+            hess,
+        }
+    }
+
+    // The value is a sum of positive terms: only the `f32` fast tier's
+    // range sends it to the wide path.
+    const REFINES_VALUE: bool = true;
+
+    #[inline(always)]
+    fn value_cancels(&self, x: T, y: T, _: T) -> bool {
+        if T::MANTISSA_DIGITS > 24 {
+            return false;
+        }
+        !tweedie_fast(&self.fast, narrow(x), narrow(y)).3
+    }
+
+    #[inline(always)]
+    fn precise_value(&self, x: T, y: T, _: T) -> T {
+        self.wide(x, y).value
+    }
+
+    const REFINES_GRAD: bool = true;
+
+    #[inline(always)]
+    fn grad_cancels(&self, x: T, y: T, _: T) -> bool {
+        if T::MANTISSA_DIGITS > 24 {
+            return self.wide_grad_cancels(x, y);
+        }
+        !tweedie_fast(&self.fast, narrow(x), narrow(y)).4
+    }
+
+    /// `f64`: [`dd_grad`](Self::dd_grad). `f32`: the wide path's gradient,
+    /// or `dd_grad` where that cancelled too.
+    #[inline(always)]
+    fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
+        let d = self.dd_grad(x, y);
+        if T::MANTISSA_DIGITS > 24 {
+            return d;
+        }
+        let wide = (self.wide(x, y).grad, false);
+        if self.wide_grad_cancels(x, y) {
+            d
+        } else {
+            wide
+        }
     }
 
     /// `y·e^((1−p)η)·(e^η·2^-j − m)/m` with the difference summed exactly.

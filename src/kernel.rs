@@ -121,9 +121,19 @@ pub trait Pointwise<T: Float>: Copy + Send + Sync {
         false
     }
 
+    /// Whether [`precise_value`](Self::precise_value) is branch-free and
+    /// inlined, so that a chunk with any flagged lane computes it, and
+    /// [`precise_grad`](Self::precise_grad), for every lane as vectors (only
+    /// the lanes `precise_grad` finds not enough go to the second pass): for
+    /// losses whose flagged lanes are common (a faster tier for some
+    /// inputs), where one element at a time, at the baseline instruction
+    /// set, or gathered in a second pass, costs several times as much.
+    const VECTOR_REFINE: bool = false;
+
     /// The value where [`value_cancels`](Self::value_cancels) holds, in more
     /// precision: called one element at a time (a value cancels only next
-    /// to one of its zeros, which few elements are).
+    /// to one of its zeros, which few elements are), or for a whole chunk
+    /// with [`VECTOR_REFINE`](Self::VECTOR_REFINE).
     fn precise_value(&self, input: T, target: T, column: T) -> T {
         self.eval(input, target, column).value
     }
@@ -530,6 +540,39 @@ fn chunk<
             }
         }
     }
+    // Values and gradients in one lane loop, so that the work they share
+    // (a loss's precise tier) is done once.
+    let refine_value = (ACC || V) && L::REFINES_VALUE && any_value_cancels;
+    let refine_grad = G && L::REFINES_GRAD && any_cancels;
+    if L::VECTOR_REFINE && (refine_value || refine_grad) {
+        let mut value = [T::ZERO; LANES];
+        let mut grad = [T::ZERO; LANES];
+        let mut deep = [false; LANES];
+        for l in 0..LANES {
+            if (ACC || V) && L::REFINES_VALUE {
+                value[l] = loss.precise_value(x[l], y[l], col[l]);
+            }
+            if G && L::REFINES_GRAD {
+                (grad[l], deep[l]) = loss.precise_grad(x[l], y[l], col[l]);
+            }
+        }
+        any_cancels = false;
+        for l in 0..LANES {
+            if (ACC || V) && L::REFINES_VALUE && value_cancels[l] && l < valid {
+                let wv = if W { w[l] } else { T::ONE };
+                vals[l] = wv * value[l];
+                if V {
+                    v[l] = vals[l];
+                }
+            }
+            if G && L::REFINES_GRAD && cancels[l] {
+                let c = if W { w[l] / scale } else { scale };
+                g[l] = c * grad[l];
+                cancels[l] = deep[l];
+                any_cancels |= deep[l];
+            }
+        }
+    }
     if H && L::REFINES_HESS && any_hess_cancels {
         let mut m = lane_mask(&hess_cancels) & (u32::MAX >> (LANES - valid));
         while m != 0 {
@@ -539,7 +582,7 @@ fn chunk<
             h[l] = c * loss.precise_hess(x[l], y[l], col[l]);
         }
     }
-    if (ACC || V) && L::REFINES_VALUE && any_value_cancels {
+    if (ACC || V) && L::REFINES_VALUE && !L::VECTOR_REFINE && any_value_cancels {
         let mut m = lane_mask(&value_cancels) & (u32::MAX >> (LANES - valid));
         while m != 0 {
             let l = m.trailing_zeros() as usize;

@@ -9,6 +9,58 @@ use crate::fixed::Big;
 use crate::float::Float;
 use crate::kernel::{Pointwise, TargetDomain, Terms};
 
+/// `ln(1 + e)` for a double-double `e` in [0, 1], to about 2^-60 absolute
+/// and relative: fdlibm's kernel `ln(1 + f) = f − f²/2 + s·(f²/2 + R(s²))`,
+/// `s = f/(2 + f)`, on `1 + e = 2^k·(1 + f)` (`f` exact), with `f²/2`, `s`
+/// and the sums in double-double. Only `s·R` (below 2^-8) is rounded in
+/// `f64`, and `R` is within 2^-58.45 of its target, `s` ≤ 0.18: 2^-60 in
+/// all. Half the work of `ln_1p` and a Newton step through a double-double
+/// `exp`.
+#[inline(always)]
+fn ln_1p_dd(e: Dd) -> Dd {
+    const LG1: f64 = 0.666_666_666_666_673_5; // 0x3fe5555555555593
+    const LG2: f64 = 0.399_999_999_994_094_2; // 0x3fd999999997fa04
+    const LG3: f64 = 0.285_714_287_436_623_9; // 0x3fd2492494229359
+    const LG4: f64 = 0.222_221_984_321_497_84; // 0x3fcc71c51d8e78af
+    const LG5: f64 = 0.181_835_721_616_180_5; // 0x3fc7466496cb03de
+    const LG6: f64 = 0.153_138_376_992_093_73; // 0x3fc39a09d078c69f
+    const LG7: f64 = 0.147_981_986_051_165_86; // 0x3fc2f112df3e5244
+    const LN2_LO: f64 = 2.319_046_813_846_299_6e-17; // ln 2 − LN2
+    let u = dd::two_sum(1.0, e.hi);
+    // 1 + e = u.hi + c, |c| ≤ 2^-52.
+    let c = u.lo + e.lo;
+    let big = u.hi > core::f64::consts::SQRT_2;
+    let m = if big { 0.5 * u.hi } else { u.hi };
+    let k = if big { 1.0 } else { 0.0 };
+    // Exact (Sterbenz: m in [√2/2, √2]).
+    let f = m - 1.0;
+    let d = dd::two_sum(2.0, f);
+    let s = f / d.hi;
+    let s_lo = ((-s).mul_add(d.hi, f) - s * d.lo) / d.hi;
+    let z = s * s;
+    let w = z * z;
+    let t1 = w * w.mul_add(LG6, LG4).mul_add(w, LG2);
+    let t2 = z * w.mul_add(LG7, LG5).mul_add(w, LG3).mul_add(w, LG1);
+    let r = t2 + t1;
+    let ff = dd::two_prod(f, f);
+    let hfsq = Dd {
+        hi: 0.5 * ff.hi,
+        lo: 0.5 * ff.lo,
+    };
+    let tsum = dd::add(hfsq, Dd::new(r));
+    let st = dd::mul(Dd { hi: s, lo: s_lo }, tsum);
+    let l = dd::add(dd::sub(Dd::new(f), hfsq), st);
+    let l = dd::add(
+        l,
+        Dd {
+            hi: k * core::f64::consts::LN_2,
+            lo: k * LN2_LO,
+        },
+    );
+    // ln(u.hi + c) = ln(u.hi) + c/u.hi, to (c/u.hi)²/2 ≤ 2^-105.
+    dd::add(l, Dd::new(c / u.hi))
+}
+
 /// Focal loss on logits (torchvision's `sigmoid_focal_loss`, optax's
 /// `sigmoid_focal_loss`): `α_t·(1 − p_t)^γ·BCE(x, t)` with `p = σ(x)`,
 /// `p_t = p·t + (1 − p)(1 − t)`, `α_t = α·t + (1 − α)(1 − t)` (1 without
@@ -27,7 +79,8 @@ use crate::kernel::{Pointwise, TargetDomain, Terms};
 ///   `α_t·Q·(k·B·((γ − 1)·m + 1 − 2σ(x)) + 2k·(σ(x) − t) + σ(x)·σ(−x))`.
 ///
 /// `f32` is computed in `f64` (and rounded once from a value good to far
-/// more than its precision), `f64` in double-double. `(1 − p_t)^γ` is
+/// more than its precision), `f64` by a fast tier for hard targets
+/// ([`terms_fast`](Self::terms_fast)) and in double-double elsewhere. `(1 − p_t)^γ` is
 /// `e^(γ·ln(1 − p_t))` for every γ: a branch on γ in the lane loop keeps
 /// it from vectorizing.
 #[derive(Clone, Copy, Debug)]
@@ -224,6 +277,60 @@ impl<T: Float> SigmoidFocal<T> {
         (value, grad, dd::mul(aq, inner).hi, aq)
     }
 
+    /// Whether [`terms_fast`](Self::terms_fast) answers for this element:
+    /// a hard target (0 or 1), `|x| ≤ 700` (so that `e^(−|x|)` and the
+    /// results stay in the normals; NaN fails) and `γ ≤ 16` (so that the
+    /// 2^-60 of `ln q` stays 2^-56 of `q^γ`).
+    #[inline(always)]
+    fn fast_ok(&self, x: f64, t: f64) -> bool {
+        ((t == 0.0) | (t == 1.0)) & (x.abs() <= 700.0) & (self.gamma <= 16.0)
+    }
+
+    /// `(value, grad)` for a hard target (see [`fast_ok`](Self::fast_ok);
+    /// elsewhere a meaningless finite pair), within about 2 ulp: the
+    /// cheaper tier for the common case. With `z = (1 − 2t)·x`, `1 − p_t =
+    /// σ(z)`, `B = max(z, 0) + L` and `−ln(1 − p_t) = max(−z, 0) + L`, `L =
+    /// ln(1 + e^(−|x|)) ≤ ln 2`: sums of two terms of one sign, `L` to 2^-60
+    /// ([`ln_1p_dd`] of a double-double `e^(−|x|)`), so `γ·ln(1 − p_t)` is a
+    /// double-double good to 2^-56 whatever its size, and `exp_mul_f64`
+    /// takes its low part into the reduction, where a rounded `γ·ln q` of
+    /// hundreds would lose γ times its ulp. The gradient's sum `k·B + σ(x) −
+    /// t` has terms of one sign for these targets (`|m|·γ·B + |σ(x) − t|`,
+    /// sign `1 − 2t`): no cancellation. Each result is then `e^Y·M` with
+    /// `Y` good to 2^-56, `M = α_t·B` (or `α_t·S`) rounded once, and
+    /// `exp_mul_f64`'s 1.5 ulp: within 2.2 ulp.
+    #[inline(always)]
+    fn terms_fast(&self, x: f64, t: f64) -> (f64, f64) {
+        let x = if x.abs() <= 700.0 { x } else { 0.0 };
+        let one = Dd::new(1.0);
+        let pos = t == 1.0;
+        let z = if pos { -x } else { x };
+        let e = dd::exp::<false>(-x.abs());
+        let r = dd::quo(one, dd::add(one, e)); // σ(|x|)
+        let er = dd::mul(e, r); // σ(−|x|)
+        let l = ln_1p_dd(e);
+        let zp = if z > 0.0 { z } else { 0.0 };
+        let zn = if z < 0.0 { -z } else { 0.0 };
+        let b = dd::add(Dd::new(zp), l);
+        let y = dd::mul_f(dd::add(Dd::new(zn), l), -self.gamma);
+        // |m| and |σ(x) − t|: σ(−|x|) and σ(|x|) by the side of z.
+        let (m, d) = if z >= 0.0 { (er, r) } else { (r, er) };
+        let sum = dd::add(dd::mul_f(dd::mul(m, b), self.gamma), d);
+        let al = self.alpha;
+        let a = if !self.has_alpha {
+            one
+        } else if pos {
+            Dd::new(al)
+        } else {
+            dd::one_minus(al)
+        };
+        let vm = dd::mul(a, b).hi;
+        let gm = dd::mul(a, sum).hi;
+        let v = crate::math::exp_mul_f64(y.hi, y.lo, vm, 0.0);
+        let g = crate::math::exp_mul_f64(y.hi, y.lo, gm, 0.0);
+        (v, if pos { -g } else { g })
+    }
+
     /// The sums that cancel next to the zeros of the derivatives, in `f64`,
     /// each with a bound on its terms' magnitudes: multiplied by `N/σ(|x|)`
     /// (`N²/(e·σ(|x|)²)`), the gradient's sum `k·B + σ(x) − t` is
@@ -340,8 +447,13 @@ impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
             // the double-double formulas meet inf − inf, are answered by
             // the f64 ones in the refinement hooks: computed here for every
             // lane, those cost an eighth of the time.
+            // The value and gradient from the fast tier (the other lanes
+            // are flagged by the hooks); the second derivative, whose sum
+            // can cancel even for hard targets, in double-double (dropped
+            // by the compiler where it is not asked for).
+            let fast = self.terms_fast(x, t);
             let fine = self.terms_dd(if x.is_finite() { x } else { 0.0 }, t);
-            (fine.0, fine.1, fine.2)
+            (fast.0, fast.1, fine.2)
         } else {
             self.terms(x, t)
         };
@@ -354,28 +466,41 @@ impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
 
     const REFINES_VALUE: bool = true;
 
-    /// `f64`: an infinite or NaN logit (see `eval`).
+    /// `f64`: outside the fast tier (see [`fast_ok`](Self::fast_ok)).
     #[inline(always)]
-    fn value_cancels(&self, x: T, _: T, _: T) -> bool {
-        T::MANTISSA_DIGITS > 24 && !x.is_finite()
+    fn value_cancels(&self, x: T, t: T, _: T) -> bool {
+        T::MANTISSA_DIGITS > 24 && !self.fast_ok(x.to_f64(), t.to_f64())
     }
 
+    /// Soft targets are common (label smoothing): their chunks' values and
+    /// gradients in double-double as vectors.
+    const VECTOR_REFINE: bool = true;
+
+    /// In double-double, or `f64` for an infinite or NaN logit (where the
+    /// double-double formulas meet inf − inf); branch-free (see
+    /// `VECTOR_REFINE`).
+    #[inline(always)]
     fn precise_value(&self, x: T, t: T, _: T) -> T {
-        T::from_f64(self.terms(x.to_f64(), t.to_f64()).0)
+        let (x, t) = (x.to_f64(), t.to_f64());
+        let finite = x.is_finite();
+        let fine = self.terms_dd(if finite { x } else { 0.0 }, t).0;
+        let coarse = self.terms(x, t).0;
+        T::from_f64(if finite { fine } else { coarse })
     }
 
     const REFINES_GRAD: bool = true;
 
     /// `f32`: where the gradient's sum `k·B + σ(x) − t`, in `f64`,
     /// cancelled below 2^-20 of its largest term, so that its rounding
-    /// errors could show in an `f32` result. `f64` (computed in
-    /// double-double): see [`sums_cancel`](Self::sums_cancel). Both
-    /// types: the test is on `f64` values, where `T` makes no difference.
+    /// errors could show in an `f32` result. `f64`: outside the fast tier
+    /// (see [`fast_ok`](Self::fast_ok)), whose sums never cancel; those
+    /// lanes go to double-double, and to [`deep_sums`](Self::deep_sums)
+    /// where [`sums_cancel`](Self::sums_cancel) says so.
     #[inline(always)]
     fn grad_cancels(&self, x: T, t: T, _: T) -> bool {
         let (x, t) = (x.to_f64(), t.to_f64());
         if T::MANTISSA_DIGITS > 24 {
-            return !x.is_finite() | self.sums_cancel(x, t).0;
+            return !self.fast_ok(x, t);
         }
         let (sum, big) = self.bracket(x, t);
         sum.abs() < big * dd::pow2i(-20)

@@ -879,9 +879,24 @@ pub mod scalar {
         (v, e - y, e)
     }
 
+    /// `y·e^a`, `y ≥ 0`: where `e^a` is not a normal float but the product
+    /// may be (a subnormal `y` at `a > 709`, a huge one at `a < −708`),
+    /// from `e^(a/4)` four times, each product finite or past the result.
+    pub fn mul_exp(y: f64, a: f64) -> f64 {
+        let e = a.exp();
+        if y == 0.0 {
+            0.0
+        } else if e.is_normal() {
+            y * e
+        } else {
+            let q = (0.25 * a).exp();
+            ((y * q) * q) * q * q
+        }
+    }
+
     /// [`super::Gamma`].
     pub fn gamma_scalar(x: f64, y: f64) -> (f64, f64, f64) {
-        let q = y * (-x).exp();
+        let q = mul_exp(y, -x);
         // At η = −inf, η + y·e^−η is −inf + inf as written: its limit is inf.
         let v = if q == f64::INFINITY { q } else { x + q };
         (v, 1.0 - q, q)
@@ -890,11 +905,7 @@ pub mod scalar {
     /// [`super::Tweedie`] of power `p`.
     pub fn tweedie_scalar(x: f64, y: f64, p: f64) -> (f64, f64, f64) {
         let a = ((2.0 - p) * x).exp();
-        let b = if y == 0.0 {
-            0.0
-        } else {
-            y * ((1.0 - p) * x).exp()
-        };
+        let b = mul_exp(y, (1.0 - p) * x);
         (
             a / (2.0 - p) - b / (1.0 - p),
             a - b,

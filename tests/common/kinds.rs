@@ -29,7 +29,7 @@ use fastloss::loss::binary::scalar::{
     binary_cross_entropy_scalar, binary_cross_entropy_with_logits_scalar,
 };
 use fastloss::loss::focal::scalar::sigmoid_focal_scalar;
-use fastloss::loss::loglink::scalar::{gamma_scalar, poisson_scalar, tweedie_scalar};
+use fastloss::loss::loglink::scalar::{gamma_scalar, mul_exp, poisson_scalar, tweedie_scalar};
 use fastloss::loss::regression::scalar::{
     huber_scalar, log_cosh_scalar, mae_scalar, mse_scalar, pinball_scalar, smooth_l1_scalar,
 };
@@ -308,11 +308,7 @@ impl Kind {
             }
             Kind::Tweedie(p) => {
                 let r = tweedie_scalar(x, t, p);
-                let b = if t == 0.0 {
-                    0.0
-                } else {
-                    t * ((1.0 - p) * x).exp()
-                };
+                let b = mul_exp(t, (1.0 - p) * x);
                 (r.into(), ((2.0 - p) * x).exp().max(b))
             }
         }

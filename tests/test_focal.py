@@ -292,22 +292,40 @@ def test_fast_tier_edges(alpha: float | None, gamma: float) -> None:
     grad2, hess = fastloss.sigmoid_focal_grad_hess(x, t, reduction="sum", **kw)
     bad = []
     for i in range(x.size):
-        # σ(x) − 1 at x = 745 needs 1075 bits and more.
+        # σ(x) - 1 at x = 745 needs 1075 bits and more.
         want = focal_mp(float(x[i]), float(t[i]), alpha, gamma, prec=1300)
         got = (value[i], grad[i], grad2[i], hess[i])
         wanted = (want[0], want[1], want[1], want[2])
         for name, g, w in zip(("value", "grad", "grad_hess", "hess"), got, wanted):
-            # Gaps of the double-double tier found here, left for now: the
-            # gradient next to t = 1/2's zero at x = 0 (|x| ≈ 1e-300, where
-            # e^-|x| to 2^-68 of itself says nothing of 1 - e^-|x|), and the
-            # second derivative once e^-|x| is subnormal (|x| ≥ 744).
-            soft_tiny = t[i] not in (0.0, 1.0) and 0.0 < abs(x[i]) < 1e-100
-            if (name == "hess" and abs(x[i]) >= 744.0) or (name != "value" and soft_tiny):
-                continue
+            if known_gap(name, float(x[i]), float(t[i])):
+                continue  # test_known_gaps_of_the_double_double_tier
             ulp = ulps_from(float(g), w, np.float64)
             if not ulp <= 4:
                 bad.append((name, ulp, float(x[i]), float(t[i])))
     assert not bad, bad
+
+
+def known_gap(name: str, x: float, t: float) -> bool:
+    """Gaps of the double-double tier, not yet closed: the gradient (and second derivative)
+    next to t = 1/2's zero at x = 0 (|x| ≈ 1e-300, where e^-|x| to 2^-68 of itself says
+    nothing of 1 - e^-|x|), and the second derivative once e^-|x| is subnormal (|x| ≥ 744)."""
+    soft_tiny = t not in (0.0, 1.0) and 0.0 < abs(x) < 1e-100
+    return (name == "hess" and abs(x) >= 744.0) or (name != "value" and soft_tiny)
+
+
+@pytest.mark.xfail(reason="known gaps of the double-double tier (see known_gap)", strict=True)
+@pytest.mark.parametrize(
+    ("name", "x", "t"), [("hess", 745.1, 0.0), ("hess", -744.0, 1.0), ("grad", 1e-300, 0.5)]
+)
+def test_known_gaps_of_the_double_double_tier(name: str, x: float, t: float) -> None:
+    """Each gap known_gap leaves out of test_fast_tier_edges, one point each: more than 4 ulp
+    today (strict: a fix makes this fail until the gap is taken out of known_gap)."""
+    assert known_gap(name, x, t)
+    xs, ts = np.array([x]), np.array([t])
+    grad, hess = fastloss.sigmoid_focal_grad_hess(xs, ts, reduction="sum", alpha=0.25, gamma=2.0)
+    got = {"grad": grad[0], "hess": hess[0]}[name]
+    want = focal_mp(x, t, 0.25, 2.0, prec=1300)[1 if name == "grad" else 2]
+    assert ulps_from(float(got), want, np.float64) <= 4
 
 
 def test_parameters_outside_their_range_are_named() -> None:

@@ -424,7 +424,12 @@ fn check_elementwise<T: Elem>(
         sum = t;
         scale += wv.abs().max(w.abs() * vscale);
         let what = |k: &str, got: T, want: f64| {
-            format!("element {i}: {k} {got} vs reference {want} (x={xi:e}, y={yi:e}, w={w:e})")
+            format!(
+                "{:?} {}, op {op}, {red:?}: element {i}: {k} {got} vs reference {want} \
+                 (x={xi:e}, y={yi:e}, w={w:e})",
+                loss.kind,
+                T::NAME
+            )
         };
         let k = 16.0;
         let [vb, gb, hb] = &o.bufs;

@@ -187,13 +187,17 @@ impl<T: Float> SigmoidFocal<T> {
         let k = self.gamma * m;
         let mb = if m == 0.0 { 0.0 } else { m * bce };
         let kb = self.gamma * mb;
-        let value = if aq == 0.0 { 0.0 } else { aq * bce };
-        let grad = aq * (kb + gb);
+        // Where α_t·q^γ is 0 (α_t = 0, or q^γ below the subnormals), so is
+        // every result: q^γ = e^−Y falls faster than the factors it meets
+        // (B, γ·m ≈ Y and their products) grow, which may overflow to inf.
+        let zero = aq == 0.0;
+        let value = if zero { 0.0 } else { aq * bce };
+        let grad = if zero { 0.0 } else { aq * (kb + gb) };
         // 1 − 2σ(x) = ∓r·(1 − e).
         let tanh = r * (1.0 - e);
         let one_m2s = if nonneg { -tanh } else { tanh };
         let inner = kb * ((self.gamma - 1.0) * m + one_m2s) + 2.0 * k * gb + er * r;
-        (value, grad, aq * inner)
+        (value, grad, if zero { 0.0 } else { aq * inner })
     }
 }
 
@@ -256,15 +260,24 @@ impl<T: Float> SigmoidFocal<T> {
         };
         let y = dd::mul_f(dd::sub(ln_n, sp), self.gamma);
         let p = dd::exp::<false>(y.hi);
-        let big_q = dd::add(p, dd::mul_f(p, y.lo));
+        // γ·ln q beyond f64 (a huge γ times a huge |x|) is −inf with a NaN
+        // low part; e^(−inf) = 0 needs none.
+        let lo = if y.hi.is_finite() { y.lo } else { 0.0 };
+        let big_q = dd::add(p, dd::mul_f(p, lo));
         let aq = dd::mul(a, big_q);
         let ratio = if u.hi == 0.0 { r } else { dd::quo(er, n) };
         let m = dd::mul(dd::two_sum(1.0, -2.0 * t), ratio);
         let k = dd::mul_f(m, self.gamma);
         let mb = dd::mul(m, bce);
         let kb = dd::mul_f(mb, self.gamma);
-        let value = dd::mul(aq, bce).hi;
-        let grad = dd::mul(aq, dd::add(kb, gb)).hi;
+        // Where α_t·q^γ is 0, so is every result (see `terms`).
+        let zero = aq.hi == 0.0;
+        let value = if zero { 0.0 } else { dd::mul(aq, bce).hi };
+        let grad = if zero {
+            0.0
+        } else {
+            dd::mul(aq, dd::add(kb, gb)).hi
+        };
         let tanh = dd::mul(r, dd::sub(one, e));
         let one_m2s = if nonneg { dd::neg(tanh) } else { tanh };
         let inner = dd::add(
@@ -274,7 +287,8 @@ impl<T: Float> SigmoidFocal<T> {
             ),
             dd::mul(er, r),
         );
-        (value, grad, dd::mul(aq, inner).hi, aq)
+        let hess = if zero { 0.0 } else { dd::mul(aq, inner).hi };
+        (value, grad, hess, aq)
     }
 
     /// Whether [`terms_fast`](Self::terms_fast) answers for this element:
@@ -435,6 +449,19 @@ impl<T: Float> SigmoidFocal<T> {
     }
 }
 
+/// `v`, or 0 where it is NaN at a finite logit: there the formulas met
+/// 0·inf or inf − inf, which for a finite logit and γ only arise where
+/// q^γ = e^−Y has underflowed past the factors it multiplies (B, γ·m ≈ Y
+/// and their products, which overflowed), so the result is 0.
+#[inline(always)]
+fn settle(v: f64, x: f64) -> f64 {
+    if v.is_nan() & x.is_finite() {
+        0.0
+    } else {
+        v
+    }
+}
+
 impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
     const HEAVY: bool = true;
     const TARGET_DOMAIN: Option<TargetDomain> = Some(TargetDomain::Probability);
@@ -458,9 +485,9 @@ impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
             self.terms(x, t)
         };
         Terms {
-            value: T::from_f64(v),
-            grad: T::from_f64(g),
-            hess: T::from_f64(h),
+            value: T::from_f64(settle(v, x)),
+            grad: T::from_f64(settle(g, x)),
+            hess: T::from_f64(settle(h, x)),
         }
     }
 
@@ -485,7 +512,7 @@ impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
         let finite = x.is_finite();
         let fine = self.terms_dd(if finite { x } else { 0.0 }, t).0;
         let coarse = self.terms(x, t).0;
-        T::from_f64(if finite { fine } else { coarse })
+        T::from_f64(settle(if finite { fine } else { coarse }, x))
     }
 
     const REFINES_GRAD: bool = true;
@@ -519,14 +546,14 @@ impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
         } else {
             self.terms(x, t.to_f64()).1
         };
-        (T::from_f64(g), self.sums_cancel(x, t.to_f64()).0)
+        (T::from_f64(settle(g, x)), self.sums_cancel(x, t.to_f64()).0)
     }
 
     fn deep_grad(&self, x: T, t: T, _: T) -> T {
         if !x.is_finite() {
             return T::from_f64(self.terms(x.to_f64(), t.to_f64()).1);
         }
-        T::from_f64(self.deep_sums(x.to_f64(), t.to_f64()).0)
+        T::from_f64(settle(self.deep_sums(x.to_f64(), t.to_f64()).0, x.to_f64()))
     }
 
     const REFINES_HESS: bool = true;
@@ -545,7 +572,7 @@ impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
         if !x.is_finite() {
             return T::from_f64(self.terms(x.to_f64(), t.to_f64()).2);
         }
-        T::from_f64(self.deep_sums(x.to_f64(), t.to_f64()).1)
+        T::from_f64(settle(self.deep_sums(x.to_f64(), t.to_f64()).1, x.to_f64()))
     }
 }
 

@@ -1212,3 +1212,19 @@ def test_out_untouched_on_bad_pos_weight(suffix: str, dtype: DType) -> None:
     ``out`` keeps its sentinel."""
     failures = out_left_alone(bad_pos_weight_calls(suffix, dtype))
     assert not failures, f"{LOGITS}{suffix} {np.dtype(dtype).name}: " + "; ".join(failures)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pw", [1e-30, -1e-30, 2.0])
+def test_infinite_logit_with_an_underflowing_pos_weight_times_target(
+    dtype: type[np.floating[Any]], pw: float
+) -> None:
+    """At x = -inf the value is -pw·t·x: infinite with the sign of pw whenever pw·t is not 0,
+    even where pw·t underflows in the dtype (found by the fuzzer: NaN before)."""
+    t = 7.5e-42 if dtype == np.float32 else 1e-300
+    x = np.array([-np.inf, np.inf, -np.inf], dtype=dtype)
+    y = np.array([t, t, 0.0], dtype=dtype)
+    v = api("binary_cross_entropy_with_logits")(
+        x, y, pos_weight=np.array([pw], dtype=dtype), reduction="none"
+    )
+    np.testing.assert_array_equal(v, [np.copysign(np.inf, pw), np.inf, 0.0])

@@ -305,6 +305,15 @@ fn tiny_safe_product<T: Float>(a: T, b: T, x: T) -> T {
     let inv = T::ONE / s;
     if ab >= T::MIN_POSITIVE {
         ab * x
+    } else if x.abs() == T::INFINITY {
+        // An infinite logit: a·b ≠ 0 (the callers drop a zero factor), so
+        // the product is infinite, of the signs' product, however far a·b
+        // underflows (where the scaled product would be 0·inf).
+        if (a < T::ZERO) != (b < T::ZERO) {
+            T::ZERO - x
+        } else {
+            x
+        }
     } else {
         (((a * s) * (b * s)) * x) * inv * inv
     }

@@ -377,3 +377,19 @@ def test_no_nan_where_the_focal_factor_underflows(
     ]
     for out in got:
         assert np.all(out == 0.0), out[:3]
+
+
+@pytest.mark.parametrize("t", [3.2379e-319, 5e-324, 1e-310, 2.2250738585072014e-308])
+@pytest.mark.parametrize("x", [-3.6838007914811803e279, -50.0, -3.0, 2.0, 700.0])
+def test_subnormal_targets(x: float, t: float) -> None:
+    """1 - p_t is the target itself for x far below 0: ln of a subnormal N, whose Newton step
+    lost its digits to a subnormal e^(ln N) until N was scaled (found by the fuzzer)."""
+    for alpha, gamma in ((0.25, 0.25), (None, 2.0), (0.25, 3.3)):
+        want = focal_mp(x, t, alpha, gamma, prec=1300)
+        xs, ts = np.array([x]), np.array([t])
+        value = fastloss.sigmoid_focal(xs, ts, alpha=alpha, gamma=gamma, reduction="sum")
+        grad, hess = fastloss.sigmoid_focal_grad_hess(
+            xs, ts, alpha=alpha, gamma=gamma, reduction="sum"
+        )
+        for got, w in zip((float(value), float(grad[0]), float(hess[0])), want):
+            assert ulps_from(got, w, np.float64) <= 4, (alpha, gamma, got, w)

@@ -251,12 +251,24 @@ impl<T: Float> SigmoidFocal<T> {
         let a = self.alpha_t(tt, one_t);
         // ln N: −|x| exactly for hard targets (N = e), else the f64 one and
         // a Newton step, e^(l0)/N − 1 in double-double; Q = e^(γ·ln q).
-        let l0 = Float::ln(n.hi);
-        let d = dd::sub(dd::quo(dd::exp::<false>(l0), n), one);
+        // A subnormal N (a subnormal target) is taken as N·2^600, where the
+        // step's e^(l0) keeps its digits, and ln 2^600 subtracted.
+        let shift = if n.hi < dd::pow2i(-500) { 600.0 } else { 0.0 };
+        let ns = dd::ldexp(n, shift);
+        let l0 = Float::ln(ns.hi);
+        let d = dd::sub(dd::quo(dd::exp::<false>(l0), ns), one);
+        let ln2s = dd::two_prod(shift, dd::LN2_MID);
+        let ln2s = dd::add(
+            Dd::new(shift * dd::LN2_HI),
+            Dd {
+                hi: ln2s.hi,
+                lo: ln2s.lo + shift * dd::LN2_LO,
+            },
+        );
         let ln_n = if u.hi == 0.0 {
             Dd::new(-ax)
         } else {
-            dd::sub(Dd::new(l0), d)
+            dd::sub(dd::sub(Dd::new(l0), d), ln2s)
         };
         let y = dd::mul_f(dd::sub(ln_n, sp), self.gamma);
         let p = dd::exp::<false>(y.hi);

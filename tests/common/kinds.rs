@@ -350,10 +350,14 @@ impl Kind {
                 // The reference's derivatives are sums of terms of both
                 // signs (and σ(x) − t a difference): its own rounding scales
                 // with the sum of their magnitudes.
+                // Its q^γ carries γ times the rounding error of q (for a
+                // huge γ, where q rounds to 1, all of q^γ − 1): beyond what
+                // the bounds' units cover from γ = 4 on.
                 let [gs, hs] = focal_term_sizes(x, t, alpha, gamma);
+                let amp = (gamma / 4.0).max(1.0);
                 Ref {
                     want: [v, g, h],
-                    scale: Some([v.abs(), gs.max(gscale), hs]),
+                    scale: Some([v.abs() * amp, gs.max(gscale) * amp, hs * amp]),
                 }
             }
             Kind::Logits(_) => {

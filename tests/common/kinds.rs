@@ -220,6 +220,15 @@ impl Kind {
         }
     }
 
+    /// Whether the `f64` scalar reference can judge this loss at all: focal's
+    /// q^γ carries γ times q's rounding, which from γ = 2^20 is beyond any
+    /// bound (at γ = 1e30 it drops factors such as e^−3e-9 whole, or meets
+    /// 0·inf). Those parameters are then checked against mpmath only
+    /// (`tests/test_focal.py`), and across levels and threads here.
+    pub fn has_f64_reference(self) -> bool {
+        !matches!(self, Kind::Focal(_, gamma) if gamma >= 1_048_576.0)
+    }
+
     /// Where its inputs and targets live.
     pub fn domain(self) -> Domain {
         match self {

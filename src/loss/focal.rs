@@ -80,7 +80,7 @@ fn ln_1p_dd(e: Dd) -> Dd {
 ///
 /// `f32` is computed in `f64` (and rounded once from a value good to far
 /// more than its precision), `f64` by a fast tier for hard targets
-/// ([`terms_fast`](Self::terms_fast)) and in double-double elsewhere. `(1 − p_t)^γ` is
+/// (`terms_fast`) and in double-double elsewhere. `(1 − p_t)^γ` is
 /// `e^(γ·ln(1 − p_t))` for every γ: a branch on γ in the lane loop keeps
 /// it from vectorizing.
 #[derive(Clone, Copy, Debug)]
@@ -505,7 +505,7 @@ impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
 
     const REFINES_VALUE: bool = true;
 
-    /// `f64`: outside the fast tier (see [`fast_ok`](Self::fast_ok)).
+    /// `f64`: outside the fast tier (see `fast_ok`).
     #[inline(always)]
     fn value_cancels(&self, x: T, t: T, _: T) -> bool {
         T::MANTISSA_DIGITS > 24 && !self.fast_ok(x.to_f64(), t.to_f64())
@@ -532,9 +532,9 @@ impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
     /// `f32`: where the gradient's sum `k·B + σ(x) − t`, in `f64`,
     /// cancelled below 2^-20 of its largest term, so that its rounding
     /// errors could show in an `f32` result. `f64`: outside the fast tier
-    /// (see [`fast_ok`](Self::fast_ok)), whose sums never cancel; those
-    /// lanes go to double-double, and to [`deep_sums`](Self::deep_sums)
-    /// where [`sums_cancel`](Self::sums_cancel) says so.
+    /// (see `fast_ok`), whose sums never cancel; those
+    /// lanes go to double-double, and to `deep_sums`
+    /// where `sums_cancel` says so.
     #[inline(always)]
     fn grad_cancels(&self, x: T, t: T, _: T) -> bool {
         let (x, t) = (x.to_f64(), t.to_f64());
@@ -547,7 +547,7 @@ impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
 
     /// The gradient in double-double (finite `x`: an infinite one has no
     /// cancellation), unless its sum cancelled below 2^-10 of its terms
-    /// (see [`sums_cancel`](Self::sums_cancel)): then `deep_grad` answers.
+    /// (see `sums_cancel`): then `deep_grad` answers.
     #[inline(always)]
     fn precise_grad(&self, x: T, t: T, _: T) -> (T, bool) {
         let x = x.to_f64();
@@ -572,7 +572,7 @@ impl<T: Float> Pointwise<T> for SigmoidFocal<T> {
 
     /// `f64` only (`f32` rounds an `f64` sum good to 2^-50 of its terms,
     /// 2^-26 of itself where it cancels to 2^-24 of them): see
-    /// [`sums_cancel`](Self::sums_cancel); and an infinite or NaN logit
+    /// `sums_cancel`; and an infinite or NaN logit
     /// (see `eval`).
     #[inline(always)]
     fn hess_cancels(&self, x: T, t: T, _: T) -> bool {

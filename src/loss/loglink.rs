@@ -15,7 +15,7 @@
 //! `f64`, and an `f32` exponential): `e^x` as a pair good to 2^-31.5
 //! (`math::exp_pair_f32`), the products split exactly with FMAs, so that a
 //! difference is within its ulp bound unless it cancelled below 2^-7 of its
-//! larger term ([`FAST_CANCEL`]). Those lanes, and those whose exponential or
+//! larger term (`FAST_CANCEL`). Those lanes, and those whose exponential or
 //! products leave the range where the pair is exact, are marked through the
 //! same refinement hooks and take the wide path (and its own refinement).
 
@@ -405,7 +405,7 @@ impl<T: Float> Pointwise<T> for Poisson {
         !poisson_fast(narrow(x), narrow(y)).3
     }
 
-    /// `f64`: [`dd_grad`](Self::dd_grad). `f32`: the wide path's gradient,
+    /// `f64`: `dd_grad`. `f32`: the wide path's gradient,
     /// or `dd_grad` where that cancelled too (both computed, as the lanes
     /// run together).
     #[inline(always)]
@@ -557,7 +557,7 @@ impl<T: Float> Pointwise<T> for Gamma {
         !gamma_fast(narrow(x), narrow(y)).4
     }
 
-    /// `f64`: [`dd_grad`](Self::dd_grad). `f32`: the wide path's gradient,
+    /// `f64`: `dd_grad`. `f32`: the wide path's gradient,
     /// or `dd_grad` where that cancelled too.
     #[inline(always)]
     fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
@@ -841,7 +841,7 @@ impl<T: Float> Pointwise<T> for Tweedie {
         !tweedie_fast(&self.fast, narrow(x), narrow(y)).4
     }
 
-    /// `f64`: [`dd_grad`](Self::dd_grad). `f32`: the wide path's gradient,
+    /// `f64`: `dd_grad`. `f32`: the wide path's gradient,
     /// or `dd_grad` where that cancelled too.
     #[inline(always)]
     fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {

@@ -301,13 +301,6 @@ pub(crate) fn exp_pair_f32(x: f32) -> (f32, f32) {
 /// `exp(+inf) = +inf`, `exp(NaN)` is NaN. Branch-free and vectorizable.
 #[inline(always)]
 pub fn exp_f64(x: f64) -> f64 {
-    // fdlibm e_exp.c constants (ln 2 split: LN2_HI_F64 + LN2_LO_F64).
-    const P1: f64 = 0.166_666_666_666_666_02; // 0x3fc555555555553e
-    const P2: f64 = -0.002_777_777_777_701_559_3; // 0xbf66c16c16bebd93
-    const P3: f64 = 6.613_756_321_437_934e-5; // 0x3f11566aaf25de2c
-    const P4: f64 = -1.653_390_220_546_525_2e-6; // 0xbebbbd41c5d26bf1
-    const P5: f64 = 4.138_136_797_057_238_5e-8; // 0x3e66376972bea4d0
-
     // Clamp so that |k| ≤ 1077; NaN passes through.
     let x = if x > 710.0 { 710.0 } else { x };
     let x = if x < -746.0 { -746.0 } else { x };
@@ -315,6 +308,19 @@ pub fn exp_f64(x: f64) -> f64 {
     let k = y - MAGIC_F64;
     let hi = (-k).mul_add(LN2_HI_F64, x);
     let lo = k * LN2_LO_F64;
+    scale_pow2_f64(exp_reduced_f64(hi, lo), y)
+}
+
+/// `e^r` for the reduced argument `r = hi − lo`, `|r| ≤ ln2/2` (ln 2 split
+/// as `LN2_HI_F64 + LN2_LO_F64`): fdlibm e_exp.c's rational form, whose
+/// `hi − (…)` keeps `lo`'s bits.
+#[inline(always)]
+fn exp_reduced_f64(hi: f64, lo: f64) -> f64 {
+    const P1: f64 = 0.166_666_666_666_666_02; // 0x3fc555555555553e
+    const P2: f64 = -0.002_777_777_777_701_559_3; // 0xbf66c16c16bebd93
+    const P3: f64 = 6.613_756_321_437_934e-5; // 0x3f11566aaf25de2c
+    const P4: f64 = -1.653_390_220_546_525_2e-6; // 0xbebbbd41c5d26bf1
+    const P5: f64 = 4.138_136_797_057_238_5e-8; // 0x3e66376972bea4d0
     let r = hi - lo;
     let t = r * r;
     let q = t
@@ -323,8 +329,7 @@ pub fn exp_f64(x: f64) -> f64 {
         .mul_add(t, P2)
         .mul_add(t, P1);
     let c = (-t).mul_add(q, r);
-    let p = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
-    scale_pow2_f64(p, y)
+    1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
 }
 
 /// `m = m'·2^j` for `m > 0` finite, `m' ∈ [1, 2)` (a subnormal `m` lifted
@@ -356,11 +361,6 @@ pub(crate) fn frexp_f64(m: f64) -> (f64, f64) {
 /// was lifted out of the subnormals.
 #[inline(always)]
 pub(crate) fn exp_mul_f64(x: f64, xlo: f64, m: f64, shift: f64) -> f64 {
-    const P1: f64 = 0.166_666_666_666_666_02;
-    const P2: f64 = -0.002_777_777_777_701_559_3;
-    const P3: f64 = 6.613_756_321_437_934e-5;
-    const P4: f64 = -1.653_390_220_546_525_2e-6;
-    const P5: f64 = 4.138_136_797_057_238_5e-8;
     // Beyond the clamp the argument's own error is moot (and may be huge).
     let xlo = if x.abs() > 2100.0 { 0.0 } else { xlo };
     let x = if x > 2100.0 { 2100.0 } else { x };
@@ -369,15 +369,7 @@ pub(crate) fn exp_mul_f64(x: f64, xlo: f64, m: f64, shift: f64) -> f64 {
     let k = y - MAGIC_F64;
     let hi = (-k).mul_add(LN2_HI_F64, x);
     let lo = k.mul_add(LN2_LO_F64, -xlo);
-    let r = hi - lo;
-    let t = r * r;
-    let q = t
-        .mul_add(P5, P4)
-        .mul_add(t, P3)
-        .mul_add(t, P2)
-        .mul_add(t, P1);
-    let c = (-t).mul_add(q, r);
-    let p = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
+    let p = exp_reduced_f64(hi, lo);
     let (mant, j) = frexp_f64(m);
     // 2^(k + j) as three normal factors, |k + j| ≤ 3000 (beyond, the
     // result saturates anyway).
@@ -481,9 +473,10 @@ fn log_kernel_f64(f: f64, k: f64, lo: f64) -> f64 {
     log_kernel_s_f64(f, f / (2.0 + f), k, lo)
 }
 
-/// [`log_kernel_f64`] given `s ≈ f/(2 + f)` (within a few ulp).
+/// fdlibm's `R(z) = LG1·z + … + LG7·z^7` of the `log` kernel (`z = s²`),
+/// in its order of evaluation.
 #[inline(always)]
-fn log_kernel_s_f64(f: f64, s: f64, k: f64, lo: f64) -> f64 {
+pub(crate) fn log_r_f64(z: f64) -> f64 {
     const LG1: f64 = 0.666_666_666_666_673_5; // 0x3fe5555555555593
     const LG2: f64 = 0.399_999_999_994_094_2; // 0x3fd999999997fa04
     const LG3: f64 = 0.285_714_287_436_623_9; // 0x3fd2492494229359
@@ -491,11 +484,16 @@ fn log_kernel_s_f64(f: f64, s: f64, k: f64, lo: f64) -> f64 {
     const LG5: f64 = 0.181_835_721_616_180_5; // 0x3fc7466496cb03de
     const LG6: f64 = 0.153_138_376_992_093_73; // 0x3fc39a09d078c69f
     const LG7: f64 = 0.147_981_986_051_165_86; // 0x3fc2f112df3e5244
-    let z = s * s;
     let w = z * z;
     let t1 = w * w.mul_add(LG6, LG4).mul_add(w, LG2);
     let t2 = z * w.mul_add(LG7, LG5).mul_add(w, LG3).mul_add(w, LG1);
-    let r = t2 + t1;
+    t2 + t1
+}
+
+/// [`log_kernel_f64`] given `s ≈ f/(2 + f)` (within a few ulp).
+#[inline(always)]
+fn log_kernel_s_f64(f: f64, s: f64, k: f64, lo: f64) -> f64 {
+    let r = log_r_f64(s * s);
     let hfsq = 0.5 * f * f;
     k.mul_add(LN2_HI_F64, s.mul_add(hfsq + r, lo) - hfsq + f)
 }

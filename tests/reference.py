@@ -20,9 +20,15 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 import math
-from collections.abc import Callable
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import fastloss
@@ -495,3 +501,34 @@ def call(
 ) -> Any:
     """``fastloss.<name><suffix>(x, y, <param>, **kwargs)``."""
     return api(name + suffix)(x, y, **param_kwargs(name, param), **kwargs)
+
+
+X86 = platform.machine().lower() in ("x86_64", "amd64")
+
+
+def run_child(code: str, env_updates: Mapping[str, str | None]) -> dict[str, Any]:
+    """Runs ``code`` in a fresh interpreter (the tests' folder as ``argv[1]``), with the
+    environment changed as given (``None`` removes a variable): the library reads its
+    settings at import. The child's last line of output is its JSON result."""
+    env = dict(os.environ)
+    for key, value in env_updates.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    here = str(Path(__file__).resolve().parent)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, here], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, f"child failed ({dict(env_updates)}):\n{proc.stderr[-4000:]}"
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def simd_levels(best: str) -> list[str]:
+    """The FASTLOSS_SIMD values at or below the machine's best level."""
+    if not X86:
+        return ["scalar", best] if best != "scalar" else ["scalar"]
+    order = ["scalar", "sse2", "avx2", "avx512"]
+    assert best in order, f"x86-64 machine reports simd {best!r}"
+    return order[: order.index(best) + 1]

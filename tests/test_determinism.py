@@ -12,14 +12,9 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import os
 import pickle
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,7 +34,7 @@ from losses import (
     inputs,
     outcome,
 )
-from reference import api, loss_terms
+from reference import api, loss_terms, run_child, simd_levels
 
 N_LARGE = 10**7
 
@@ -162,31 +157,10 @@ def specials_result(dtype: DType) -> dict[str, Any]:
     return out
 
 
-def levels(best: str) -> list[str]:
-    order = ["scalar", "sse2", "avx2", "avx512"]
-    if best not in order:  # not x86-64: the baseline and the detected level
-        return ["scalar", best]
-    return order[: order.index(best) + 1]
-
-
-def run_level(level: str | None) -> dict[str, Any]:
-    env = dict(os.environ)
-    env.pop("FASTLOSS_SIMD", None)
-    if level is not None:
-        env["FASTLOSS_SIMD"] = level
-    here = str(Path(__file__).resolve().parent)
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, here], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, f"FASTLOSS_SIMD={level}: {proc.stderr[-4000:]}"
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
-
-
 def test_simd_levels_give_the_same_bits() -> None:
-    best = run_level(None)
-    for level in levels(best["simd"]):
-        run = run_level(level)
+    best = run_child(CHILD, {"FASTLOSS_SIMD": None})
+    for level in simd_levels(best["simd"]):
+        run = run_child(CHILD, {"FASTLOSS_SIMD": level})
         diff = [k for k in best["results"] if run["results"][k] != best["results"][k]]
         assert not diff, (
             f"FASTLOSS_SIMD={level} ({run['simd']}) differs from {best['simd']}: "

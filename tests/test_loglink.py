@@ -17,17 +17,22 @@ they are defined by.
 from __future__ import annotations
 
 import functools
-import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from reference import FLOATS, Array, DType, api, log_link, mpmath, ulps_from
+from reference import (
+    FLOATS,
+    Array,
+    DType,
+    api,
+    log_link,
+    mpmath,
+    run_child,
+    simd_levels,
+    ulps_from,
+)
 
 #: (name, power) of every case measured: tweedie at its default and towards either end.
 CASES: tuple[tuple[str, float], ...] = (
@@ -355,28 +360,12 @@ print(json.dumps({"simd": fastloss.info()["simd"], "digest": digest}))
 """
 
 
-def run_level(level: str | None) -> dict[str, Any]:
-    env = dict(os.environ)
-    env.pop("FASTLOSS_SIMD", None)
-    if level is not None:
-        env["FASTLOSS_SIMD"] = level
-    here = str(Path(__file__).resolve().parent)
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, here], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
-
-
 def test_every_simd_level_gives_the_measured_bits() -> None:
     """The points measured above give the same bits at every level the machine has (the
     accuracy test runs at the best one)."""
-    best = run_level(None)
-    order = ["sse2", "avx2", "avx512"]
-    levels = order[: order.index(best["simd"]) + 1] if best["simd"] in order else ["scalar"]
-    for level in levels:
-        run = run_level(level)
+    best = run_child(CHILD, {"FASTLOSS_SIMD": None})
+    for level in simd_levels(best["simd"]):
+        run = run_child(CHILD, {"FASTLOSS_SIMD": level})
         assert run["digest"] == best["digest"], f"FASTLOSS_SIMD={level} differs"
 
 

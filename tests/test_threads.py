@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import fastloss
@@ -34,10 +32,9 @@ from losses import (
     sample_kwargs,
     weights,
 )
-from reference import api
+from reference import X86, api, run_child, simd_levels
 
 SIMD_NAMES = ("scalar", "sse2", "avx2", "avx512", "neon")
-X86 = platform.machine().lower() in ("x86_64", "amd64")
 ROWS = tuple(loss for loss in LOSSES if loss.family == "rows")
 
 
@@ -202,39 +199,14 @@ print(json.dumps(out))
 """
 
 
-def run_child(env_updates: dict[str, str | None], code: str = SCRIPT) -> dict[str, Any]:
-    env = dict(os.environ)
-    for key, value in env_updates.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    here = str(Path(__file__).resolve().parent)
-    proc = subprocess.run(
-        [sys.executable, "-c", code, here], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, f"child failed ({env_updates}):\n{proc.stderr[-4000:]}"
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
-
-
-def levels_available(best: str) -> list[str]:
-    """The FASTLOSS_SIMD values at or below the machine's best level."""
-    if not X86:
-        return ["scalar", best] if best != "scalar" else ["scalar"]
-    order = ["scalar", "sse2", "avx2", "avx512"]
-    assert best in order, f"x86-64 machine reports simd {best!r}"
-    return order[: order.index(best) + 1]
-
-
 def test_simd_levels_agree_bitwise() -> None:
     """Each FASTLOSS_SIMD level the machine has, in its own process: info()
     names the forced level and every result has the same bits."""
-    default = run_child({"FASTLOSS_SIMD": None})
+    default = run_child(SCRIPT, {"FASTLOSS_SIMD": None})
     best = default["simd"]
     runs: dict[str, dict[str, Any]] = {}
-    for level in levels_available(best):
-        runs[level] = run_child({"FASTLOSS_SIMD": level})
+    for level in simd_levels(best):
+        runs[level] = run_child(SCRIPT, {"FASTLOSS_SIMD": level})
         want_name = ("sse2" if X86 else runs[level]["simd"]) if level == "scalar" else level
         if not X86 and level == "scalar":
             assert runs[level]["simd"] in ("scalar", "neon")
@@ -255,10 +227,10 @@ def test_simd_levels_agree_bitwise() -> None:
 
 def test_simd_level_cannot_be_raised() -> None:
     """A level above the machine's is capped to the machine's (never crashes)."""
-    best = run_child({"FASTLOSS_SIMD": None})["simd"]
+    best = run_child(SCRIPT, {"FASTLOSS_SIMD": None})["simd"]
     if best == "avx512" or not X86:
         pytest.skip("no level above this machine's")
-    capped = run_child({"FASTLOSS_SIMD": "avx512"})
+    capped = run_child(SCRIPT, {"FASTLOSS_SIMD": "avx512"})
     assert capped["simd"] == best
 
 

@@ -175,18 +175,28 @@ def line_data() -> LineData:
     return LineData(x, y, outlier, slope, intercept)
 
 
-def fit_line(data: LineData, value_and_grad: ValueAndGrad) -> tuple[float, float]:
-    """Slope and intercept minimising the mean loss of ``slope·x + intercept`` against y."""
+def fit_linear(
+    x: F64, y: F64, value_and_grad: ValueAndGrad, start: F64, lr: float
+) -> tuple[float, float]:
+    """Slope and intercept minimising the mean loss of ``slope·x + intercept`` against y, by
+    Adam from ``start`` (slope and intercept of the standardised x)."""
     # Centred and scaled x: a well-conditioned problem for the same schedule on every loss.
-    mx, sx = float(data.x.mean()), float(data.x.std())
-    z = (data.x - mx) / sx
+    mx, sx = float(x.mean()), float(x.std())
+    z = (x - mx) / sx
 
     def vg(theta: F64) -> tuple[float, F64]:
-        value, g = value_and_grad(theta[0] * z + theta[1], data.y)
+        value, g = value_and_grad(theta[0] * z + theta[1], y)
         return value, np.array([float(g @ z), float(g.sum())])
 
-    a, b = adam(vg, np.array([0.0, float(np.median(data.y))]), lr=1.0, steps=3000)
+    a, b = adam(vg, start, lr=lr, steps=3000)
     return a / sx, b - a * mx / sx
+
+
+def fit_line(data: LineData, value_and_grad: ValueAndGrad) -> tuple[float, float]:
+    """The line of least mean loss, from the median."""
+    return fit_linear(
+        data.x, data.y, value_and_grad, np.array([0.0, float(np.median(data.y))]), lr=1.0
+    )
 
 
 # -- 3. median, mean and the robust losses in between --------------------------------------
@@ -247,16 +257,8 @@ def count_data() -> CountData:
 
 def fit_counts(data: CountData, value_and_grad: ValueAndGrad) -> tuple[float, float]:
     """Slope and intercept of the linear predictor minimising the mean loss, from 0."""
-    mx, sx = float(data.x.mean()), float(data.x.std())
-    z = (data.x - mx) / sx
-
-    def vg(theta: F64) -> tuple[float, F64]:
-        value, g = value_and_grad(theta[0] * z + theta[1], data.y)
-        return value, np.array([float(g @ z), float(g.sum())])
-
     # Steps of 0.1 at first: a step of 1 in a log-rate multiplies the rate by e.
-    a, b = adam(vg, np.zeros(2), lr=0.1, steps=3000)
-    return a / sx, b - a * mx / sx
+    return fit_linear(data.x, data.y, value_and_grad, np.zeros(2), lr=0.1)
 
 
 def predict_counts(name: str, fit: tuple[float, float], x: F64) -> F64:

@@ -16,6 +16,16 @@ VALUE_COLOR = "tab:blue"
 GRAD_COLOR = "tab:red"
 
 
+def save(fig: Any, path: Path, title: str | None = None) -> Path:
+    """Writes the figure, under its title, and frees it."""
+    if title is not None:
+        fig.suptitle(title, fontsize=13)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_curves(curves: Sequence[Curve], path: Path) -> Path:
     cols = 4
     rows = -(-len(curves) // cols)
@@ -34,11 +44,7 @@ def plot_curves(curves: Sequence[Curve], path: Path) -> Path:
         ax.legend(loc="upper center", fontsize=8.5, framealpha=0.9)
     for ax in list(axes.flat)[len(curves) :]:
         ax.set_visible(False)
-    fig.suptitle("Losses (solid) and their gradients (dashed), computed by fastloss", fontsize=13)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, "Losses (solid) and their gradients (dashed), computed by fastloss")
 
 
 def plot_outliers(
@@ -83,10 +89,7 @@ def plot_outliers(
     )
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower left", fontsize=9, framealpha=0.95)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def plot_median_mean(
@@ -130,14 +133,11 @@ def plot_median_mean(
         ax.legend(loc="upper center", fontsize=9, framealpha=0.95)
     full.set_title("Mean loss of each constant (dots: the fitted constants)")
     zoom.set_title("Zoom next to the median: the robust losses\nstop short of it, toward the mean")
-    fig.suptitle(
+    return save(
+        fig,
+        path,
         "MAE lands on the median, MSE on the mean, Huber, Smooth L1 and Log-Cosh in between",
-        fontsize=13,
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def plot_counts(
@@ -202,12 +202,9 @@ def plot_counts(
     right.set_title("What each fit misses: MSE's line is off by a curve,\nthe log link by noise")
     right.grid(True, alpha=0.3)
     right.legend(loc="upper center", fontsize=9, framealpha=0.95)
-    fig.suptitle(
+    return save(
+        fig,
+        path,
         "Counts: MSE predicts negative claims and tilts toward the large counts; "
         "poisson's log link stays above zero and recovers the rate",
-        fontsize=13,
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

@@ -407,18 +407,19 @@ pub mod scalar {
         (-(t * lp + (1.0 - t) * lq), (p - t) / den, h)
     }
 
+    /// `σ(z)` with libm, never through `e^z` for `z > 0`, which overflows
+    /// first: `σ(−709.8)` is 5e-309, not `1/(1 + inf) = 0`.
+    pub fn sigmoid(z: f64) -> f64 {
+        if z >= 0.0 {
+            1.0 / (1.0 + (-z).exp())
+        } else {
+            let e = z.exp();
+            e / (1.0 + e)
+        }
+    }
+
     /// [`super::BinaryCrossEntropyWithLogits`] with `pos_weight = pw`.
     pub fn binary_cross_entropy_with_logits_scalar(x: f64, t: f64, pw: f64) -> (f64, f64, f64) {
-        // Never through e^z for z > 0, which overflows first: σ(−709.8) is
-        // 5e-309, not 1/(1 + inf) = 0.
-        let sig = |z: f64| {
-            if z >= 0.0 {
-                1.0 / (1.0 + (-z).exp())
-            } else {
-                let e = z.exp();
-                e / (1.0 + e)
-            }
-        };
         // softplus(−x) = max(−x, 0) + log1p(e^(−|x|))
         let soft = (-x.abs()).exp().ln_1p(); // softplus(−|x|)
         let c = (1.0 - t) + pw * t;
@@ -440,8 +441,8 @@ pub mod scalar {
         let v = kx + c * soft;
         (
             v,
-            (1.0 - t) * sig(x) - pw * t * sig(-x),
-            c * sig(x) * sig(-x),
+            (1.0 - t) * sigmoid(x) - pw * t * sigmoid(-x),
+            c * sigmoid(x) * sigmoid(-x),
         )
     }
 }

@@ -8,6 +8,7 @@ use crate::error::{require, LossError};
 use crate::fixed::Big;
 use crate::float::Float;
 use crate::kernel::{Pointwise, TargetDomain, Terms};
+use crate::math::log_r_f64;
 
 /// `ln(1 + e)` for a double-double `e` in [0, 1], to about 2^-60 absolute
 /// and relative: fdlibm's kernel `ln(1 + f) = f − f²/2 + s·(f²/2 + R(s²))`,
@@ -18,13 +19,6 @@ use crate::kernel::{Pointwise, TargetDomain, Terms};
 /// `exp`.
 #[inline(always)]
 fn ln_1p_dd(e: Dd) -> Dd {
-    const LG1: f64 = 0.666_666_666_666_673_5; // 0x3fe5555555555593
-    const LG2: f64 = 0.399_999_999_994_094_2; // 0x3fd999999997fa04
-    const LG3: f64 = 0.285_714_287_436_623_9; // 0x3fd2492494229359
-    const LG4: f64 = 0.222_221_984_321_497_84; // 0x3fcc71c51d8e78af
-    const LG5: f64 = 0.181_835_721_616_180_5; // 0x3fc7466496cb03de
-    const LG6: f64 = 0.153_138_376_992_093_73; // 0x3fc39a09d078c69f
-    const LG7: f64 = 0.147_981_986_051_165_86; // 0x3fc2f112df3e5244
     const LN2_LO: f64 = 2.319_046_813_846_299_6e-17; // ln 2 − LN2
     let u = dd::two_sum(1.0, e.hi);
     // 1 + e = u.hi + c, |c| ≤ 2^-52.
@@ -37,11 +31,7 @@ fn ln_1p_dd(e: Dd) -> Dd {
     let d = dd::two_sum(2.0, f);
     let s = f / d.hi;
     let s_lo = ((-s).mul_add(d.hi, f) - s * d.lo) / d.hi;
-    let z = s * s;
-    let w = z * z;
-    let t1 = w * w.mul_add(LG6, LG4).mul_add(w, LG2);
-    let t2 = z * w.mul_add(LG7, LG5).mul_add(w, LG3).mul_add(w, LG1);
-    let r = t2 + t1;
+    let r = log_r_f64(s * s);
     let ff = dd::two_prod(f, f);
     let hfsq = Dd {
         hi: 0.5 * ff.hi,
@@ -594,17 +584,9 @@ pub mod scalar {
     /// with libm, `p_t` and `1 − p_t` each from its own sigmoid (no
     /// `1 − p`), and the derivatives by the product rule.
     pub fn sigmoid_focal_scalar(x: f64, t: f64, alpha: Option<f64>, gamma: f64) -> (f64, f64, f64) {
-        let sig = |z: f64| {
-            if z >= 0.0 {
-                1.0 / (1.0 + (-z).exp())
-            } else {
-                let e = z.exp();
-                e / (1.0 + e)
-            }
-        };
-        let (s, sc) = (sig(x), sig(-x));
-        let (b, gb, hb) =
-            crate::loss::binary::scalar::binary_cross_entropy_with_logits_scalar(x, t, 1.0);
+        use crate::loss::binary::scalar::{binary_cross_entropy_with_logits_scalar, sigmoid};
+        let (s, sc) = (sigmoid(x), sigmoid(-x));
+        let (b, gb, hb) = binary_cross_entropy_with_logits_scalar(x, t, 1.0);
         let q = t * sc + (1.0 - t) * s;
         let dq = (1.0 - 2.0 * t) * s * sc;
         let ddq = dq * (sc - s);

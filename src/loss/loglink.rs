@@ -95,9 +95,21 @@ fn larger(a: f32, b: f32) -> f32 {
     }
 }
 
-/// Poisson's fast `f32` tier: `(value, grad, value kept, grad kept)`.
+/// The `f32` fast tier's answers, and which of them it keeps (the others
+/// are the wide path's).
+#[derive(Clone, Copy)]
+struct Fast {
+    value: f32,
+    grad: f32,
+    hess: f32,
+    value_kept: bool,
+    grad_kept: bool,
+    hess_kept: bool,
+}
+
+/// Poisson's fast `f32` tier.
 #[inline(always)]
-fn poisson_fast(x: f32, y: f32) -> (f32, f32, bool, bool) {
+fn poisson_fast(x: f32, y: f32) -> Fast {
     let (e, el) = exp_pair_f32(x);
     let inside = in_fast_range(x);
     // y·η exactly (0 for y = 0); below the normals its error is below the
@@ -112,13 +124,20 @@ fn poisson_fast(x: f32, y: f32) -> (f32, f32, bool, bool) {
     let v_ok =
         inside & (p.abs() <= FAST_PRODUCT_MAX) & (v.abs() * FAST_CANCEL >= larger(e, p.abs()));
     let g_ok = inside & (g.abs() * FAST_CANCEL >= larger(e, y));
-    (v, g, v_ok, g_ok)
+    Fast {
+        value: v,
+        grad: g,
+        // e^η is within an ulp over the whole range on its own.
+        hess: exp_f32(x),
+        value_kept: v_ok,
+        grad_kept: g_ok,
+        hess_kept: true,
+    }
 }
 
-/// Gamma's fast `f32` tier: `(value, grad, hess, value kept, grad kept,
-/// hess kept)`.
+/// Gamma's fast `f32` tier.
 #[inline(always)]
-fn gamma_fast(x: f32, y: f32) -> (f32, f32, f32, bool, bool, bool) {
+fn gamma_fast(x: f32, y: f32) -> Fast {
     let (e, el) = exp_pair_f32(-x);
     let inside = in_fast_range(-x);
     // y·e^−η exactly in its leading parts: y normal and the product well
@@ -135,7 +154,14 @@ fn gamma_fast(x: f32, y: f32) -> (f32, f32, f32, bool, bool, bool) {
     let g = gs + (gl - ql);
     let v_ok = q_ok & (v.abs() * FAST_CANCEL >= larger(x.abs(), q));
     let g_ok = q_ok & (g.abs() * FAST_CANCEL >= larger(1.0, q));
-    (v, g, q + ql, v_ok, g_ok, q_ok)
+    Fast {
+        value: v,
+        grad: g,
+        hess: q + ql,
+        value_kept: v_ok,
+        grad_kept: g_ok,
+        hess_kept: q_ok,
+    }
 }
 
 /// `e^x` as `hi + lo` to 2^-68 of itself (`dd::exp_parts` without its
@@ -264,14 +290,119 @@ fn scaled_arg<T: Float>(c: f64, x: f64) -> (f64, f64) {
     }
 }
 
+/// What each log-link loss supplies to the `eval` and refinement hooks that
+/// `tiered!` writes for all three: the `f32` fast tier, the wide path and
+/// its cancellation tests, and the answers for where the wide path
+/// cancelled too.
+trait Tiered {
+    /// The `f32` fast tier.
+    fn fast(&self, x: f32, y: f32) -> Fast;
+
+    /// The wide path: every type in `f64` (see the module's docs).
+    fn wide<T: Float>(&self, x: T, y: T) -> Terms<T>;
+
+    /// Whether [`wide`](Self::wide)'s value cancelled past its bound.
+    fn wide_value_cancels<T: Float>(&self, x: T, y: T) -> bool;
+
+    /// Whether [`wide`](Self::wide)'s gradient cancelled past its bound.
+    fn wide_grad_cancels<T: Float>(&self, x: T, y: T) -> bool;
+
+    /// The value where the wide path's cancelled.
+    fn cancelled_value<T: Float>(&self, x: T, y: T) -> T;
+
+    /// The gradient in double-double where the wide path's cancelled, and
+    /// whether that cancelled below its own bound (`too_deep`).
+    fn dd_grad<T: Float>(&self, x: T, y: T) -> (T, bool);
+}
+
+/// `eval` and the refinement hooks of a [`Tiered`] loss, inside its
+/// `Pointwise` impl. `f64` takes the wide path and asks it whether it
+/// cancelled; `f32` takes the fast tier, and a lane that it hands over takes
+/// the wide path, or the double-double one where that cancelled too.
+macro_rules! tiered {
+    () => {
+        #[inline(always)]
+        fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
+            if T::MANTISSA_DIGITS > 24 {
+                return self.wide(x, y);
+            }
+            let f = self.fast(narrow(x), narrow(y));
+            // The second derivative has no refinement hook: where the fast
+            // tier does not keep it, it comes from the wide path (computed
+            // only when it is asked for).
+            let hess = if f.hess_kept {
+                T::from_f64(f64::from(f.hess))
+            } else {
+                self.wide(x, y).hess
+            };
+            Terms {
+                value: T::from_f64(f64::from(f.value)),
+                grad: T::from_f64(f64::from(f.grad)),
+                hess,
+            }
+        }
+
+        const REFINES_VALUE: bool = true;
+
+        #[inline(always)]
+        fn value_cancels(&self, x: T, y: T, _: T) -> bool {
+            if T::MANTISSA_DIGITS > 24 {
+                return self.wide_value_cancels(x, y);
+            }
+            !self.fast(narrow(x), narrow(y)).value_kept
+        }
+
+        // Inlined, so that the `f32` lanes the fast tier hands over (about
+        // one in a hundred where Poisson's value has zeros) run the wide
+        // path with the kernel's instruction set, not the baseline's libm
+        // `fma`; the exact sum stays out of line.
+        #[inline(always)]
+        fn precise_value(&self, x: T, y: T, _: T) -> T {
+            if T::MANTISSA_DIGITS <= 24 && !self.wide_value_cancels(x, y) {
+                return self.wide(x, y).value;
+            }
+            self.cancelled_value(x, y)
+        }
+
+        const REFINES_GRAD: bool = true;
+
+        #[inline(always)]
+        fn grad_cancels(&self, x: T, y: T, _: T) -> bool {
+            if T::MANTISSA_DIGITS > 24 {
+                return self.wide_grad_cancels(x, y);
+            }
+            !self.fast(narrow(x), narrow(y)).grad_kept
+        }
+
+        // Both answers computed, as the lanes run together.
+        #[inline(always)]
+        fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
+            let d = self.dd_grad(x, y);
+            if T::MANTISSA_DIGITS > 24 {
+                return d;
+            }
+            let wide = (self.wide(x, y).grad, false);
+            if self.wide_grad_cancels(x, y) {
+                d
+            } else {
+                wide
+            }
+        }
+    };
+}
+
 /// Poisson deviance on the log link (PyTorch's `poisson_nll_loss` with
 /// `log_input=True, full=False`): `e^η − y·η`, gradient `e^η − y`, second
 /// derivative `e^η`, for `0 ≤ y < inf`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Poisson;
 
-impl Poisson {
-    /// The wide path: every type in `f64` (see the module's docs).
+impl Tiered for Poisson {
+    #[inline(always)]
+    fn fast(&self, x: f32, y: f32) -> Fast {
+        poisson_fast(x, y)
+    }
+
     #[inline(always)]
     fn wide<T: Float>(&self, x: T, y: T) -> Terms<T> {
         let (x, y) = (x.to_f64(), y.to_f64());
@@ -299,7 +430,6 @@ impl Poisson {
         }
     }
 
-    /// Whether [`wide`](Self::wide)'s value cancelled past its bound.
     #[inline(always)]
     fn wide_value_cancels<T: Float>(&self, x: T, y: T) -> bool {
         let v = self.wide(x, y).value.to_f64();
@@ -312,7 +442,6 @@ impl Poisson {
         cancels_wide::<T>(v.abs(), e, yx) || both
     }
 
-    /// Whether [`wide`](Self::wide)'s gradient cancelled past its bound.
     #[inline(always)]
     fn wide_grad_cancels<T: Float>(&self, x: T, y: T) -> bool {
         let g = self.wide(x, y).grad.to_f64();
@@ -329,7 +458,7 @@ impl Poisson {
     /// of the terms (a value at its zero can cancel further). Scaled by
     /// 2^-1000 where `e^η` overflows.
     #[inline(never)]
-    fn exact_value<T: Float>(&self, x: T, y: T) -> T {
+    fn cancelled_value<T: Float>(&self, x: T, y: T) -> T {
         let (x, y) = (x.to_f64(), y.to_f64());
         let j = if x > 709.0 { 1000.0 } else { 0.0 };
         let ys = dd::ldexp(Dd::new(y), -j).hi;
@@ -358,69 +487,7 @@ impl<T: Float> Pointwise<T> for Poisson {
     const HEAVY: bool = true;
     const TARGET_DOMAIN: Option<TargetDomain> = Some(TargetDomain::Nonnegative);
 
-    #[inline(always)]
-    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
-        if T::MANTISSA_DIGITS > 24 {
-            return self.wide(x, y);
-        }
-        let (x, y) = (narrow(x), narrow(y));
-        let (v, g, _, _) = poisson_fast(x, y);
-        Terms {
-            value: T::from_f64(f64::from(v)),
-            grad: T::from_f64(f64::from(g)),
-            // e^η is within an ulp over the whole range on its own.
-            hess: T::from_f64(f64::from(exp_f32(x))),
-        }
-    }
-
-    const REFINES_VALUE: bool = true;
-
-    #[inline(always)]
-    fn value_cancels(&self, x: T, y: T, _: T) -> bool {
-        if T::MANTISSA_DIGITS > 24 {
-            return self.wide_value_cancels(x, y);
-        }
-        !poisson_fast(narrow(x), narrow(y)).2
-    }
-
-    // Inlined, so that the `f32` lanes the fast tier hands over (about one
-    // in a hundred where Poisson's value has zeros) run the wide path with
-    // the kernel's instruction set, not the baseline's libm `fma`; the
-    // exact sum stays out of line.
-    #[inline(always)]
-    fn precise_value(&self, x: T, y: T, _: T) -> T {
-        if T::MANTISSA_DIGITS <= 24 && !self.wide_value_cancels(x, y) {
-            return self.wide(x, y).value;
-        }
-        self.exact_value(x, y)
-    }
-
-    const REFINES_GRAD: bool = true;
-
-    #[inline(always)]
-    fn grad_cancels(&self, x: T, y: T, _: T) -> bool {
-        if T::MANTISSA_DIGITS > 24 {
-            return self.wide_grad_cancels(x, y);
-        }
-        !poisson_fast(narrow(x), narrow(y)).3
-    }
-
-    /// `f64`: `dd_grad`. `f32`: the wide path's gradient,
-    /// or `dd_grad` where that cancelled too (both computed, as the lanes
-    /// run together).
-    #[inline(always)]
-    fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
-        let d = self.dd_grad(x, y);
-        if T::MANTISSA_DIGITS > 24 {
-            return d;
-        }
-        let wide = (self.wide(x, y).grad, false);
-        if self.wide_grad_cancels(x, y) {
-            d
-        } else {
-            wide
-        }
-    }
+    tiered!();
 
     /// `e^η − y` summed exactly from `e^η = 2^k·(1 + ε)`.
     fn deep_grad(&self, x: T, y: T, _: T) -> T {
@@ -439,8 +506,12 @@ impl<T: Float> Pointwise<T> for Poisson {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Gamma;
 
-impl Gamma {
-    /// The wide path: every type in `f64` (see the module's docs).
+impl Tiered for Gamma {
+    #[inline(always)]
+    fn fast(&self, x: f32, y: f32) -> Fast {
+        gamma_fast(x, y)
+    }
+
     #[inline(always)]
     fn wide<T: Float>(&self, x: T, y: T) -> Terms<T> {
         let (x, y) = (x.to_f64(), y.to_f64());
@@ -466,7 +537,6 @@ impl Gamma {
         }
     }
 
-    /// Whether [`wide`](Self::wide)'s value cancelled past its bound.
     #[inline(always)]
     fn wide_value_cancels<T: Float>(&self, x: T, y: T) -> bool {
         let t = self.wide(x, y);
@@ -474,7 +544,6 @@ impl Gamma {
         cancels_wide::<T>(v.abs(), q, -x.to_f64())
     }
 
-    /// Whether [`wide`](Self::wide)'s gradient cancelled past its bound.
     #[inline(always)]
     fn wide_grad_cancels<T: Float>(&self, x: T, y: T) -> bool {
         let t = self.wide(x, y);
@@ -483,7 +552,7 @@ impl Gamma {
 
     /// `η + y·e^−η` with the product in double-double.
     #[inline(never)]
-    fn dd_value<T: Float>(&self, x: T, y: T) -> T {
+    fn cancelled_value<T: Float>(&self, x: T, y: T) -> T {
         let (x, y) = (x.to_f64(), y.to_f64());
         let q = mul_exp_dd(y, -x);
         let s = dd::two_sum(x, q.hi);
@@ -507,71 +576,7 @@ impl<T: Float> Pointwise<T> for Gamma {
     const HEAVY: bool = true;
     const TARGET_DOMAIN: Option<TargetDomain> = Some(TargetDomain::Positive);
 
-    #[inline(always)]
-    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
-        if T::MANTISSA_DIGITS > 24 {
-            return self.wide(x, y);
-        }
-        let (v, g, h, _, _, h_ok) = gamma_fast(narrow(x), narrow(y));
-        // The second derivative has no refinement hook: where the fast
-        // product is not exact it comes from the wide path (computed only
-        // when it is asked for).
-        let hess = if h_ok {
-            T::from_f64(f64::from(h))
-        } else {
-            self.wide(x, y).hess
-        };
-        Terms {
-            value: T::from_f64(f64::from(v)),
-            grad: T::from_f64(f64::from(g)),
-            hess,
-        }
-    }
-
-    const REFINES_VALUE: bool = true;
-
-    #[inline(always)]
-    fn value_cancels(&self, x: T, y: T, _: T) -> bool {
-        if T::MANTISSA_DIGITS > 24 {
-            return self.wide_value_cancels(x, y);
-        }
-        !gamma_fast(narrow(x), narrow(y)).3
-    }
-
-    // Inlined for the same reason as Poisson's.
-    #[inline(always)]
-    fn precise_value(&self, x: T, y: T, _: T) -> T {
-        if T::MANTISSA_DIGITS <= 24 && !self.wide_value_cancels(x, y) {
-            return self.wide(x, y).value;
-        }
-        self.dd_value(x, y)
-    }
-
-    const REFINES_GRAD: bool = true;
-
-    #[inline(always)]
-    fn grad_cancels(&self, x: T, y: T, _: T) -> bool {
-        if T::MANTISSA_DIGITS > 24 {
-            return self.wide_grad_cancels(x, y);
-        }
-        !gamma_fast(narrow(x), narrow(y)).4
-    }
-
-    /// `f64`: `dd_grad`. `f32`: the wide path's gradient,
-    /// or `dd_grad` where that cancelled too.
-    #[inline(always)]
-    fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
-        let d = self.dd_grad(x, y);
-        if T::MANTISSA_DIGITS > 24 {
-            return d;
-        }
-        let wide = (self.wide(x, y).grad, false);
-        if self.wide_grad_cancels(x, y) {
-            d
-        } else {
-            wide
-        }
-    }
+    tiered!();
 
     /// `1 − m·2^(k+j)·(1 + ε)` (`y = m·2^j`, `e^−η = 2^k·(1 + ε)`) summed
     /// exactly from the products' exact parts.
@@ -622,11 +627,10 @@ fn mul_pair_f32(h: f32, l: f32, c: (f32, f32)) -> (f32, f32) {
     (p, h.mul_add(c.0, -p) + (h * c.1 + l * c.0))
 }
 
-/// Tweedie's fast `f32` tier: `(value, grad, hess, value and hess kept,
-/// grad kept)`. `e^(cη)` with `c·η` as a pair: its low part (the product's
+/// Tweedie's fast `f32` tier. `e^(cη)` with `c·η` as a pair: its low part (the product's
 /// rounding error and `c`'s own) multiplies the exponential, as `1 + lo`.
 #[inline(always)]
-fn tweedie_fast(c: &[(f32, f32); 4], x: f32, y: f32) -> (f32, f32, f32, bool, bool) {
+fn tweedie_fast(c: &[(f32, f32); 4], x: f32, y: f32) -> Fast {
     let [c2, c1, i2, i1] = *c;
     let a = c2.0 * x;
     let al = c2.0.mul_add(x, -a) + c2.1 * x;
@@ -659,7 +663,14 @@ fn tweedie_fast(c: &[(f32, f32); 4], x: f32, y: f32) -> (f32, f32, f32, bool, bo
     let v_ok = ok & (v <= FAST_PRODUCT_MAX) & (h <= FAST_PRODUCT_MAX);
     // Two exponentials, each with its own error: half the cancellation.
     let g_ok = ok & (g.abs() * (FAST_CANCEL * 0.5) >= larger(ah, bh));
-    (v, g, h, v_ok, g_ok)
+    Fast {
+        value: v,
+        grad: g,
+        hess: h,
+        value_kept: v_ok,
+        grad_kept: g_ok,
+        hess_kept: v_ok,
+    }
 }
 
 impl Tweedie {
@@ -696,10 +707,52 @@ impl Tweedie {
             exp_mul_f64(b, blo, y, 0.0),
         )
     }
+
+    /// `e^((2−p)η) − y·e^((1−p)η)` from both terms to 2^-68 of themselves
+    /// (each exponential's argument with its rounding error carried, as
+    /// `1 + lo`), as Poisson's and Gamma's `f64` fast paths have them: a
+    /// difference then cancels into the ulp bound only at 2^-12 of its
+    /// terms, where it needed the double-double path from 2/3. Returns the
+    /// difference, whether it cancelled that far, and whether both terms
+    /// are finite (elsewhere the `exp_mul_f64` terms answer, as before).
+    #[inline(always)]
+    fn pair_grad(&self, x: f64, y: f64) -> (f64, bool, bool) {
+        let (a, alo) = scaled_arg::<f64>(self.c2, x);
+        let (b, blo) = scaled_arg::<f64>(-self.c1, x);
+        let e = exp_pair(a);
+        // mul_exp_pair takes y > 0; y = 0 has no second term.
+        let q = mul_exp_pair(if y > 0.0 { y } else { 1.0 }, b);
+        let (qh, ql) = if y > 0.0 {
+            (q.hi, q.lo + q.hi * blo)
+        } else {
+            (0.0, 0.0)
+        };
+        let (eh, el) = (e.hi, e.lo + e.hi * alo);
+        let fine = (eh < f64::INFINITY) & (qh < f64::INFINITY);
+        let s = dd::two_sum(eh, -qh);
+        let g = s.hi + (s.lo + (el - ql));
+        (g, cancels_wide::<f64>(g.abs(), eh, qh), fine)
+    }
 }
 
-impl Tweedie {
-    /// The wide path: every type in `f64` (see the module's docs).
+impl Tiered for Tweedie {
+    #[inline(always)]
+    fn fast(&self, x: f32, y: f32) -> Fast {
+        tweedie_fast(&self.fast, x, y)
+    }
+
+    /// The value is a sum of positive terms: only the `f32` fast tier's
+    /// range sends it to the wide path, which does not cancel.
+    #[inline(always)]
+    fn wide_value_cancels<T: Float>(&self, _: T, _: T) -> bool {
+        false
+    }
+
+    #[inline(always)]
+    fn cancelled_value<T: Float>(&self, x: T, y: T) -> T {
+        self.wide(x, y).value
+    }
+
     #[inline(always)]
     fn wide<T: Float>(&self, x: T, y: T) -> Terms<T> {
         let (x, y) = (x.to_f64(), y.to_f64());
@@ -732,33 +785,6 @@ impl Tweedie {
         }
     }
 
-    /// `e^((2−p)η) − y·e^((1−p)η)` from both terms to 2^-68 of themselves
-    /// (each exponential's argument with its rounding error carried, as
-    /// `1 + lo`), as Poisson's and Gamma's `f64` fast paths have them: a
-    /// difference then cancels into the ulp bound only at 2^-12 of its
-    /// terms, where it needed the double-double path from 2/3. Returns the
-    /// difference, whether it cancelled that far, and whether both terms
-    /// are finite (elsewhere the `exp_mul_f64` terms answer, as before).
-    #[inline(always)]
-    fn pair_grad(&self, x: f64, y: f64) -> (f64, bool, bool) {
-        let (a, alo) = scaled_arg::<f64>(self.c2, x);
-        let (b, blo) = scaled_arg::<f64>(-self.c1, x);
-        let e = exp_pair(a);
-        // mul_exp_pair takes y > 0; y = 0 has no second term.
-        let q = mul_exp_pair(if y > 0.0 { y } else { 1.0 }, b);
-        let (qh, ql) = if y > 0.0 {
-            (q.hi, q.lo + q.hi * blo)
-        } else {
-            (0.0, 0.0)
-        };
-        let (eh, el) = (e.hi, e.lo + e.hi * alo);
-        let fine = (eh < f64::INFINITY) & (qh < f64::INFINITY);
-        let s = dd::two_sum(eh, -qh);
-        let g = s.hi + (s.lo + (el - ql));
-        (g, cancels_wide::<f64>(g.abs(), eh, qh), fine)
-    }
-
-    /// Whether [`wide`](Self::wide)'s gradient cancelled past its bound.
     #[inline(always)]
     fn wide_grad_cancels<T: Float>(&self, x: T, y: T) -> bool {
         let (x, y) = (x.to_f64(), y.to_f64());
@@ -793,69 +819,7 @@ impl<T: Float> Pointwise<T> for Tweedie {
     const HEAVY: bool = true;
     const TARGET_DOMAIN: Option<TargetDomain> = Some(TargetDomain::Nonnegative);
 
-    #[inline(always)]
-    fn eval(&self, x: T, y: T, _: T) -> Terms<T> {
-        if T::MANTISSA_DIGITS > 24 {
-            return self.wide(x, y);
-        }
-        let (v, g, h, vh_ok, _) = tweedie_fast(&self.fast, narrow(x), narrow(y));
-        // The second derivative has no refinement hook: outside the fast
-        // tier's range it comes from the wide path (computed only when it
-        // is asked for).
-        let hess = if vh_ok {
-            T::from_f64(f64::from(h))
-        } else {
-            self.wide(x, y).hess
-        };
-        Terms {
-            value: T::from_f64(f64::from(v)),
-            grad: T::from_f64(f64::from(g)),
-            hess,
-        }
-    }
-
-    // The value is a sum of positive terms: only the `f32` fast tier's
-    // range sends it to the wide path.
-    const REFINES_VALUE: bool = true;
-
-    #[inline(always)]
-    fn value_cancels(&self, x: T, y: T, _: T) -> bool {
-        if T::MANTISSA_DIGITS > 24 {
-            return false;
-        }
-        !tweedie_fast(&self.fast, narrow(x), narrow(y)).3
-    }
-
-    #[inline(always)]
-    fn precise_value(&self, x: T, y: T, _: T) -> T {
-        self.wide(x, y).value
-    }
-
-    const REFINES_GRAD: bool = true;
-
-    #[inline(always)]
-    fn grad_cancels(&self, x: T, y: T, _: T) -> bool {
-        if T::MANTISSA_DIGITS > 24 {
-            return self.wide_grad_cancels(x, y);
-        }
-        !tweedie_fast(&self.fast, narrow(x), narrow(y)).4
-    }
-
-    /// `f64`: `dd_grad`. `f32`: the wide path's gradient,
-    /// or `dd_grad` where that cancelled too.
-    #[inline(always)]
-    fn precise_grad(&self, x: T, y: T, _: T) -> (T, bool) {
-        let d = self.dd_grad(x, y);
-        if T::MANTISSA_DIGITS > 24 {
-            return d;
-        }
-        let wide = (self.wide(x, y).grad, false);
-        if self.wide_grad_cancels(x, y) {
-            d
-        } else {
-            wide
-        }
-    }
+    tiered!();
 
     /// `y·e^((1−p)η)·(e^η·2^-j − m)/m` with the difference summed exactly.
     fn deep_grad(&self, x: T, y: T, _: T) -> T {

@@ -40,6 +40,9 @@ import json, os, signal, sys, threading, time
 import numpy as np
 import fastloss
 
+# A shell starts background jobs with SIGINT ignored, and Python then keeps
+# it ignored; a user at a terminal has Python's own handler.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 threads, kind = int(sys.argv[1]), sys.argv[2]
 fastloss.set_num_threads(threads)
 n = 1 << 27
@@ -95,6 +98,7 @@ import json, os, random, signal, threading, time
 import numpy as np
 import fastloss
 
+signal.signal(signal.SIGINT, signal.default_int_handler)
 fastloss.set_num_threads(2)
 x = np.full(1 << 24, 0.5)
 t = np.zeros(1 << 24)

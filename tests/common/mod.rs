@@ -192,9 +192,10 @@ impl Rng {
             -1.0
         }
     }
-    /// `10^u`, u uniform in `[lo, hi)`.
+    /// `10^u`, u uniform in `[lo, hi)`. By the library's `exp`, not the
+    /// platform's `powf`: the same bits on every target (`digests.rs`).
     pub fn decade(&mut self, lo: f64, hi: f64) -> f64 {
-        10f64.powf(lo + (hi - lo) * self.unit())
+        fastloss::math::exp_f64((lo + (hi - lo) * self.unit()) * core::f64::consts::LN_10)
     }
     /// `±10^u`, u uniform in `[lo, hi)`.
     pub fn scaled(&mut self, lo: f64, hi: f64) -> f64 {
@@ -284,7 +285,9 @@ pub fn data<T: Elem>(kind: Kind, n: usize, seed: u64, specials: bool) -> (Vec<T>
                     // both types alike.)
                     1 if specials => rng.sign() * 1e4,
                     1 => rng.sign() * [30.0, 0.0][rng.below(2) as usize],
-                    2 | 3 if y > 0.0 => y.ln() + rng.sign() * rng.decade(-8.0, -1.0),
+                    2 | 3 if y > 0.0 => {
+                        fastloss::math::ln_f64(y) + rng.sign() * rng.decade(-8.0, -1.0)
+                    }
                     4..=7 => rng.sign() * rng.decade(-3.0, 1.5),
                     _ => rng.sign() * 4.0 * rng.unit(),
                 };

@@ -70,8 +70,19 @@
 //! Conventions (see the README): `sign(0) = 0` for MAE; shapes must match
 //! exactly (no broadcasting); a weighted mean is Σ w·ℓ / Σ w. Errors are
 //! [`LossError`] values naming the argument and the offending value.
+//!
+//! ## Features
+//!
+//! - `python` (off by default): the PyO3 bindings that the Python package is
+//!   built from (with maturin). It adds no Rust API, only the extension
+//!   module's entry point, and pulls in `pyo3` and `numpy`.
+//!
+//! Items behind a feature carry its badge in these docs.
 
 #![warn(missing_docs)]
+// docs.rs builds with `--cfg docsrs` (see `[package.metadata.docs.rs]`): there
+// rustdoc labels each item with the features it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod dd;
 mod error;

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import fastloss
@@ -52,6 +53,22 @@ def test_version_and_info() -> None:
     assert isinstance(info["simd"], str) and info["simd"] in SIMD_NAMES, info["simd"]
     assert isinstance(info["threads"], int) and info["threads"] >= 1
     assert info["threads"] == api("get_num_threads")()
+
+
+def test_one_version_number() -> None:
+    """The crate's version (``Cargo.toml``, the only place it is written) is the installed
+    wheel's (maturin's dynamic version), ``__version__``, and the newest in the changelog."""
+    from importlib.metadata import version
+
+    root = Path(__file__).resolve().parents[1]
+    manifest = (root / "Cargo.toml").read_text(encoding="utf-8")
+    package = re.search(r"^\[package\]\n(?:[^\[].*\n)*?version = \"([^\"]+)\"", manifest, re.M)
+    assert package, "no version in Cargo.toml's [package] table"
+    crate = package.group(1)
+    changelog = (root / "CHANGELOG.md").read_text(encoding="utf-8")
+    newest = re.search(r"^## (\S+)", changelog, re.M)
+    assert newest, "CHANGELOG.md has no release heading"
+    assert (version("fastloss"), fastloss.__version__, newest.group(1)) == (crate,) * 3
 
 
 def test_set_and_get_num_threads(restore_threads: int) -> None:

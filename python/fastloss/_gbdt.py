@@ -17,23 +17,31 @@ multiplied in (they leave weighting to a custom objective): that is ``NAME_grad_
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from fastloss import _native
 from fastloss._names import BOOSTING, FLAT_HESSIAN, ROWS
 
+# For the annotations only, which are never evaluated (``from __future__ import
+# annotations``): ``import fastloss`` does not pay for numpy.typing and a Protocol class.
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Protocol
+
+    from numpy.typing import NDArray
+
+    GradHess = tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]
+    Objective = Callable[..., GradHess]
+
+    class _GradHess(Protocol):
+        def __call__(
+            self, input: NDArray[Any], target: NDArray[Any], **kwargs: Any
+        ) -> GradHess: ...
+
+
 __all__ = ["GRADIENT_BOOSTING_LOSSES", "lightgbm_objective", "xgboost_objective"]
-
-GradHess = tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]
-Objective = Callable[..., GradHess]
-
-
-class _GradHess(Protocol):
-    def __call__(self, input: NDArray[Any], target: NDArray[Any], **kwargs: Any) -> GradHess: ...
 
 
 # Losses whose second derivative is zero, or vanishes away from d = 0 (FLAT_HESSIAN): a

@@ -114,40 +114,16 @@ fn cross_entropy<T: Elem>(level: Level, out: &mut BTreeMap<String, u64>) {
                 ("probs", &soft, Targets::Probs(&p)),
             ] {
                 for (weighted, ws) in [("", Weights::None), (" weighted", Weights::Rows(&w))] {
+                    let run = |reduction, op| {
+                        ce.evaluate(level, &x, target, classes, ws, reduction, op)
+                            .unwrap_or_else(|e| panic!("cross_entropy {tag}: {e}"))
+                    };
                     let mut g = vec![T::ZERO; n];
-                    let v = ce
-                        .evaluate(
-                            level,
-                            &x,
-                            target,
-                            classes,
-                            ws,
-                            Reduction::Mean,
-                            Op::ValueGrad(&mut g),
-                        )
-                        .unwrap_or_else(|e| panic!("cross_entropy {tag}: {e}"));
+                    let v = run(Reduction::Mean, Op::ValueGrad(&mut g));
                     let (mut gh, mut h) = (vec![T::ZERO; n], vec![T::ZERO; n]);
-                    ce.evaluate(
-                        level,
-                        &x,
-                        target,
-                        classes,
-                        ws,
-                        Reduction::Sum,
-                        Op::GradHess(&mut gh, &mut h),
-                    )
-                    .unwrap_or_else(|e| panic!("cross_entropy {tag}: {e}"));
+                    run(Reduction::Sum, Op::GradHess(&mut gh, &mut h));
                     let mut each = vec![T::ZERO; rows];
-                    ce.evaluate(
-                        level,
-                        &x,
-                        target,
-                        classes,
-                        ws,
-                        Reduction::None,
-                        Op::ValueEach(&mut each),
-                    )
-                    .unwrap_or_else(|e| panic!("cross_entropy {tag}: {e}"));
+                    run(Reduction::None, Op::ValueEach(&mut each));
                     let mut d = Digest::new();
                     for part in [&[v][..], &g, &gh, &h, &each] {
                         d.add(part);

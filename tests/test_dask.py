@@ -50,6 +50,9 @@ N = 10_007  # blocks of 1000 rows: the last one has 7
 CHUNK = 1000
 REDUCTIONS = ("mean", "sum", "none")
 Arr = np.ndarray[Any, Any]
+# The tests run the single-machine schedulers ("sync", "threads") beside the cluster's client on
+# purpose, to compare them; dask before 2024.9 (the newest there is for CPython 3.9) warns then.
+pytestmark = pytest.mark.filterwarnings("ignore:Running on a single-machine scheduler:UserWarning")
 ROWS = tuple(loss for loss in LOSSES if loss.family == "rows")
 
 
@@ -338,9 +341,6 @@ def test_all_rows_ignored(loss: Loss) -> None:
 # ------------------------------------------------------------------- determinism --
 
 
-# Comparing the single-machine schedulers with the cluster is the point; dask before 2024.9 (the
-# newest there is for CPython 3.9) warns against using them while a client is active.
-@pytest.mark.filterwarnings("ignore:Running on a single-machine scheduler:UserWarning")
 def test_result_does_not_depend_on_the_scheduler() -> None:
     """The tree is fixed by the blocks: the cluster, a thread pool and one thread give the same
     bits, whichever worker finishes first."""

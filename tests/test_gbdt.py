@@ -693,6 +693,9 @@ def _native_and_wrapper(
     return native, np.asarray(estimator.predict(x, raw_score=True)) + start
 
 
+# LightGBM 4.6 (the newest there is for CPython 3.9) under scikit-learn 1.6 names the columns of
+# a NumPy X given to fit, then warns that the same X given to predict has no names.
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names:UserWarning")
 @pytest.mark.parametrize("name", GRADIENT_BOOSTING_LOSSES)
 @LIBRARIES
 @WEIGHTS

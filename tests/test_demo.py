@@ -61,7 +61,7 @@ def test_counts_mse_goes_negative_and_poisson_recovers_the_rate() -> None:
     below zero for the safest policies and steeper than the rate over the lower half of x;
     poisson's is the maximum-likelihood fit, positive everywhere, near the true rate."""
     data = _demo.count_data()
-    assert data.y.min() == 0.0 and (data.y == np.round(data.y)).all()
+    assert np.min(data.y) == 0.0 and (data.y == np.round(data.y)).all()
     fits = {name: _demo.fit_counts(data, fn) for name, fn in _demo.COUNT_LOSSES.items()}
 
     a, b = fits["MSE"]
@@ -70,7 +70,7 @@ def test_counts_mse_goes_negative_and_poisson_recovers_the_rate() -> None:
     np.testing.assert_allclose(mse, a * data.x + b)
     # Negative counts: every policy below the line's zero, over a tenth of them.
     assert (mse < 0).sum() == (data.x < -b / a).sum() > 0.1 * data.x.size
-    assert mse.min() < -0.5
+    assert np.min(mse) < -0.5
     # Tilted toward the large counts: steeper than the rate's own slope up to x = 2.
     assert a > data.slope * np.exp(data.intercept + 2.0 * data.slope)
 

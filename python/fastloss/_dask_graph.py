@@ -294,7 +294,8 @@ def _probe(loss: Loss, reduction: object, args: list[Any], params: dict[str, Any
     out = loss.fn()(x, t, reduction=reduction, sample_weight=w, **kwargs)
     if reduction != "none":
         out = loss.fn()(x, t, reduction="none", sample_weight=w, **kwargs)
-    return np.asarray(out).dtype
+    dtype: np.dtype[Any] = np.asarray(out).dtype
+    return dtype
 
 
 def _reduction(reduction: object) -> str:

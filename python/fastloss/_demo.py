@@ -330,7 +330,7 @@ def run(args: argparse.Namespace) -> int:
             [
                 name,
                 _line(a, b) if name == "MSE" else f"exp({_line(a, b)})",
-                f"{pred.min():.3f}",
+                f"{np.min(pred):.3f}",
                 f"{int((pred < 0).sum())} of {pred.size}",
                 *(f"{float(predict_counts(name, (a, b), np.array(v))):.3f}" for v in at_x),
             ]
@@ -339,7 +339,7 @@ def run(args: argparse.Namespace) -> int:
         [
             "(true rate)",
             f"exp({_line(counts.slope, counts.intercept)})",
-            f"{counts.rate(counts.x).min():.3f}",
+            f"{np.min(counts.rate(counts.x)):.3f}",
             "",
             *(f"{float(counts.rate(np.array(v))):.3f}" for v in at_x),
         ]

@@ -66,7 +66,7 @@ def plot_outliers(
         label="5 outliers",
         zorder=3,
     )
-    xs = np.array([data.x.min() - 0.3, data.x.max() + 0.3])
+    xs = np.array([np.min(data.x) - 0.3, np.max(data.x) + 0.3])
     ax.plot(
         xs,
         data.slope * xs + data.intercept,
@@ -185,7 +185,7 @@ def plot_counts(
             label=f"{name}: {shape}{note}",
         )
     left.axhline(0.0, color="0.3", linewidth=0.8)
-    left.set_ylim(-2.0, float(data.y.max()) + 1.0)
+    left.set_ylim(-2.0, float(np.max(data.y)) + 1.0)
     left.set_xlabel("risk score x")
     left.set_ylabel("claims")
     left.set_title("Counts fitted by the same gradient descent: the line under MSE and poisson")

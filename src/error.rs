@@ -113,6 +113,25 @@ pub enum LossError {
         /// The number of classes C (the row length).
         classes: usize,
     },
+    /// An array whose shape is not the one the call needs (the `ndarray`
+    /// API: a target of another shape than the input, an output of another
+    /// shape than the result).
+    ShapeMismatch {
+        /// The argument whose shape is wrong.
+        name: &'static str,
+        /// The shape it must have.
+        expected: Vec<usize>,
+        /// The shape it has.
+        got: Vec<usize>,
+    },
+    /// An array with more axes than the kernels follow (64, NumPy's limit),
+    /// after merging those that lie one after another in memory.
+    TooManyAxes {
+        /// The argument.
+        name: &'static str,
+        /// Its number of axes.
+        ndim: usize,
+    },
     /// Cross-entropy rows without any class (C = 0).
     NoClasses {
         /// The number of rows.
@@ -191,6 +210,15 @@ impl fmt::Display for LossError {
             Self::NotWholeRows { len, classes } => write!(
                 f,
                 "input has length {len}, not a whole number of rows of C = {classes} classes"
+            ),
+            Self::ShapeMismatch {
+                name,
+                expected,
+                got,
+            } => write!(f, "{name} has shape {got:?}, expected {expected:?}"),
+            Self::TooManyAxes { name, ndim } => write!(
+                f,
+                "{name} has {ndim} axes whose strides do not merge below 64 axes"
             ),
             Self::NoClasses { rows } => write!(
                 f,

@@ -12,6 +12,7 @@ use crate::error::LossError;
 use crate::float::Float;
 use crate::reduce::{first_failure, fold_lanes, tree, Reduction, BLOCK};
 use crate::simd::{dispatch, Level};
+use crate::strided::{Sink, Source};
 
 /// Value, first and second derivative of a loss at one element, with respect
 /// to `input`.
@@ -901,11 +902,15 @@ pub(crate) fn invalid_weight<T: Float>(w: &[T]) -> Option<usize> {
 }
 
 /// Every sample weight must be finite.
-pub(crate) fn check_sample_weights<T: Float>(w: &[T]) -> Result<(), LossError> {
-    match invalid_weight(w) {
+pub(crate) fn check_sample_weights<T: Float>(w: Source<'_, T>) -> Result<(), LossError> {
+    let bad = match w {
+        Source::Slice(s) => invalid_weight(s),
+        _ => (0..w.len()).find(|&i| !w.get(i).is_finite()),
+    };
+    match bad {
         Some(index) => Err(LossError::InvalidWeight {
             index,
-            value: w[index].to_f64(),
+            value: w.get(index).to_f64(),
         }),
         None => Ok(()),
     }
@@ -914,9 +919,9 @@ pub(crate) fn check_sample_weights<T: Float>(w: &[T]) -> Result<(), LossError> {
 /// Σ w, after checking that every weight is finite (the search runs only
 /// when the sum is not finite; finite weights whose sum overflows, or is 0
 /// or negative, give the mean what IEEE 754 gives Σw·ℓ / Σw).
-fn weight_total<T: Float>(level: Level, w: &[T]) -> Result<f64, LossError> {
+fn weight_total<T: Float>(level: Level, w: Source<'_, T>) -> Result<f64, LossError> {
     let total = tree(w.len(), BLOCK, usize::MAX, (), &|r: Range<usize>, ()| {
-        weight_block(level, &w[r])
+        weight_block(level, w.block(r, &mut Vec::new()))
     });
     if !total.is_finite() {
         check_sample_weights(w)?;
@@ -925,12 +930,12 @@ fn weight_total<T: Float>(level: Level, w: &[T]) -> Result<f64, LossError> {
 }
 
 /// Elements `r` of `w` with each weight repeated `rows` times (a block at most).
-fn repeat_rows<T: Float>(w: &[T], rows: usize, r: Range<usize>) -> [T; BLOCK] {
+fn repeat_rows<T: Float>(w: Source<'_, T>, rows: usize, r: Range<usize>) -> [T; BLOCK] {
     let mut out = [T::ZERO; BLOCK];
     let (mut k, mut row) = (0, r.start / rows);
     while k < r.len() {
         let end = ((row + 1) * rows - r.start).min(r.len());
-        out[k..end].fill(w[row]);
+        out[k..end].fill(w.get(row));
         (k, row) = (end, row + 1);
     }
     out
@@ -951,14 +956,14 @@ dispatch! {
 fn check_input<T: Float, L: Pointwise<T>>(
     level: Level,
     loss: &L,
-    input: &[T],
+    input: Source<'_, T>,
     grain: usize,
 ) -> Result<(), LossError> {
     let block_ok = |x: &[T]| valid_block(level, loss, x);
     match first_failure(input, grain, block_ok, |&x| loss.valid_input(x)) {
         Some(index) => Err(LossError::InvalidInput {
             index,
-            value: input[index].to_f64(),
+            value: input.get(index).to_f64(),
         }),
         None => Ok(()),
     }
@@ -980,7 +985,7 @@ dispatch! {
 fn check_target<T: Float, L: Pointwise<T>>(
     level: Level,
     loss: &L,
-    target: &[T],
+    target: Source<'_, T>,
     grain: usize,
 ) -> Result<(), LossError> {
     let Some(domain) = L::TARGET_DOMAIN else {
@@ -990,7 +995,7 @@ fn check_target<T: Float, L: Pointwise<T>>(
     match first_failure(target, grain, block_ok, |&y| domain.contains(y)) {
         Some(index) => Err(LossError::InvalidTarget {
             index,
-            value: target[index].to_f64(),
+            value: target.get(index).to_f64(),
             domain,
         }),
         None => Ok(()),
@@ -1025,10 +1030,49 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
     reduction: Reduction,
     op: Op<'_, T>,
 ) -> Result<T, LossError> {
-    let parts = op.parts();
-    let plan = Plan::new(level, loss, input, target, weights, reduction, &parts)?;
-    let (_, v, g, h) = parts;
-    plan.run(v, g, h)
+    let (wants, v, g, h) = op.parts();
+    let (input, target) = (Source::Slice(input), Source::Slice(target));
+    let weights = SourceWeights::from(weights);
+    let outs = (Sink::Slice(v), Sink::Slice(g), Sink::Slice(h));
+    evaluate_sources(level, loss, input, target, weights, reduction, wants, outs)
+}
+
+/// [`Weights`] of any layout.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum SourceWeights<'a, T> {
+    None,
+    Each(Source<'a, T>),
+    Rows(Source<'a, T>),
+}
+
+impl<'a, T> From<Weights<'a, T>> for SourceWeights<'a, T> {
+    fn from(w: Weights<'a, T>) -> Self {
+        match w {
+            Weights::None => SourceWeights::None,
+            Weights::Each(w) => SourceWeights::Each(Source::Slice(w)),
+            Weights::Rows(w) => SourceWeights::Rows(Source::Slice(w)),
+        }
+    }
+}
+
+/// The outputs of a call: values, gradients, second derivatives (empty where
+/// not asked for).
+pub(crate) type Sinks<'a, T> = (Sink<'a, T>, Sink<'a, T>, Sink<'a, T>);
+
+/// [`evaluate`] on arguments of any layout.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn evaluate_sources<T: Float, L: Pointwise<T>>(
+    level: Level,
+    loss: &L,
+    input: Source<'_, T>,
+    target: Source<'_, T>,
+    weights: SourceWeights<'_, T>,
+    reduction: Reduction,
+    wants: Wants,
+    outs: Sinks<'_, T>,
+) -> Result<T, LossError> {
+    let plan = Plan::new(level, loss, input, target, weights, reduction, wants, &outs)?;
+    plan.run(outs)
 }
 
 /// A call of [`evaluate`] whose checks have all passed, with everything its
@@ -1036,12 +1080,12 @@ pub fn evaluate<T: Float, L: Pointwise<T>>(
 struct Plan<'a, T, L> {
     level: Level,
     loss: &'a L,
-    input: &'a [T],
-    target: &'a [T],
+    input: Source<'a, T>,
+    target: Source<'a, T>,
     /// What the call asks for, which picks the kernel instance.
     wants: Wants,
     /// Sample weights, each covering `rows` consecutive elements.
-    w: Option<&'a [T]>,
+    w: Option<Source<'a, T>>,
     rows: usize,
     /// What the sum is divided by: Σ w (or n) for a mean, else 1.
     denominator: f64,
@@ -1061,22 +1105,23 @@ impl<'a, T: Float, L: Pointwise<T>> Plan<'a, T, L> {
     /// Checks the call and decides how it runs: every error the call can
     /// return is found here, but for an input or target outside its domain
     /// that only the fused check (see `fused_check`) finds, in the run.
+    #[allow(clippy::too_many_arguments)]
     fn new(
         level: Level,
         loss: &'a L,
-        input: &'a [T],
-        target: &'a [T],
-        weights: Weights<'a, T>,
+        input: Source<'a, T>,
+        target: Source<'a, T>,
+        weights: SourceWeights<'a, T>,
         reduction: Reduction,
-        (wants, v, g, h): &OpParts<'_, T>,
+        wants: Wants,
+        (v, g, h): &Sinks<'_, T>,
     ) -> Result<Self, LossError> {
-        let wants = *wants;
         let n = input.len();
         check_len("target", n, target.len())?;
         for (name, wanted, buf) in [
-            ("value out", wants.store, &**v),
-            ("grad out", wants.grad, &**g),
-            ("hess out", wants.hess, &**h),
+            ("value out", wants.store, v),
+            ("grad out", wants.grad, g),
+            ("hess out", wants.hess, h),
         ] {
             if wanted {
                 check_len(name, n, buf.len())?;
@@ -1089,14 +1134,14 @@ impl<'a, T: Float, L: Pointwise<T>> Plan<'a, T, L> {
         }
         // Per-row weights become per-element ones when rows are single elements.
         let (w, rows) = match weights {
-            Weights::None => (None, 1),
-            Weights::Each(w) => {
+            SourceWeights::None => (None, 1),
+            SourceWeights::Each(w) => {
                 check_len("sample_weight", n, w.len())?;
                 (Some(w), 1)
             }
-            Weights::Rows(w) if w.len() == n => (Some(w), 1),
-            Weights::Rows(w) => {
-                if w.is_empty() || !n.is_multiple_of(w.len()) {
+            SourceWeights::Rows(w) if w.len() == n => (Some(w), 1),
+            SourceWeights::Rows(w) => {
+                if w.len() == 0 || !n.is_multiple_of(w.len()) {
                     return Err(LossError::WeightRows {
                         elements: n,
                         weights: w.len(),
@@ -1167,78 +1212,105 @@ impl<'a, T: Float, L: Pointwise<T>> Plan<'a, T, L> {
         })
     }
 
+    /// One leaf of the tree: elements `r`, whose input and target are `x`
+    /// and `y`, into `v`, `g` and `h`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn leaf<const ACC: bool, const V: bool, const G: bool, const H: bool>(
+        &self,
+        r: Range<usize>,
+        x: &[T],
+        y: &[T],
+        v: &mut [T],
+        g: &mut [T],
+        h: &mut [T],
+    ) -> f64 {
+        let (level, loss, scale) = (self.level, self.loss, self.scale);
+        let cstore;
+        let col: &[T] = match self.columns {
+            // An empty input has one empty leaf and no columns to read.
+            _ if r.is_empty() => &[],
+            None => &[],
+            Some(c) => {
+                cstore = c.fill(r.clone());
+                &cstore[..r.len()]
+            }
+        };
+        let (mut ws, wstore);
+        match self.w {
+            None => block::<T, L, ACC, V, G, H, false>(level, loss, x, y, col, &[], scale, v, g, h),
+            // rows == 0 only for empty input, whose one leaf is empty.
+            Some(w) if self.rows <= 1 => {
+                ws = Vec::new();
+                let w = w.block(r, &mut ws);
+                block::<T, L, ACC, V, G, H, true>(level, loss, x, y, col, w, scale, v, g, h)
+            }
+            Some(w) => {
+                wstore = repeat_rows(w, self.rows, r.clone());
+                let w = &wstore[..r.len()];
+                block::<T, L, ACC, V, G, H, true>(level, loss, x, y, col, w, scale, v, g, h)
+            }
+        }
+    }
+
     /// Runs the call into the buffers it was planned with.
-    fn run(self, v: &mut [T], g: &mut [T], h: &mut [T]) -> Result<T, LossError> {
+    fn run(self, outs: Sinks<'_, T>) -> Result<T, LossError> {
         let Plan {
             level,
             loss,
             input,
             target,
             wants,
-            w,
-            rows,
             denominator,
-            scale,
             grain,
-            columns,
             fused_check,
+            ..
         } = self;
         let n = input.len();
         let acc = wants.summed();
+        let plan = &self;
 
         macro_rules! run {
             ($acc:literal, $v:literal, $g:literal, $h:literal) => {
-                tree(n, BLOCK, grain, (v, g, h), &|r: Range<usize>,
-                                                   (v, g, h): (
-                    &mut [T],
-                    &mut [T],
-                    &mut [T],
-                )| {
-                    let (x, y) = (&input[r.clone()], &target[r.clone()]);
-                    let (cstore, wstore);
-                    let col: &[T] = match columns {
-                        // An empty input has one empty leaf and no columns to read.
-                        _ if r.is_empty() => &[],
-                        None => &[],
-                        Some(c) => {
-                            cstore = c.fill(r.clone());
-                            &cstore[..r.len()]
-                        }
-                    };
-                    match w {
-                        None => block::<T, L, $acc, $v, $g, $h, false>(
-                            level,
-                            loss,
-                            x,
-                            y,
-                            col,
-                            &[],
-                            scale,
-                            v,
-                            g,
-                            h,
-                        ),
-                        // rows == 0 only for empty input, whose one leaf is empty.
-                        Some(w) if rows <= 1 => block::<T, L, $acc, $v, $g, $h, true>(
-                            level, loss, x, y, col, &w[r], scale, v, g, h,
-                        ),
-                        Some(w) => {
-                            wstore = repeat_rows(w, rows, r.clone());
-                            block::<T, L, $acc, $v, $g, $h, true>(
-                                level,
-                                loss,
-                                x,
-                                y,
-                                col,
-                                &wstore[..r.len()],
-                                scale,
-                                v,
-                                g,
-                                h,
-                            )
-                        }
+                match (input, target, outs) {
+                    // Slices, as they come.
+                    (
+                        Source::Slice(x),
+                        Source::Slice(y),
+                        (Sink::Slice(v), Sink::Slice(g), Sink::Slice(h)),
+                    ) => tree(n, BLOCK, grain, (v, g, h), &|r: Range<usize>,
+                                                            (v, g, h): (
+                        &mut [T],
+                        &mut [T],
+                        &mut [T],
+                    )| {
+                        let (x, y) = (&x[r.clone()], &y[r.clone()]);
+                        plan.leaf::<$acc, $v, $g, $h>(r, x, y, v, g, h)
+                    }),
+                    // Strided arguments gathered, strided outputs computed into
+                    // buffers and then stored.
+                    (_, _, outs) => {
+                        tree(n, BLOCK, grain, outs, &|r: Range<usize>,
+                                                      (mut vs, mut gs, mut hs): Sinks<
+                            '_,
+                            T,
+                        >| {
+                            let (mut xs, mut ys) = (Vec::new(), Vec::new());
+                            let (x, y) = (
+                                input.block(r.clone(), &mut xs),
+                                target.block(r.clone(), &mut ys),
+                            );
+                            let (mut vb, mut gb, mut hb) = (Vec::new(), Vec::new(), Vec::new());
+                            let (v, g, h) =
+                                (vs.buffer(&mut vb), gs.buffer(&mut gb), hs.buffer(&mut hb));
+                            let sum = plan.leaf::<$acc, $v, $g, $h>(r, x, y, v, g, h);
+                            vs.finish(&vb);
+                            gs.finish(&gb);
+                            hs.finish(&hb);
+                            sum
+                        })
                     }
-                })
+                }
             };
         }
         let sum = match (acc, wants.store, wants.grad, wants.hess) {

@@ -64,6 +64,35 @@
 //! # Ok::<(), fastloss::LossError>(())
 //! ```
 //!
+//! With the `ndarray` feature, every loss takes views of any dimension and
+//! layout, read where they lie: a column of a prediction matrix, logits with
+//! the classes along any axis (here PyTorch's `(N, C, d)`), a broadcast
+//! target. Gradients go into views of any layout too.
+//!
+//! ```
+//! # #[cfg(feature = "ndarray")] {
+//! use fastloss::{ArrayTargets, CrossEntropy, Mse, PointwiseArray, Reduction};
+//! use ndarray::{array, s, Array2, Array3, Axis};
+//!
+//! // Column 1 of three rows of predictions, against one broadcast target.
+//! let pred: Array2<f32> = array![[0.0, 1.0], [0.0, 3.0], [0.0, 2.0]];
+//! let target = array![2.0_f32];
+//! let target = target.broadcast(3).unwrap();
+//! let mut grad = Array2::<f32>::zeros((2, 3));
+//! let loss = Mse.value_and_grad_array(pred.slice(s![.., 1]), target, Reduction::Mean, None, grad.row_mut(0))?;
+//! assert_eq!(loss, 2.0 / 3.0);
+//! assert_eq!(grad.row(0).to_vec(), [-2.0 / 3.0, 2.0 / 3.0, 0.0]);
+//!
+//! // 2 samples, 4 classes along axis 1, 5 positions: one label per (sample, position).
+//! let logits = Array3::<f64>::zeros((2, 4, 5));
+//! let labels = Array2::<i64>::from_elem((2, 5), 3);
+//! let ce = CrossEntropy::<f64>::new();
+//! let loss = ce.value_array(logits.view(), ArrayTargets::Index(labels.view()), Axis(1), Reduction::Mean, None)?;
+//! assert!((loss - 4.0_f64.ln()).abs() < 1e-15);
+//! # }
+//! # Ok::<(), fastloss::LossError>(())
+//! ```
+//!
 //! A complete program (a line fitted through outliers under MSE and Huber) is
 //! `examples/robust_line.rs`: `cargo run --release --example robust_line`.
 //!
@@ -77,6 +106,12 @@
 //!   built from (with maturin). It adds no Rust API, only the extension
 //!   module's entry point, and pulls in `pyo3` and `numpy`.
 //!
+//! - `ndarray` (off by default): every loss on `ndarray` views of any
+//!   dimension and layout, read and written where they lie, through the
+//!   same kernels (strided, reversed, transposed and broadcast views
+//!   included): the trait `PointwiseArray` for the elementwise losses, and
+//!   [`CrossEntropy`]'s `*_array` methods, which take the class axis.
+//!
 //! Items behind a feature carry its badge in these docs.
 
 #![warn(missing_docs)]
@@ -84,6 +119,8 @@
 // rustdoc labels each item with the features it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "ndarray")]
+mod array;
 mod dd;
 mod error;
 mod fixed;
@@ -93,11 +130,17 @@ pub mod loss;
 pub mod math;
 mod reduce;
 pub mod simd;
+// Only the `ndarray` API makes strided arguments so far: without it, the
+// slice paths alone are used.
+#[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
+mod strided;
 mod threads;
 
 #[cfg(feature = "python")]
 mod python;
 
+#[cfg(feature = "ndarray")]
+pub use array::{ArrayTargets, PointwiseArray};
 pub use error::LossError;
 pub use float::Float;
 pub use kernel::{Columns, Op, Pointwise, TargetDomain, Terms, Weights};

@@ -12,6 +12,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use crate::strided::Source;
 use crate::threads;
 
 /// How a reduced loss is scaled: the `reduction` argument of every loss.
@@ -225,19 +226,19 @@ fn combine(
 /// items are tested whole by `block_ok` (a fold without early exit, which
 /// vectorizes), on two threads from `grain` items as in [`tree`]; the items
 /// are searched one by one only once a block has failed.
-pub(crate) fn first_failure<X: Sync>(
-    items: &[X],
+pub(crate) fn first_failure<X: Copy + Default + Sync>(
+    items: Source<'_, X>,
     grain: usize,
     block_ok: impl Fn(&[X]) -> bool + Sync,
     ok: impl Fn(&X) -> bool,
 ) -> Option<usize> {
     let failed = tree(items.len(), BLOCK, grain, (), &|r: Range<usize>, ()| {
-        f64::from(u8::from(!block_ok(&items[r])))
+        f64::from(u8::from(!block_ok(items.block(r, &mut Vec::new()))))
     });
     if failed == 0.0 {
         None
     } else {
-        items.iter().position(|x| !ok(x))
+        (0..items.len()).find(|&i| !ok(&items.get(i)))
     }
 }
 

@@ -474,7 +474,7 @@ pub(super) fn logits_row<
     // Index targets know Σ a in closed form; the smoothing terms of their
     // value still need the dense accumulation.
     let dense = KIND == PROBS || (KIND == SMOOTH && VAL);
-    let st = stats::<T, GRAD>(z, c, &p.cw, t, dense, KIND == PROBS, p.keep, p.spread, g);
+    let st = stats::<T, GRAD>(z, c, p.cw, t, dense, KIND == PROBS, p.keep, p.spread, g);
     let a_total = if KIND == PROBS {
         st.weight
     } else {
@@ -509,9 +509,9 @@ pub(super) fn logits_row<
         // Without A every A·… term is skipped: what is left is −a_c.
         let soft = a_total != 0.0;
         if soft {
-            write_grad::<T, true>(&q, c, z, &p.cw, t, g, h);
+            write_grad::<T, true>(&q, c, z, p.cw, t, g, h);
         } else {
-            write_grad::<T, false>(&q, c, z, &p.cw, t, g, h);
+            write_grad::<T, false>(&q, c, z, p.cw, t, g, h);
         }
         if KIND != PROBS {
             let a_yy = if KIND == SMOOTH {

@@ -44,10 +44,13 @@ use core::ops::Range;
 
 use crate::error::{require, LossError};
 use crate::float::Float;
-use crate::kernel::{check_len, check_sample_weights, invalid_weight, Op, OpParts, Wants, Weights};
+use crate::kernel::{
+    check_len, check_sample_weights, invalid_weight, Op, Sinks, SourceWeights, Wants, Weights,
+};
 use crate::math;
 use crate::reduce::{first_failure, fold_lanes, tree, Reduction, BLOCK};
 use crate::simd::{dispatch, Level};
+use crate::strided::{Sink, Source};
 
 mod long;
 mod probs;
@@ -137,10 +140,32 @@ const PLAIN: u8 = 0;
 const SMOOTH: u8 = 1;
 const PROBS: u8 = 2;
 
+/// The logits, class indices, probabilities and per-row sample weights of a
+/// call with a strided argument.
+type Strided<'a, T> = (Source<'a, T>, Source<'a, i64>, Source<'a, T>, Source<'a, T>);
+
+/// The arguments of a cross-entropy call, in any layout.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Args<'a, T> {
+    /// The logits (or probabilities), rows of C.
+    pub(crate) x: Source<'a, T>,
+    /// Class indices, one per row, when [`index`](Self::index).
+    pub(crate) labels: Source<'a, i64>,
+    /// Probabilities, one per logit, when not [`index`](Self::index).
+    pub(crate) probs: Source<'a, T>,
+    pub(crate) sw: SourceWeights<'a, T>,
+    /// Whether the targets are class indices.
+    pub(crate) index: bool,
+}
+
 /// A call of [`CrossEntropy::evaluate`] whose checks have all passed, with
 /// everything its run needs decided: nothing has been written yet. Blocks of
 /// rows read it, on whichever thread takes them.
 struct Plan<'a, T> {
+    /// The logits, the class indices, the probabilities and the sample
+    /// weights as the blocks of rows read them: the arguments themselves
+    /// when they are slices, else empty, and each leaf gathers its rows from
+    /// [`strided`](Self::strided) and reads a plan of its own.
     x: &'a [T],
     classes: usize,
     /// Rows, rows per leaf of the tree, and rows from which a subtree goes
@@ -156,7 +181,7 @@ struct Plan<'a, T> {
     logits: bool,
     /// Class weights, or ones, then [`LANES`] zeros (full-width reads of a
     /// row's last chunk).
-    cw: Vec<T>,
+    cw: &'a [T],
     weighted_classes: bool,
     ignore: Option<i64>,
     /// 1 − ε and ε / C, in f64 and in T.
@@ -168,6 +193,8 @@ struct Plan<'a, T> {
     /// Sample weights: one per `per` consecutive rows; `per == 0`: none.
     sw: &'a [T],
     per: usize,
+    /// The arguments, when any of them is strided.
+    strided: Option<Strided<'a, T>>,
     /// Rows are scaled by `s_i / denom` when `mean`, by `s_i` otherwise.
     denom: f64,
     mean: bool,
@@ -549,10 +576,44 @@ impl<T: Float> CrossEntropy<T> {
         reduction: Reduction,
         op: Op<'_, T>,
     ) -> Result<T, LossError> {
-        let parts = op.parts();
-        let plan = self.plan(level, input, target, classes, weights, reduction, &parts)?;
-        let (_, v, g, h) = parts;
-        Ok(plan.run(v, g, h))
+        let (wants, v, g, h) = op.parts();
+        let args = Args {
+            x: Source::Slice(input),
+            labels: Source::Slice(match target {
+                Targets::Index(l) => l,
+                Targets::Probs(_) => &[],
+            }),
+            probs: Source::Slice(match target {
+                Targets::Index(_) => &[],
+                Targets::Probs(t) => t,
+            }),
+            sw: SourceWeights::from(weights),
+            index: matches!(target, Targets::Index(_)),
+        };
+        let outs = (Sink::Slice(v), Sink::Slice(g), Sink::Slice(h));
+        self.evaluate_sources(level, args, classes, reduction, wants, outs)
+    }
+
+    /// [`evaluate`](Self::evaluate) on arguments of any layout.
+    pub(crate) fn evaluate_sources(
+        &self,
+        level: Level,
+        args: Args<'_, T>,
+        classes: usize,
+        reduction: Reduction,
+        wants: Wants,
+        outs: Sinks<'_, T>,
+    ) -> Result<T, LossError> {
+        // Class weights (ones without), padded for full-width reads.
+        let c = classes;
+        let mut cw = Vec::with_capacity(c + LANES);
+        match &self.class_weight {
+            Some(w) => cw.extend_from_slice(w),
+            None => cw.resize(c, T::ONE),
+        }
+        cw.resize(c + LANES, T::ZERO);
+        let plan = self.plan(level, args, classes, reduction, wants, &outs, &cw)?;
+        Ok(plan.run(outs))
     }
 
     /// Checks a call of [`evaluate`](Self::evaluate) and decides how it
@@ -561,39 +622,37 @@ impl<T: Float> CrossEntropy<T> {
     fn plan<'a>(
         &self,
         level: Level,
-        input: &'a [T],
-        target: Targets<'a, T>,
+        args: Args<'a, T>,
         classes: usize,
-        weights: Weights<'a, T>,
         reduction: Reduction,
-        (wants, v, g, h): &OpParts<'_, T>,
+        wants: Wants,
+        (v, g, h): &Sinks<'_, T>,
+        cw: &'a [T],
     ) -> Result<Plan<'a, T>, LossError> {
-        let wants = *wants;
         let c = classes;
-        let (rows, labels, probs): (usize, &[i64], &[T]) = match target {
-            Targets::Index(labels) => {
-                if c == 0 && !labels.is_empty() {
-                    return Err(LossError::NoClasses { rows: labels.len() });
-                }
-                let expected = labels.len().saturating_mul(c);
-                check_len("input", expected, input.len())?;
-                (labels.len(), labels, &[])
+        let input = args.x;
+        let (labels, probs) = (args.labels, args.probs);
+        let rows = if args.index {
+            if c == 0 && labels.len() > 0 {
+                return Err(LossError::NoClasses { rows: labels.len() });
             }
-            Targets::Probs(t) => {
-                if let Some(ignore_index) = self.ignore_index {
-                    return Err(LossError::IgnoreIndexWithProbabilities { ignore_index });
-                }
-                if c == 0 {
-                    check_len("input", 0, input.len())?;
-                } else if !input.len().is_multiple_of(c) {
-                    return Err(LossError::NotWholeRows {
-                        len: input.len(),
-                        classes: c,
-                    });
-                }
-                check_len("target", input.len(), t.len())?;
-                (input.len().checked_div(c).unwrap_or(0), &[], t)
+            let expected = labels.len().saturating_mul(c);
+            check_len("input", expected, input.len())?;
+            labels.len()
+        } else {
+            if let Some(ignore_index) = self.ignore_index {
+                return Err(LossError::IgnoreIndexWithProbabilities { ignore_index });
             }
+            if c == 0 {
+                check_len("input", 0, input.len())?;
+            } else if !input.len().is_multiple_of(c) {
+                return Err(LossError::NotWholeRows {
+                    len: input.len(),
+                    classes: c,
+                });
+            }
+            check_len("target", input.len(), probs.len())?;
+            input.len().checked_div(c).unwrap_or(0)
         };
         if let Some(w) = &self.class_weight {
             check_len("class_weight", c, w.len())?;
@@ -610,15 +669,15 @@ impl<T: Float> CrossEntropy<T> {
         if wants.summed() && reduction == Reduction::None {
             return Err(LossError::NoneReduction);
         }
-        let (sw, per): (&[T], usize) = match weights {
-            Weights::None => (&[], 0),
-            Weights::Each(w) => {
+        let (sw, per) = match args.sw {
+            SourceWeights::None => (Source::Slice(&[][..]), 0),
+            SourceWeights::Each(w) => {
                 check_len("sample_weight", rows, w.len())?;
                 (w, 1)
             }
-            Weights::Rows(w) if w.len() == rows => (w, 1),
-            Weights::Rows(w) => {
-                if w.is_empty() || !rows.is_multiple_of(w.len()) {
+            SourceWeights::Rows(w) if w.len() == rows => (w, 1),
+            SourceWeights::Rows(w) => {
+                if w.len() == 0 || !rows.is_multiple_of(w.len()) {
                     return Err(LossError::WeightRows {
                         elements: rows,
                         weights: w.len(),
@@ -635,44 +694,56 @@ impl<T: Float> CrossEntropy<T> {
         if let Some(index) = first_failure(labels, grain, block_ok, ok) {
             return Err(LossError::InvalidLabel {
                 index,
-                label: labels[index],
+                label: labels.get(index),
                 classes: c,
             });
         }
 
-        // Class weights (ones without), padded for full-width reads.
-        let mut cw = Vec::with_capacity(c + LANES);
-        match &self.class_weight {
-            Some(w) => cw.extend_from_slice(w),
-            None => cw.resize(c, T::ONE),
-        }
-        cw.resize(c + LANES, T::ZERO);
         let weighted_classes = self.class_weight.is_some();
         let eps = self.label_smoothing;
         let spread = if c == 0 { 0.0 } else { eps / c as f64 };
-        let kind = match target {
-            Targets::Probs(_) => PROBS,
-            Targets::Index(_) if eps != 0.0 => SMOOTH,
-            Targets::Index(_) => PLAIN,
+        let kind = match (args.index, eps != 0.0) {
+            (false, _) => PROBS,
+            (true, true) => SMOOTH,
+            (true, false) => PLAIN,
         };
         let mean = reduction == Reduction::Mean;
         let denom = if mean && per == 0 && kind != PROBS && !weighted_classes {
             // Ones and zeros: the count is the tree's sum, exactly.
-            let ignored = ignore.map_or(0, |y| labels.iter().filter(|&&l| l == y).count());
+            let ignored = ignore.map_or(0, |y| match labels {
+                Source::Slice(l) => l.iter().filter(|&&l| l == y).count(),
+                _ => (0..rows).filter(|&i| labels.get(i) == y).count(),
+            });
             (rows - ignored) as f64
         } else if mean {
-            let row_weight = |i: usize| i.checked_div(per).map_or(1.0, |k| sw[k].to_f64());
             tree(rows, BLOCK, usize::MAX, (), &|r: Range<usize>, ()| {
+                // The leaf's labels and weights as slices (gathered if strided).
+                let (mut lb, mut wb) = (Vec::new(), Vec::new());
+                let l = if kind == PROBS {
+                    &[][..]
+                } else {
+                    labels.block(r.clone(), &mut lb)
+                };
+                let w = if per == 1 {
+                    sw.block(r.clone(), &mut wb)
+                } else {
+                    &[][..]
+                };
+                let row_weight = |i: usize, k: usize| match per {
+                    0 => 1.0,
+                    1 => w[k].to_f64(),
+                    _ => sw.get(i / per).to_f64(),
+                };
                 let mut d = 0.0;
-                for i in r {
+                for (k, i) in r.enumerate() {
                     d += if kind == PROBS {
-                        row_weight(i)
-                    } else if ignore == Some(labels[i]) {
+                        row_weight(i, k)
+                    } else if ignore == Some(l[k]) {
                         0.0
                     } else if weighted_classes {
-                        row_weight(i) * cw[labels[i] as usize].to_f64()
+                        row_weight(i, k) * cw[l[k] as usize].to_f64()
                     } else {
-                        row_weight(i)
+                        row_weight(i, k)
                     };
                 }
                 d
@@ -685,8 +756,20 @@ impl<T: Float> CrossEntropy<T> {
         } else {
             c as f64
         };
+        let (x, labels, probs, sw, strided) = match (input, labels, probs, sw) {
+            (Source::Slice(x), Source::Slice(l), Source::Slice(t), Source::Slice(w)) => {
+                (x, l, t, w, None)
+            }
+            _ => (
+                &[][..],
+                &[][..],
+                &[][..],
+                &[][..],
+                Some((input, labels, probs, sw)),
+            ),
+        };
         Ok(Plan {
-            x: input,
+            x,
             classes: c,
             rows,
             block: (ROW_BLOCK / c.max(1)).max(1),
@@ -705,6 +788,7 @@ impl<T: Float> CrossEntropy<T> {
             weight_sum,
             sw,
             per,
+            strided,
             denom,
             mean,
             wants,
@@ -713,25 +797,103 @@ impl<T: Float> CrossEntropy<T> {
     }
 }
 
+/// The rows of one leaf of a call with strided arguments, gathered: the
+/// sample weights one per row (none if the call has none).
+struct Leaf<T> {
+    x: Vec<T>,
+    labels: Vec<i64>,
+    probs: Vec<T>,
+    sw: Vec<T>,
+}
+
+impl<T: Float> Leaf<T> {
+    fn gather(
+        (x, labels, probs, sw): &Strided<'_, T>,
+        r: Range<usize>,
+        c: usize,
+        per: usize,
+    ) -> Self {
+        let mut leaf = Leaf {
+            x: Vec::with_capacity(r.len() * c),
+            labels: Vec::new(),
+            probs: Vec::new(),
+            sw: Vec::new(),
+        };
+        x.extend_into(r.start * c..r.end * c, &mut leaf.x);
+        if labels.len() > 0 {
+            labels.extend_into(r.clone(), &mut leaf.labels);
+        }
+        if probs.len() > 0 {
+            probs.extend_into(r.start * c..r.end * c, &mut leaf.probs);
+        }
+        if per > 0 {
+            leaf.sw.extend(r.map(|i| sw.get(i / per)));
+        }
+        leaf
+    }
+}
+
+impl<'a, T: Float> Plan<'a, T> {
+    /// The plan of one leaf whose rows `leaf` gathered, numbered from 0.
+    fn leaf<'b>(&'b self, leaf: &'b Leaf<T>) -> Plan<'b, T> {
+        Plan {
+            x: &leaf.x,
+            labels: &leaf.labels,
+            probs: &leaf.probs,
+            sw: &leaf.sw,
+            per: usize::from(self.per > 0),
+            strided: None,
+            cw: self.cw,
+            ..*self
+        }
+    }
+}
+
 impl<T: Float> Plan<'_, T> {
     /// Runs the call into the buffers it was planned with. Returns the
     /// reduced value when the value is summed, and `0` otherwise.
-    fn run(&self, v: &mut [T], g: &mut [T], h: &mut [T]) -> T {
+    fn run(&self, outs: Sinks<'_, T>) -> T {
         let (rows, block, grain, level) = (self.rows, self.block, self.grain, self.level);
         macro_rules! run {
             ($val:literal, $grad:literal, $hess:literal) => {{
                 macro_rules! go {
                     ($kind:expr, $logits:literal) => {
-                        tree(rows, block, grain, (v, g, h), &|r: Range<usize>,
-                                                              (v, g, h): (
-                            &mut [T],
-                            &mut [T],
-                            &mut [T],
-                        )| {
-                            rows_block::<T, $val, $grad, $hess, { $kind }, $logits>(
-                                level, self, r, v, g, h,
-                            )
-                        })
+                        tree(
+                            rows,
+                            block,
+                            grain,
+                            outs,
+                            &|r: Range<usize>, (mut vs, mut gs, mut hs): Sinks<'_, T>| {
+                                // Strided outputs are computed into buffers, then stored.
+                                let (mut vb, mut gb, mut hb) = (Vec::new(), Vec::new(), Vec::new());
+                                let (v, g, h) =
+                                    (vs.buffer(&mut vb), gs.buffer(&mut gb), hs.buffer(&mut hb));
+                                let sum = match &self.strided {
+                                    None => {
+                                        rows_block::<T, $val, $grad, $hess, { $kind }, $logits>(
+                                            level, self, r, v, g, h,
+                                        )
+                                    }
+                                    Some(args) => {
+                                        let leaf =
+                                            Leaf::gather(args, r.clone(), self.classes, self.per);
+                                        let p = self.leaf(&leaf);
+                                        rows_block::<T, $val, $grad, $hess, { $kind }, $logits>(
+                                            level,
+                                            &p,
+                                            0..r.len(),
+                                            v,
+                                            g,
+                                            h,
+                                        )
+                                    }
+                                };
+                                vs.finish(&vb);
+                                gs.finish(&gb);
+                                hs.finish(&hb);
+                                sum
+                            },
+                        )
                     };
                 }
                 match (self.kind, self.logits) {

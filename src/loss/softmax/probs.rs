@@ -171,7 +171,7 @@ pub(super) fn probs_row<
             spread_t: p.spread_t,
             scale: T::from_f64(scale),
         };
-        value = probs_dense(&d, x, c, &p.cw, t, g, h);
+        value = probs_dense(&d, x, c, p.cw, t, g, h);
     }
     if KIND != PROBS {
         let pm = if x[y] < tiny { tiny } else { x[y] };

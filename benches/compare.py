@@ -172,6 +172,11 @@ class Row:
         return fl / best if fl is not None and best else None
 
     @property
+    def strided_over_fl(self) -> float | None:
+        fl, strided = self.us.get("fastloss"), self.us.get("strided")
+        return strided / fl if fl and strided is not None else None
+
+    @property
     def fl_over_roof(self) -> float | None:
         fl, roof = self.us.get("fastloss"), self.us.get("roofline")
         return fl / roof if fl is not None and roof else None
@@ -186,6 +191,7 @@ class Row:
             "us": self.us,
             "fl_over_best": self.fl_over_best,
             "fl_over_roof": self.fl_over_roof,
+            "strided_over_fl": self.strided_over_fl,
             "status": self.status,
             "note": self.note,
         }
@@ -258,6 +264,27 @@ def _peer_calls(
     return calls
 
 
+def strided_call(bench: Bench, op: str, a: Array, b: Array) -> Callable[[], Any]:
+    """fastloss on the same values laid out as users' arrays often are, read in place: an
+    elementwise input as the second column of a two-column array (``proba[:, 1]``), logits
+    with the classes along axis 0 (a transposed array, ``axis=0``)."""
+    fl: Callable[..., Any] = bench.fastloss(op)
+    if bench.loss.family == "rows":
+        at = np.ascontiguousarray(a.T)
+        return lambda: fl(at, b, axis=0)
+    pair = np.empty((*a.shape, 2), dtype=a.dtype)
+    pair[..., 1] = a
+    column = pair[..., 1]
+    return lambda: fl(column, b)
+
+
+def _same(got: Any, want: Any) -> bool:
+    """Bitwise equality of two results (a value, or a value and a gradient)."""
+    if isinstance(want, tuple):
+        return all(_same(g, w) for g, w in zip(got, want))
+    return bool(np.array_equal(np.asarray(got), np.asarray(want), equal_nan=True))
+
+
 def run_case(
     bench: Bench,
     op: str,
@@ -268,6 +295,7 @@ def run_case(
     want: Sequence[str],
     seconds: float,
     repeats: int,
+    strided: bool = False,
 ) -> Row:
     name = bench.name
     row = Row(name, op, dtype, a.shape, dict.fromkeys(COLUMNS))
@@ -290,6 +318,15 @@ def run_case(
             row.status, row.note = "wrong", f"fastloss: {mismatch}"
         else:
             calls["fastloss"] = lambda: fl(a, b)
+            if strided:
+                call = strided_call(bench, op, a, b)
+                got = call()
+                if bench.loss.family == "rows" and op != "value":
+                    got = (got[0], got[1].T)
+                if _same(got, fl(a, b)):
+                    calls["strided"] = call
+                else:
+                    row.status, row.note = "wrong", "fastloss strided: differs from contiguous"
     try:
         peer_calls = _peer_calls(bench, op, a, b, peers, want)
     except Exception as e:
@@ -434,11 +471,12 @@ def _fmt_ratio(r: float | None) -> str:
 
 
 def format_table(rows: Sequence[Row]) -> str:
+    strided = any(r.us.get("strided") is not None for r in rows)
     head = (
         "| loss | op | dtype | n | fastloss µs | numpy µs | torch µs | jax µs | roofline µs "
-        "| fl/best | fl/roof |"
+        "| fl/best | fl/roof |" + (" strided µs | strided/fl |" if strided else "")
     )
-    lines = [head, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [head, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * 2 * strided]
     for r in rows:
         fl = {"wrong": "WRONG", "error": "ERROR"}.get(r.status) or _fmt_us(r.us["fastloss"])
         cells = [
@@ -451,6 +489,8 @@ def format_table(rows: Sequence[Row]) -> str:
             _fmt_ratio(r.fl_over_best),
             _fmt_ratio(r.fl_over_roof),
         ]
+        if strided:
+            cells += [_fmt_us(r.us.get("strided")), _fmt_ratio(r.strided_over_fl)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -540,6 +580,12 @@ def build_parser(table: Sequence[Bench]) -> argparse.ArgumentParser:
         metavar="T",
         help="set fastloss's and torch's thread counts (default: leave both as they are)",
     )
+    parser.add_argument(
+        "--strided",
+        action="store_true",
+        help="also time fastloss on strided arrays, read in place: the input as column 1 of a "
+        "two-column array (proba[:, 1]), logits transposed with axis=0",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the input arrays")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     return parser
@@ -616,7 +662,7 @@ def _run(
             for op in ops:
                 done += 1
                 t0 = time.perf_counter()
-                row = run_case(bench, op, dtype, a, b, peers, want, seconds, repeats)
+                row = run_case(bench, op, dtype, a, b, peers, want, seconds, repeats, args.strided)
                 rows.append(row)
                 fl = row.us["fastloss"]
                 print(

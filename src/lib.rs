@@ -130,9 +130,9 @@ pub mod loss;
 pub mod math;
 mod reduce;
 pub mod simd;
-// Only the `ndarray` API makes strided arguments so far: without it, the
-// slice paths alone are used.
-#[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
+// Only the `ndarray` API and the Python binding make strided arguments:
+// without them, the slice paths alone are used.
+#[cfg_attr(not(any(feature = "ndarray", feature = "python")), allow(dead_code))]
 mod strided;
 mod threads;
 

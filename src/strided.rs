@@ -4,6 +4,7 @@
 //! whole argument.
 
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 use core::ops::Range;
 
 use crate::error::LossError;
@@ -201,9 +202,7 @@ impl<'a, T: Copy + Default> Source<'a, T> {
         match *self {
             Source::Slice(s) => &s[r],
             Source::Strided(s) => {
-                assert!(r.end <= s.layout.len);
                 store.clear();
-                store.resize(r.len(), T::default());
                 s.gather(r, store);
                 store
             }
@@ -214,37 +213,63 @@ impl<'a, T: Copy + Default> Source<'a, T> {
     pub(crate) fn extend_into(&self, r: Range<usize>, out: &mut Vec<T>) {
         match self {
             Source::Slice(s) => out.extend_from_slice(&s[r]),
-            Source::Strided(s) => {
-                assert!(r.end <= s.layout.len);
-                let at = out.len();
-                out.resize(at + r.len(), T::default());
-                s.gather(r, &mut out[at..]);
-            }
+            Source::Strided(s) => s.gather(r, out),
         }
     }
 }
 
 impl<T: Copy> Strided<'_, T> {
-    /// Elements `r` (within the view) into `out` (of `r.len()`). Kept out
-    /// of line, so that the leaves of contiguous calls stay as small as
-    /// they were.
+    /// Appends elements `r` (within the view) to `out`, written once each:
+    /// the room they take is not cleared first. Kept out of line, so that
+    /// the leaves of contiguous calls stay as small as they were.
     #[inline(never)]
-    fn gather(&self, r: Range<usize>, out: &mut [T]) {
+    fn gather(&self, r: Range<usize>, out: &mut Vec<T>) {
+        assert!(r.end <= self.layout.len);
+        let (at, len) = (out.len(), r.len());
+        out.reserve(len);
+        let room = &mut out.spare_capacity_mut()[..len];
         self.layout.runs(r, |k, offset, count, step| {
-            let dst = &mut out[k..k + count];
+            let dst = &mut room[k..k + count];
             // SAFETY: every offset `runs` yields for elements within the
-            // view (checked by the callers) is one of its elements.
+            // view (asserted above) is one of its elements.
             unsafe {
                 let p = self.ptr.offset(offset);
-                if step == 1 {
-                    dst.copy_from_slice(core::slice::from_raw_parts(p, count));
-                } else {
-                    for (j, d) in dst.iter_mut().enumerate() {
-                        *d = *p.offset(j as isize * step);
+                match step {
+                    1 => {
+                        let src = core::slice::from_raw_parts(p.cast::<MaybeUninit<T>>(), count);
+                        dst.copy_from_slice(src);
+                    }
+                    2 => every::<T, 2>(p, dst),
+                    3 => every::<T, 3>(p, dst),
+                    4 => every::<T, 4>(p, dst),
+                    _ => {
+                        for (j, d) in dst.iter_mut().enumerate() {
+                            d.write(*p.offset(j as isize * step));
+                        }
                     }
                 }
             }
         });
+        // SAFETY: the runs of `r` cover its elements, so each of the `len`
+        // elements after `at` was written.
+        unsafe { out.set_len(at + len) };
+    }
+}
+
+/// `dst.len()` elements from `p` on, `S` apart. A step known when compiled
+/// lets the loads be vectorized (whole vectors, then shuffles).
+///
+/// # Safety
+/// Those elements must be valid for reads.
+#[inline(always)]
+unsafe fn every<T: Copy, const S: usize>(p: *const T, dst: &mut [MaybeUninit<T>]) {
+    let Some(last) = dst.len().checked_sub(1) else {
+        return;
+    };
+    // SAFETY: the caller's promise, for elements 0, S, ... last * S.
+    let src = unsafe { core::slice::from_raw_parts(p, last * S + 1) };
+    for (d, c) in dst.iter_mut().zip(src.chunks(S)) {
+        d.write(c[0]);
     }
 }
 
@@ -253,7 +278,9 @@ impl<T: Copy> Strided<'_, T> {
 pub(crate) enum Sink<'a, T> {
     /// The elements, contiguous and in C order.
     Slice(&'a mut [T]),
-    /// Elements `range` of a strided view.
+    /// Elements `range` of a strided view. Only the `ndarray` API writes
+    /// strided outputs: Python's are fresh arrays or a C-contiguous `out=`.
+    #[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
     Strided(StridedMut<'a, T>),
 }
 
@@ -282,6 +309,7 @@ impl<'a, T: Copy> Sink<'a, T> {
     /// valid for reads and writes of a `T` during `'a`, not be accessed
     /// otherwise during `'a`, and be a different address from every other
     /// element's (no stride 0, no axes that overlap).
+    #[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
     pub(crate) unsafe fn from_raw(ptr: *mut T, layout: &'a Layout) -> Self {
         if layout.len == 0 {
             return Sink::Slice(&mut []);
@@ -374,6 +402,44 @@ impl<T: Send> Split for Sink<'_, T> {
                     })
                 };
                 (part(range.start..mid), part(mid..range.end))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Gathered blocks equal the elements one at a time, for every step the
+    /// gather treats apart (contiguous, 2 to 4, others, reversed, 0).
+    #[test]
+    fn gather_every_step() {
+        let data: Vec<f32> = (0..4096).map(|i| i as f32).collect();
+        for step in [-3isize, -2, -1, 0, 1, 2, 3, 4, 5, 7] {
+            for len in [0usize, 1, 2, 3, 7, 8, 9, 31, 33, 100] {
+                for outer in [1usize, 3] {
+                    let inner_span = step.unsigned_abs() * len;
+                    let shape = [outer, len];
+                    let strides = [inner_span as isize + 1, step];
+                    let layout = Layout::new("x", &shape, &strides).unwrap();
+                    // The first element: where the lowest offset is not below 0.
+                    let start = if step < 0 { inner_span } else { 0 };
+                    // SAFETY: every offset stays within `data` (at most
+                    // 3 * (inner_span + 1) elements from `start`).
+                    let src = unsafe { Source::from_raw(data.as_ptr().add(start), &layout) };
+                    let n = outer * len;
+                    let one_by_one: Vec<f32> = (0..n).map(|i| src.get(i)).collect();
+                    for from in [0, n / 3] {
+                        let mut store = Vec::new();
+                        let got = src.block(from..n, &mut store);
+                        assert_eq!(
+                            got,
+                            &one_by_one[from..],
+                            "step {step} len {len} outer {outer}"
+                        );
+                    }
+                }
             }
         }
     }

@@ -373,6 +373,98 @@ def test_inputs_not_modified(loss: Loss) -> None:
         assert before.tobytes() == after.tobytes()
 
 
+# ------------------------------------------------------ read where they lie --
+
+
+def column(a: Array, k: int, of: int) -> Array:
+    """The same values, as column ``k`` of an array with ``of`` columns (``proba[:, 1]``)."""
+    big = np.zeros((*a.shape, of), dtype=a.dtype)
+    big[..., k] = a
+    return big[..., k]
+
+
+IN_PLACE: dict[str, Callable[[Array], Array]] = {
+    # Steps 2 to 4 have gathers of their own; 7 takes the general one.
+    "column of 2": lambda a: column(a, 1, 2),
+    "column of 3": lambda a: column(a, 0, 3),
+    "column of 4": lambda a: column(a, 3, 4),
+    "column of 7": lambda a: column(a, 5, 7),
+    "negative": reversed_,
+    "fortran": fortran,
+}
+
+
+@pytest.mark.parametrize("layout", list(IN_PLACE))
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+@pytest.mark.parametrize("loss", LOSSES, ids=ids(LOSSES))
+def test_layouts_over_blocks_and_threads(
+    loss: Loss, dtype: DType, layout: str, restore_threads: int
+) -> None:
+    """Strided arguments over many blocks, split between two threads, give bitwise the
+    results of their C-contiguous copies: every argument strided at once, the class
+    weights too."""
+    function("set_num_threads")(2)
+    shape = (70_001,) if loss.family == "elementwise" else (263, 51)
+    x, y = inputs(loss, shape, dtype, seed=3, specials=True)
+    w = weights(loss_shape(loss, x.shape), "each", seed=3)
+    assert w is not None
+    arrays = array_kwargs(loss, x, 3)
+    want = run_loss(loss, x, y, w, **arrays)
+    f = IN_PLACE[layout]
+    moved: dict[str, Any] = {k: f(v) if k == "class_weight" else v for k, v in arrays.items()}
+    got = run_loss(loss, f(x), f(y), f(w), **moved)
+    compare_runs(got, want, f"{layout} {shape} {np.dtype(dtype).name}")
+
+
+def peak_traced(run: Callable[[], Any]) -> int:
+    """The most memory Python and NumPy held at once while ``run`` ran, beyond what was
+    held before (NumPy reports its arrays' data to tracemalloc)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        run()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=ids(LOSSES))
+def test_strided_arguments_are_not_copied(loss: Loss) -> None:
+    """A column of a bigger array, in every argument, is read where it lies: the reduced
+    value allocates nothing the size of an argument. A byte-swapped input, which must be
+    converted, shows that a copy would be seen."""
+    shape = (200_000,) if loss.family == "elementwise" else (20_000,)
+    x, y = inputs(loss, shape, np.float32, seed=4, classes=10)
+    w = weights(loss_shape(loss, x.shape), "each", seed=4)
+    assert w is not None
+    xs, ys, ws = column(x, 1, 2), column(y, 1, 2), column(w.astype(np.float32), 1, 2)
+    kw = {**sample_kwargs(loss), **array_kwargs(loss, x, 4, np.float32)}
+    value = function(loss.name)
+    want = value(x, y, sample_weight=ws.copy(), **kw)
+    assert value(xs, ys, sample_weight=ws, **kw) == want
+    assert peak_traced(lambda: value(xs, ys, sample_weight=ws, **kw)) < x.nbytes // 8
+    swapped = x.astype(x.dtype.newbyteorder())
+    assert peak_traced(lambda: value(swapped, ys, sample_weight=ws, **kw)) >= x.nbytes
+
+
+def test_class_axis_first_is_not_copied() -> None:
+    """Logits with the classes along axis 0 (a transposed array) are read in place; the
+    gradient comes back in the input's layout."""
+    x, y = inputs(loss_of("cross_entropy")[0], (30_000,), np.float32, seed=5, classes=8)
+    xt = np.ascontiguousarray(x.T)
+    ce, vg = function("cross_entropy"), function("cross_entropy_value_and_grad")
+    assert ce(xt, y, axis=0) == ce(x, y)
+    assert peak_traced(lambda: ce(xt, y, axis=0)) < x.nbytes // 8
+    v, g = vg(xt, y, axis=0)
+    v1, g1 = vg(x, y)
+    assert v == v1
+    assert_bitwise(g, np.ascontiguousarray(g1.T), "axis=0 gradient")
+    assert g.flags.c_contiguous and g.shape == xt.shape
+
+
 # ----------------------------------------------- reductions, sample weights --
 
 WEIGHT_MODES = ("none", "each", "rows")

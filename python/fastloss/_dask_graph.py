@@ -405,7 +405,7 @@ def prepare(
         assert axis is not None
         index = _indices(t, rows_shape)
         if axis != x.ndim - 1:
-            # The kernel moves the classes last too (a copy); rows are then along axis 0.
+            # The classes last, so that rows are along axis 0 and blocks cut between them.
             class_axis = axis
             x = x.rechunk({axis: -1}) if isinstance(x, Array) else x  # type: ignore[no-untyped-call]
             x = da.moveaxis(x, axis, -1) if isinstance(x, Array) else np.moveaxis(x, axis, -1)

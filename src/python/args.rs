@@ -1,9 +1,9 @@
 //! How Python arguments become slices: array conversion, dtype promotion,
 //! and every check of an argument that the kernels do not make themselves
 //! (shapes, the class axis, the kind of target, `out=`), so that the binding
-//! modules only plan and run a call. C-contiguous, aligned, native
-//! float32/float64 arrays are borrowed as they are; anything else is
-//! converted by NumPy once.
+//! modules only plan and run a call. Arrays of the compute dtype, aligned
+//! and in native byte order, are read where they lie, whatever their
+//! strides; anything else is converted by NumPy once.
 
 use numpy::npyffi::flags::{NPY_ARRAY_ALIGNED, NPY_ARRAY_C_CONTIGUOUS, NPY_ARRAY_WRITEABLE};
 use numpy::{
@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use crate::error::LossError;
 use crate::float::Float;
 use crate::reduce::Reduction;
+use crate::strided::{Layout, Source};
 
 /// The dtype a call computes in.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -164,8 +165,74 @@ pub(crate) fn typed<'py, T: Float + Element>(
         return Ok(arr.cast::<PyArrayDyn<T>>()?.clone());
     }
     promotes_to(arr, name)?;
-    // `require(..., "CA")`, not `ascontiguousarray`: that one returns a
-    // contiguous array of the right dtype as it is, unaligned or not.
+    contiguous::<T>(arr)
+}
+
+/// An array argument as the kernel reads it, in `T`: the argument itself
+/// wherever it lies when it holds `T` (native byte order, aligned), else a
+/// C-contiguous converted copy; and where its elements are.
+pub(crate) struct Read<'py, T: Element> {
+    arr: Bound<'py, PyArrayDyn<T>>,
+    layout: Layout,
+}
+
+impl<'py, T: Element + Copy + Default> Read<'py, T> {
+    /// `arr` (argument `name`) read with its axes in `order` (all of them,
+    /// in their own order, when empty): the class axis of the cross-entropy
+    /// is read as if it were the last.
+    pub(crate) fn new(
+        arr: &Bound<'py, PyUntypedArray>,
+        name: &'static str,
+        order: &[usize],
+    ) -> PyResult<Self> {
+        let py = arr.py();
+        let dtype = arr.dtype();
+        // Strides in elements of `T`, which a converted copy has too.
+        let size = std::mem::size_of::<T>() as isize;
+        let in_place = dtype.is_equiv_to(&numpy::dtype::<T>(py))
+            && has_flags(arr, NPY_ARRAY_ALIGNED)
+            && arr.strides().iter().all(|s| s % size == 0);
+        let arr = if in_place {
+            arr.cast::<PyArrayDyn<T>>()?.clone()
+        } else {
+            promotes_to(arr, name)?;
+            contiguous::<T>(arr)?
+        };
+        let (shape, strides): (Vec<usize>, Vec<isize>) = {
+            let axes = arr.shape().iter().zip(arr.strides());
+            let all: Vec<_> = axes.map(|(&n, &s)| (n, s / size)).collect();
+            if order.is_empty() {
+                all.into_iter().unzip()
+            } else {
+                order.iter().map(|&k| all[k]).unzip()
+            }
+        };
+        let layout = Layout::new(name, &shape, &strides)?;
+        Ok(Self { arr, layout })
+    }
+
+    /// The elements, in C order of the axes as [`new`](Self::new) ordered
+    /// them.
+    ///
+    /// # Safety
+    /// No other code may write to the array while the source is alive. The
+    /// library's own outputs never alias an input (see [`check_out`]);
+    /// Python code mutating an input from another thread during a call is
+    /// documented as unsupported.
+    pub(crate) unsafe fn source(&self) -> Source<'_, T> {
+        // SAFETY: the layout is the array's own (its axes reordered), so it
+        // reaches its elements and no others; the caller promises no writes.
+        unsafe { Source::from_raw(self.arr.data(), &self.layout) }
+    }
+}
+
+/// `arr` converted to a C-contiguous, aligned, native array of `T` by NumPy
+/// (`require(..., "CA")`, not `ascontiguousarray`: that one returns a
+/// contiguous array of the right dtype as it is, unaligned or not).
+fn contiguous<'py, T: Element>(
+    arr: &Bound<'py, PyUntypedArray>,
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    let py = arr.py();
     static REQUIRE: NumpyFn = NumpyFn::new();
     let kwargs = PyDict::new(py);
     kwargs.set_item("dtype", numpy::dtype::<T>(py))?;
@@ -631,27 +698,6 @@ fn or_rows(shape: &[usize]) -> String {
     }
 }
 
-/// The class indices as a C-contiguous, aligned int64 array: the array
-/// itself when it is one, else a converted copy.
-pub(crate) fn labels<'py>(
-    target: &Bound<'py, PyUntypedArray>,
-) -> PyResult<Bound<'py, PyArrayDyn<i64>>> {
-    let py = target.py();
-    if target.dtype().is_equiv_to(&numpy::dtype::<i64>(py)) && target.is_c_contiguous() {
-        let arr = target.cast::<PyArrayDyn<i64>>()?;
-        // SAFETY: only the Result is used; the slice is dropped at once.
-        if unsafe { arr.as_slice() }.is_ok() {
-            return Ok(arr.clone());
-        }
-    }
-    static F: NumpyFn = NumpyFn::new();
-    let kwargs = PyDict::new(py);
-    kwargs.set_item("dtype", numpy::dtype::<i64>(py))?;
-    kwargs.set_item("requirements", "CA")?;
-    let copy = numpy_fn(py, &F, "require")?.call((target,), Some(&kwargs))?;
-    Ok(copy.cast_into::<PyArrayDyn<i64>>()?)
-}
-
 /// A flat index as the position of an array of `shape`: `(3,)`, `(1, 2)`.
 fn position(mut index: usize, shape: &[usize]) -> String {
     let mut pos = vec![0; shape.len()];
@@ -697,18 +743,18 @@ pub(crate) fn label_error(e: LossError, target_shape: &[usize]) -> PyErr {
 /// is that copy of `target`.
 pub(crate) fn check_unsigned_labels(
     target: &Bound<'_, PyUntypedArray>,
-    labels: &[i64],
+    labels: Source<'_, i64>,
     classes: usize,
     ignore: Option<i64>,
 ) -> PyResult<()> {
     let dtype = target.dtype();
-    if dtype.kind() != b'u' || dtype.itemsize() < 8 || labels.iter().all(|&y| y >= 0) {
+    if dtype.kind() != b'u' || dtype.itemsize() < 8 {
         return Ok(());
     }
     let bad = |y: i64| y < 0 || ((y as u64) >= classes as u64 && ignore != Some(y));
-    match labels.iter().position(|&y| bad(y)) {
+    match (0..labels.len()).find(|&i| bad(labels.get(i))) {
         Some(index) => Err(label_out_of_range(
-            labels[index] as u64,
+            labels.get(index) as u64,
             index,
             classes,
             target.shape(),

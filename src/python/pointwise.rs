@@ -8,9 +8,10 @@ use pyo3::prelude::*;
 use super::args::{self, Dtype, WeightShape};
 use super::kind::{Kind, Outputs};
 use crate::float::Float;
-use crate::kernel::{evaluate, Pointwise, Weights};
+use crate::kernel::{evaluate_sources, Pointwise, SourceWeights};
 use crate::reduce::Reduction;
 use crate::simd::Level;
+use crate::strided::Sink;
 
 /// The arguments of a call, converted to arrays and checked.
 pub(crate) struct Call<'py> {
@@ -68,24 +69,22 @@ impl<'py> Call<'py> {
         loss: L,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = self.input.py();
-        let input = args::typed::<T>(&self.input, "input")?;
-        let target = args::typed::<T>(&self.target, "target")?;
+        let input = args::Read::<T>::new(&self.input, "input", &[])?;
+        let target = args::Read::<T>::new(&self.target, "target", &[])?;
         let weight = match &self.weight {
             None => None,
-            Some((w, shape)) => Some((args::typed::<T>(w, "sample_weight")?, shape)),
+            Some((w, shape)) => Some((args::Read::<T>::new(w, "sample_weight", &[])?, shape)),
         };
         // SAFETY: inputs are only read; outputs are fresh arrays or `out`,
         // which `check_out` proved disjoint from them.
-        let (x, y) = unsafe { (args::slice(&input), args::slice(&target)) };
-        let w = weight.as_ref().map(|(w, shape)| {
+        let (x, y) = unsafe { (input.source(), target.source()) };
+        let w = match &weight {
+            None => SourceWeights::None,
             // SAFETY: as above.
-            let w = unsafe { args::slice(w) };
-            match shape {
-                WeightShape::Each => Weights::Each(w),
-                WeightShape::Rows => Weights::Rows(w),
-            }
-        });
-        let w = w.unwrap_or(Weights::None);
+            Some((w, WeightShape::Each)) => SourceWeights::Each(unsafe { w.source() }),
+            // SAFETY: as above.
+            Some((w, WeightShape::Rows)) => SourceWeights::Rows(unsafe { w.source() }),
+        };
         let shape = self.input.shape().to_vec();
         let out = match &self.out {
             Some(out) => {
@@ -109,8 +108,9 @@ impl<'py> Call<'py> {
         let value = {
             // SAFETY: the outputs are distinct fresh arrays (or `out`),
             // C-contiguous and of type T; nothing else holds them yet.
-            let op = unsafe { outputs.op(kind) };
-            let run = || evaluate(Level::active(), &loss, x, y, w, reduction, op);
+            let (wants, v, g, h) = unsafe { outputs.op(kind) }.parts();
+            let outs = (Sink::Slice(v), Sink::Slice(g), Sink::Slice(h));
+            let run = || evaluate_sources(Level::active(), &loss, x, y, w, reduction, wants, outs);
             super::run_call(py, x.len(), run)??
         };
         outputs

@@ -1,24 +1,20 @@
-//! The Python functions of the softmax cross-entropy: the class axis moved
-//! last (a copy only when it is not last already), class-index or
-//! probability targets told apart by dtype, every check before the first
-//! write, then one call of [`CrossEntropy::evaluate`].
+//! The Python functions of the softmax cross-entropy: the class axis read
+//! in place as if it were the last (gradients written with it last, and
+//! moved back by a copy when it is not), class-index or probability targets
+//! told apart by dtype, every check before the first write, then one call
+//! of [`CrossEntropy::evaluate`].
 
-use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{Element, PyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
 use super::args::{self, Dtype, WeightShape};
 use super::kind::{Kind, Outputs};
 use crate::float::Float;
-use crate::kernel::Weights;
-use crate::loss::softmax::{CrossEntropy, Targets};
+use crate::kernel::SourceWeights;
+use crate::loss::softmax::{Args, CrossEntropy};
 use crate::reduce::Reduction;
 use crate::simd::Level;
-
-/// `np.moveaxis(arr, from, to)`.
-fn moveaxis<'py>(arr: &Bound<'py, PyAny>, from: isize, to: isize) -> PyResult<Bound<'py, PyAny>> {
-    static F: args::NumpyFn = args::NumpyFn::new();
-    args::numpy_fn(arr.py(), &F, "moveaxis")?.call1((arr, from, to))
-}
+use crate::strided::{Sink, Source};
 
 /// The targets of a call.
 enum Target<'py> {
@@ -111,56 +107,58 @@ impl<'py> Call<'py> {
     fn run<T: Float + Element>(self, kind: Kind) -> PyResult<Bound<'py, PyAny>> {
         let py = self.input.py();
         let shape = self.input.shape().to_vec();
-        let last = self.axis + 1 == shape.len();
-        // Rows contiguous: the class axis last, by a copy only when it is not.
-        let to_rows = |a: &Bound<'py, PyUntypedArray>, name: &str| {
-            if last {
-                args::typed::<T>(a, name)
-            } else {
-                let moved = moveaxis(a.as_any(), self.axis as isize, -1)?;
-                args::typed::<T>(moved.cast::<PyUntypedArray>()?, name)
-            }
-        };
-        let input = to_rows(&self.input, "input")?;
+        // The class axis read as if it were the last, the rows in C order
+        // of the other axes.
+        let ndim = shape.len();
+        let order: Vec<usize> = (0..ndim)
+            .filter(|&k| k != self.axis)
+            .chain([self.axis])
+            .collect();
+        let input = args::Read::<T>::new(&self.input, "input", &order)?;
         let (labels, probs) = match &self.target {
-            Target::Index(t) => (Some(args::labels(t)?), None),
-            Target::Probs(t) => (None, Some(to_rows(t, "target")?)),
+            Target::Index(t) => (Some(args::Read::<i64>::new(t, "target", &[])?), None),
+            Target::Probs(t) => (None, Some(args::Read::<T>::new(t, "target", &order)?)),
         };
         let class_weight = match &self.class_weight {
-            Some(w) => Some(args::typed::<T>(w, "class_weight")?),
+            Some(w) => Some(args::Read::<T>::new(w, "class_weight", &[])?),
             None => None,
         };
         let weight = match &self.weight {
-            Some((w, shape)) => Some((args::typed::<T>(w, "sample_weight")?, shape)),
+            Some((w, shape)) => Some((args::Read::<T>::new(w, "sample_weight", &[])?, shape)),
             None => None,
         };
         // SAFETY: inputs are only read; outputs are fresh arrays or `out`,
         // which `check_out` proved disjoint from them.
-        let x = unsafe { args::slice(&input) };
-        let target = match (&labels, &probs) {
-            // SAFETY: `labels` returns C-contiguous aligned int64 arrays.
-            (Some(l), _) => Targets::Index(unsafe { l.as_slice() }.expect("contiguous")),
+        let x = unsafe { input.source() };
+        let (labels, probs, index) = match (&labels, &probs) {
             // SAFETY: as above.
-            (_, Some(p)) => Targets::Probs(unsafe { args::slice(p) }),
+            (Some(l), _) => (unsafe { l.source() }, Source::Slice(&[][..]), true),
+            // SAFETY: as above.
+            (_, Some(p)) => (Source::Slice(&[][..]), unsafe { p.source() }, false),
             _ => unreachable!("one kind of target"),
         };
-        if let (Target::Index(t), Targets::Index(l)) = (&self.target, target) {
-            args::check_unsigned_labels(t, l, self.classes, self.ignore_index)?;
+        if let Target::Index(t) = &self.target {
+            args::check_unsigned_labels(t, labels, self.classes, self.ignore_index)?;
         }
-        // SAFETY: as above.
-        let cw = class_weight.as_ref().map(|w| unsafe { args::slice(w) });
-        let w = match &weight {
+        // Class weights are few: gathered when strided.
+        let mut cw = Vec::new();
+        if let Some(w) = &class_weight {
             // SAFETY: as above.
-            Some((w, WeightShape::Each)) => Weights::Each(unsafe { args::slice(w) }),
+            let w = unsafe { w.source() };
+            w.extend_into(0..w.len(), &mut cw);
+        }
+        let sw = match &weight {
             // SAFETY: as above.
-            Some((w, WeightShape::Rows)) => Weights::Rows(unsafe { args::slice(w) }),
-            None => Weights::None,
+            Some((w, WeightShape::Each)) => SourceWeights::Each(unsafe { w.source() }),
+            // SAFETY: as above.
+            Some((w, WeightShape::Rows)) => SourceWeights::Rows(unsafe { w.source() }),
+            None => SourceWeights::None,
         };
         let mut loss = CrossEntropy::<T>::new()
             .with_label_smoothing(self.label_smoothing)?
             .with_from_logits(self.from_logits);
-        if let Some(cw) = cw {
-            loss = loss.with_class_weight(cw)?;
+        if class_weight.is_some() {
+            loss = loss.with_class_weight(&cw)?;
         }
         if let Some(i) = self.ignore_index {
             loss = loss.with_ignore_index(i);
@@ -182,15 +180,17 @@ impl<'py> Call<'py> {
             }
             None => None,
         };
-        // Gradients are computed with rows contiguous: into `out` (or the
-        // result) directly when the class axis is last.
-        let mut moved_shape = self.rows_shape.clone();
-        moved_shape.push(self.classes);
         let new = |s: &[usize]| -> Bound<'py, PyArrayDyn<T>> {
             // SAFETY: the kernel writes every element before the array is
             // returned; on error the array is dropped unseen.
             unsafe { PyArrayDyn::<T>::new(py, s, false) }
         };
+        // Gradients are written with rows contiguous: into `out` (or the
+        // result) directly when the class axis is last, else into arrays of
+        // the moved shape, copied back below. Written in place through the
+        // input's layout, each row would scatter over C cache lines.
+        let last = self.axis + 1 == ndim;
+        let moved_shape: Vec<usize> = order.iter().map(|&k| shape[k]).collect();
         let grad_buf = || match (&out, last) {
             (Some(o), true) => o.clone(),
             (_, true) => new(&shape),
@@ -205,11 +205,20 @@ impl<'py> Call<'py> {
             || new(&moved_shape),
         );
         let classes = self.classes;
+        let args = Args {
+            x,
+            labels,
+            probs,
+            sw,
+            index,
+        };
         let value = {
             // SAFETY: the outputs are distinct fresh arrays (or `out`),
             // C-contiguous and of type T; nothing else holds them yet.
-            let op = unsafe { outputs.op(kind) };
-            let run = || loss.evaluate(Level::active(), x, target, classes, w, reduction, op);
+            let (wants, v, g, h) = unsafe { outputs.op(kind) }.parts();
+            let outs = (Sink::Slice(v), Sink::Slice(g), Sink::Slice(h));
+            let run =
+                || loss.evaluate_sources(Level::active(), args, classes, reduction, wants, outs);
             super::run_call(py, x.len(), run)?
                 .map_err(|e| args::label_error(e, &self.rows_shape))?
         };
@@ -234,6 +243,12 @@ impl<'py> Call<'py> {
         };
         outputs.result(py, kind, value.to_f64())
     }
+}
+
+/// `np.moveaxis(arr, from, to)`.
+fn moveaxis<'py>(arr: &Bound<'py, PyAny>, from: isize, to: isize) -> PyResult<Bound<'py, PyAny>> {
+    static F: args::NumpyFn = args::NumpyFn::new();
+    args::numpy_fn(arr.py(), &F, "moveaxis")?.call1((arr, from, to))
 }
 
 /// The binding of `cross_entropy` and its three siblings (`losses.rs`).

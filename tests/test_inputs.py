@@ -974,6 +974,42 @@ def test_out_valid(func: str, dtype: DType, shape: tuple[int, ...]) -> None:
                 assert_bitwise(got, want, f"{func} out= {red} {sorted(kw)}")
 
 
+@pytest.mark.parametrize("func", OUT_FUNCTIONS)
+def test_out_of_another_float_dtype(func: str) -> None:
+    """``out=`` of the other float dtype, or of a half-precision input's own, holds the
+    result converted from the compute dtype (rounded once), and is what is returned."""
+    loss, form = loss_of(func)
+    # float16 inputs: the float32 ones that stay finite, and zero or not, when rounded (the
+    # domains' bounds 0 and 1 are float16 values, so each element stays in its domain).
+    # Cross-entropy: float16 logits (moderate ones), int64 class indices.
+    x32, t32 = inputs(loss, (4099,), np.float32, seed=6)
+    with np.errstate(over="ignore"):
+        x16 = x32.astype(np.float16)
+        t16 = t32 if loss.family == "rows" else t32.astype(np.float16)
+    if loss.family != "rows":
+        keep = np.isfinite(x16) & ((x16 != 0) == (x32 != 0))
+        keep &= np.isfinite(t16) & ((t16 != 0) == (t32 != 0))
+        x16, t16 = x16[keep], t16[keep]
+    cases = [
+        (*inputs(loss, (4099,), np.float32, seed=6), np.float64),
+        (*inputs(loss, (4099,), np.float64, seed=6), np.float32),
+        (x16, t16, np.float16),
+    ]
+    for x, t, out_dtype in cases:
+        kw = sample_kwargs(loss)
+        want = call(loss, form, x, t, **kw)
+        out = np.full(x.shape, 7.25, dtype=out_dtype)
+        got = call(loss, form, x, t, out=out, **kw)
+        grad = got[1] if isinstance(got, tuple) else got
+        assert grad is out, f"{func}: did not return out"
+        want_grad = want[1] if isinstance(want, tuple) else want
+        what = f"{func} {x.dtype} into {np.dtype(out_dtype).name}"
+        with np.errstate(over="ignore"):
+            assert_bitwise(out, want_grad.astype(out_dtype), what)
+        if isinstance(want, tuple):
+            assert_bitwise(got[0], want[0], what)
+
+
 def failing_calls(loss: Loss, form: str, dtype: DType) -> list[tuple[str, Failing, Array]]:
     """(label, call(out) that must fail, the sentinel-filled ``out`` it writes to)."""
     n = N_ERR
@@ -981,7 +1017,6 @@ def failing_calls(loss: Loss, form: str, dtype: DType) -> list[tuple[str, Failin
     xs = x.shape
     f = function(loss.name + form)
     param = sample_kwargs(loss)
-    wrong_dtype = np.float32 if dtype == np.float64 else np.float64
 
     def run(*args: Any, **kwargs: Any) -> Failing:
         """A call of ``f`` with ``out=o``; (x, y) unless other arrays are given."""
@@ -1002,7 +1037,7 @@ def failing_calls(loss: Loss, form: str, dtype: DType) -> list[tuple[str, Failin
 
     x2, y2 = inputs(loss, (6, 819), dtype, seed=2)
     cases: list[tuple[str, Failing, Array]] = [
-        ("wrong dtype", run(), sentinel(dt=wrong_dtype)),
+        ("half dtype, input not half", run(), sentinel(dt=np.float16)),
         ("int dtype", run(), sentinel(dt=np.int64)),
         ("complex dtype", run(), sentinel(dt=np.complex128)),
         ("too short", run(), sentinel(input_shape(loss, (n - 1,)))),

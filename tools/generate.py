@@ -145,8 +145,10 @@ def docstring(loss: Any, form: str) -> str:
     )
     if has_out(form):
         lines += wrap(
-            "out: None, or a writable array of the input's shape and the compute dtype, "
-            "sharing no memory with the arguments; checked before anything is written.",
+            "out: None, or a writable C-contiguous array of the input's shape, sharing no "
+            "memory with the arguments; checked before anything is written. float32 or "
+            "float64 (the gradient converted into it when it is not the compute dtype), or a "
+            "float16 input's own dtype (rounded once from float32).",
             width,
             "    ",
             "    ",

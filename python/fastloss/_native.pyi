@@ -182,8 +182,10 @@ def mae_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -230,8 +232,10 @@ def mae_value_and_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -420,8 +424,10 @@ def mse_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -468,8 +474,10 @@ def mse_value_and_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -668,8 +676,10 @@ def smooth_l1_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -720,8 +730,10 @@ def smooth_l1_value_and_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -926,8 +938,10 @@ def huber_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -977,8 +991,10 @@ def huber_value_and_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -1174,8 +1190,10 @@ def log_cosh_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -1222,8 +1240,10 @@ def log_cosh_value_and_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -1420,8 +1440,10 @@ def pinball_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -1471,8 +1493,10 @@ def pinball_value_and_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     Inputs are anything NumPy turns into an array. The compute dtype is float32 when both
     input and target are float32 or float16, float64 otherwise; arrays come back in it.
@@ -1673,8 +1697,10 @@ def binary_cross_entropy_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     An input outside [0, 1], or NaN, raises ValueError naming the value and its index;
     targets are not checked.
@@ -1725,8 +1751,10 @@ def binary_cross_entropy_value_and_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     An input outside [0, 1], or NaN, raises ValueError naming the value and its index;
     targets are not checked.
@@ -1938,8 +1966,10 @@ def binary_cross_entropy_with_logits_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     Exact at x = ±inf (x = -inf with t = 0 gives 0).
 
@@ -1995,8 +2025,10 @@ def binary_cross_entropy_with_logits_value_and_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     Exact at x = ±inf (x = -inf with t = 0 gives 0).
 
@@ -2229,8 +2261,10 @@ def sigmoid_focal_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     1 - p_t is computed from the logit, never as 1 - p, so that (1 - p_t)^γ keeps its
     precision as p_t approaches 1.
@@ -2293,8 +2327,10 @@ def sigmoid_focal_value_and_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     1 - p_t is computed from the logit, never as 1 - p, so that (1 - p_t)^γ keeps its
     precision as p_t approaches 1.
@@ -2517,8 +2553,10 @@ def poisson_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     PyTorch's poisson_nll_loss(log_input=True, full=False) and scikit-learn's
     HalfPoissonLoss. A target that is negative, infinite or NaN raises ValueError naming the
@@ -2569,8 +2607,10 @@ def poisson_value_and_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     PyTorch's poisson_nll_loss(log_input=True, full=False) and scikit-learn's
     HalfPoissonLoss. A target that is negative, infinite or NaN raises ValueError naming the
@@ -2770,8 +2810,10 @@ def gamma_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     scikit-learn's HalfGammaLoss. A target that is not positive and finite, or NaN, raises
     ValueError naming the value and its index, before anything is written.
@@ -2821,8 +2863,10 @@ def gamma_value_and_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     scikit-learn's HalfGammaLoss. A target that is not positive and finite, or NaN, raises
     ValueError naming the value and its index, before anything is written.
@@ -3031,8 +3075,10 @@ def tweedie_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     scikit-learn's HalfTweedieLoss. A target that is negative (or not positive, at power 2),
     infinite or NaN raises ValueError naming the value and its index, before anything is
@@ -3087,8 +3133,10 @@ def tweedie_value_and_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     scikit-learn's HalfTweedieLoss. A target that is negative (or not positive, at power 2),
     infinite or NaN raises ValueError naming the value and its index, before anything is
@@ -3350,8 +3398,10 @@ def cross_entropy_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     `target` holds integer class indices (the input's shape without `axis`) or probabilities
     (the input's shape). Target weights a_c: index y gives (1 - ε)·w_y·[c = y] + (ε/C)·w_c,
@@ -3428,8 +3478,10 @@ def cross_entropy_value_and_grad(
         sample_weight: None, the shape of the per-element loss, or one weight per row
             (length shape[0]); finite, negative included; the weighted mean is sum(w*l) /
             sum(w), which is ±inf or nan when sum(w) = 0.
-        out: None, or a writable array of the input's shape and the compute dtype, sharing
-            no memory with the arguments; checked before anything is written.
+        out: None, or a writable C-contiguous array of the input's shape, sharing no memory
+            with the arguments; checked before anything is written. float32 or float64 (the
+            gradient converted into it when it is not the compute dtype), or a float16
+            input's own dtype (rounded once from float32).
 
     `target` holds integer class indices (the input's shape without `axis`) or probabilities
     (the input's shape). Target weights a_c: index y gives (1 - ε)·w_y·[c = y] + (ε/C)·w_c,

@@ -408,26 +408,83 @@ fn shares_memory(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<bool> {
         .extract()
 }
 
-/// Checks `out=` completely before anything is written: an ndarray of the
-/// compute dtype and `shape`, C-contiguous, aligned, writable, and sharing
-/// no memory with any argument the call reads (`reads`, by name: the arrays
+/// `out=`, checked: the gradient goes into it directly when it has the
+/// compute dtype, else into a fresh array first, converted into it by
+/// [`store`](Out::store).
+pub(crate) enum Out<'py, T> {
+    Same(Bound<'py, PyArrayDyn<T>>),
+    Other(Bound<'py, PyUntypedArray>),
+}
+
+impl<'py, T: Element> Out<'py, T> {
+    /// The array the kernel may write straight into.
+    pub(crate) fn direct(&self) -> Option<Bound<'py, PyArrayDyn<T>>> {
+        match self {
+            Out::Same(a) => Some(a.clone()),
+            Out::Other(_) => None,
+        }
+    }
+
+    /// `out`, holding `result`: the array the kernel wrote into (`out`
+    /// itself, or a fresh one whose values are converted into `out`).
+    pub(crate) fn store(&self, result: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            Out::Same(_) => Ok(result),
+            Out::Other(out) => {
+                // Under `errstate(all="ignore")`: a gradient beyond float16's
+                // range rounds to inf, as the rounding is documented to,
+                // without a warning from NumPy.
+                static COPYTO: NumpyFn = NumpyFn::new();
+                static ERRSTATE: NumpyFn = NumpyFn::new();
+                let py = out.py();
+                let ignore = PyDict::new(py);
+                ignore.set_item("all", "ignore")?;
+                let quiet = numpy_fn(py, &ERRSTATE, "errstate")?.call((), Some(&ignore))?;
+                quiet.call_method0("__enter__")?;
+                let casting = PyDict::new(py);
+                casting.set_item("casting", "unsafe")?;
+                let copied = numpy_fn(py, &COPYTO, "copyto")?.call((out, result), Some(&casting));
+                let none = py.None();
+                quiet.call_method1("__exit__", (&none, &none, &none))?;
+                copied?;
+                Ok(out.clone().into_any())
+            }
+        }
+    }
+}
+
+/// Checks `out=` completely before anything is written: an ndarray of
+/// `shape`, C-contiguous, aligned, writable, and sharing no memory with any
+/// argument the call reads (`reads`, by name, the input first: the arrays
 /// as given, before any conversion, since the kernel reads either them or
-/// fresh copies of them, made before the first write).
+/// fresh copies of them, made before the first write). Its dtype is the compute dtype,
+/// the other of float32 and float64 (scikit-learn's loss tests pass float64
+/// gradient buffers for float32 inputs), or the input's own half-precision
+/// dtype; the gradient is converted into it, rounded once.
 pub(crate) fn check_out<'py, T: Float + Element>(
     out: &Bound<'py, PyAny>,
     shape: &[usize],
     reads: &[(&str, &Bound<'py, PyUntypedArray>)],
-) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+) -> PyResult<Out<'py, T>> {
     let arr = out.cast::<PyUntypedArray>().map_err(|_| {
         PyTypeError::new_err(format!(
             "out must be a numpy.ndarray, got {}",
             out.get_type().name().map_or("?".into(), |n| n.to_string())
         ))
     })?;
-    if !arr.dtype().is_equiv_to(&numpy::dtype::<T>(out.py())) {
+    let py = out.py();
+    let dtype = arr.dtype();
+    let same = dtype.is_equiv_to(&numpy::dtype::<T>(py));
+    let input = reads.first().map(|(_, a)| a.dtype());
+    let other = dtype.is_equiv_to(&numpy::dtype::<f32>(py))
+        || dtype.is_equiv_to(&numpy::dtype::<f64>(py))
+        || (dtype.itemsize() == 2
+            && T::MANTISSA_DIGITS == 24
+            && input.is_some_and(|i| dtype.is_equiv_to(&i)));
+    if !same && !other {
         return Err(PyTypeError::new_err(format!(
-            "out has dtype {}, expected the compute dtype {}",
-            arr.dtype().str()?,
+            "out has dtype {}; expected float32 or float64 (the compute dtype here is {}), or a half-precision input's own dtype",
+            dtype.str()?,
             T::NAME
         )));
     }
@@ -461,7 +518,11 @@ pub(crate) fn check_out<'py, T: Float + Element>(
             )));
         }
     }
-    Ok(arr.cast::<PyArrayDyn<T>>()?.clone())
+    Ok(if same {
+        Out::Same(arr.cast::<PyArrayDyn<T>>()?.clone())
+    } else {
+        Out::Other(arr.clone())
+    })
 }
 
 /// Sample weights: `None`, the input's shape, or 1-D of length `shape[0]`.

@@ -102,7 +102,7 @@ impl<'py> Call<'py> {
             // returned; on error the array is dropped unseen.
             unsafe { PyArrayDyn::<T>::new(py, shape.as_slice(), false) }
         };
-        let grad = || out.clone().unwrap_or_else(new);
+        let grad = || out.as_ref().and_then(args::Out::direct).unwrap_or_else(new);
         let reduction = self.reduction;
         let outputs = Outputs::new(kind, reduction, new, grad, new);
         let value = {
@@ -113,9 +113,11 @@ impl<'py> Call<'py> {
             let run = || evaluate_sources(Level::active(), &loss, x, y, w, reduction, wants, outs);
             super::run_call(py, x.len(), run)??
         };
-        outputs
-            .map(|a| a.into_any())
-            .result(py, kind, value.to_f64())
+        let mut outputs = outputs.map(|a| a.into_any());
+        if let Some(out) = &out {
+            outputs.grad = outputs.grad.map(|g| out.store(g)).transpose()?;
+        }
+        outputs.result(py, kind, value.to_f64())
     }
 }
 

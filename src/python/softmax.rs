@@ -191,7 +191,8 @@ impl<'py> Call<'py> {
         // input's layout, each row would scatter over C cache lines.
         let last = self.axis + 1 == ndim;
         let moved_shape: Vec<usize> = order.iter().map(|&k| shape[k]).collect();
-        let grad_buf = || match (&out, last) {
+        let direct = out.as_ref().and_then(args::Out::direct);
+        let grad_buf = || match (&direct, last) {
             (Some(o), true) => o.clone(),
             (_, true) => new(&shape),
             (_, false) => new(&moved_shape),
@@ -238,7 +239,13 @@ impl<'py> Call<'py> {
         };
         let outputs = Outputs {
             value: outputs.value.map(|v| v.into_any()),
-            grad: outputs.grad.map(|g| back(g, out.as_ref())).transpose()?,
+            grad: outputs
+                .grad
+                .map(|g| match &out {
+                    Some(o) => o.store(back(g, direct.as_ref())?),
+                    None => back(g, None),
+                })
+                .transpose()?,
             hess: outputs.hess.map(|h| back(h, None)).transpose()?,
         };
         outputs.result(py, kind, value.to_f64())

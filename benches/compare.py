@@ -40,7 +40,7 @@ DTYPES = ("float32", "float64")
 PEERS = ("numpy", "torch", "jax")
 SIZES = (100, 10**4, 10**6, 10**7)
 QUICK_SIZES = (100, 10**4, 10**6)
-COLUMNS = ("fastloss", "numpy", "torch", "jax", "roofline")
+COLUMNS = ("fastloss", "numpy", "torch", "jax", "roofline", "roof_all")
 # Relative tolerance of the correctness guard (fastloss against the NumPy expression).
 RTOL = {"float32": 1e-4, "float64": 1e-10}
 # Looser tolerance for the (non-fatal) sanity check of the torch / jax expressions.
@@ -176,10 +176,17 @@ class Row:
         fl, strided = self.us.get("fastloss"), self.us.get("strided")
         return strided / fl if fl and strided is not None else None
 
+    def _fl_over(self, column: str) -> float | None:
+        fl, roof = self.us.get("fastloss"), self.us.get(column)
+        return fl / roof if fl is not None and roof else None
+
     @property
     def fl_over_roof(self) -> float | None:
-        fl, roof = self.us.get("fastloss"), self.us.get("roofline")
-        return fl / roof if fl is not None and roof else None
+        return self._fl_over("roofline")
+
+    @property
+    def fl_over_roof_all(self) -> float | None:
+        return self._fl_over("roof_all")
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -191,6 +198,7 @@ class Row:
             "us": self.us,
             "fl_over_best": self.fl_over_best,
             "fl_over_roof": self.fl_over_roof,
+            "fl_over_roof_all": self.fl_over_roof_all,
             "strided_over_fl": self.strided_over_fl,
             "status": self.status,
             "note": self.note,
@@ -278,6 +286,28 @@ def strided_call(bench: Bench, op: str, a: Array, b: Array) -> Callable[[], Any]
     return lambda: fl(column, b)
 
 
+def roofs(bench: Bench, op: str, a: Array, b: Array) -> dict[str, Callable[[], Any]]:
+    """The least any implementation can take: reading the case's bytes, and for
+    ``value_and_grad`` writing a gradient's, with NumPy on one thread (``roofline``) and with
+    fastloss's threads (``roof_all``, a streaming pass in Rust on the kernels' thread pool)."""
+    ra, rb = bench.roofline(a, b)
+    ua, ub = ra.view(np.uint8), rb.view(np.uint8)
+    stream = fastloss._native._stream
+    calls: dict[str, Callable[[], Any]]
+    if op == "value":
+        calls = {"roofline": lambda: np.dot(ra, rb), "roof_all": lambda: stream(ua, ub)}
+    else:
+        g = np.empty_like(ra)
+        ug = g.view(np.uint8)
+        calls = {
+            "roofline": lambda: np.add(ra, rb, out=g),
+            "roof_all": lambda: stream(ua, ub, ug),
+        }
+    for call in calls.values():
+        call()  # warm-up (the other calls were made once before)
+    return calls
+
+
 def _same(got: Any, want: Any) -> bool:
     """Bitwise equality of two results (a value, or a value and a gradient)."""
     if isinstance(want, tuple):
@@ -348,10 +378,7 @@ def run_case(
             calls[peer] = call
         except Exception as e:
             print(f"  warning: {peer} failed on {name} {op} {dtype}: {e!r}", file=sys.stderr)
-    if op == "value":
-        ra, rb = bench.roofline(a, b)
-        calls["roofline"] = lambda: np.dot(ra, rb)
-        calls["roofline"]()  # warm-up (the other calls were made once above)
+    calls.update(roofs(bench, op, a, b))
     del ref
     gc.collect()
     enabled = gc.isenabled()
@@ -451,7 +478,8 @@ def format_header(info: dict[str, Any], settings: dict[str, Any], missing: Seque
     cap = f" (3 when a call takes over {secs:g} s)" if reps > 3 else ""
     lines.append(
         f"- timing: median of {reps} interleaved repeats{cap}, ~{secs:g} s per implementation "
-        "and case; roofline = np.dot(a, b)"
+        "and case; roofline = np.dot(a, b) for a value, np.add(a, b, out=g) with a "
+        "gradient; roof_all = the same bytes read (and written) on fastloss's threads"
     )
     return "\n".join(lines)
 
@@ -474,9 +502,10 @@ def format_table(rows: Sequence[Row]) -> str:
     strided = any(r.us.get("strided") is not None for r in rows)
     head = (
         "| loss | op | dtype | n | fastloss µs | numpy µs | torch µs | jax µs | roofline µs "
-        "| fl/best | fl/roof |" + (" strided µs | strided/fl |" if strided else "")
+        "| roof_all µs | fl/best | fl/roof | fl/roof_all |"
+        + (" strided µs | strided/fl |" if strided else "")
     )
-    lines = [head, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * 2 * strided]
+    lines = [head, "|---|---|---|---:|" + "---:|" * (9 + 2 * strided)]
     for r in rows:
         fl = {"wrong": "WRONG", "error": "ERROR"}.get(r.status) or _fmt_us(r.us["fastloss"])
         cells = [
@@ -488,6 +517,7 @@ def format_table(rows: Sequence[Row]) -> str:
             *(_fmt_us(r.us[k]) for k in COLUMNS[1:]),
             _fmt_ratio(r.fl_over_best),
             _fmt_ratio(r.fl_over_roof),
+            _fmt_ratio(r.fl_over_roof_all),
         ]
         if strided:
             cells += [_fmt_us(r.us.get("strided")), _fmt_ratio(r.strided_over_fl)]

@@ -1165,16 +1165,15 @@ impl<'a, T: Float, L: Pointwise<T>> Plan<'a, T, L> {
         } else {
             T::from_f64(1.0 / denominator)
         };
-        // Subtrees from `grain` elements go to two threads: from 2^16 elements
-        // for the transcendental losses, 2^19 for the others in f64 and 2^21 in
-        // f32, where `benches/compare.py` showed a second thread paying off
-        // (BENCHMARKS.md has the figures).
+        // Subtrees from `grain` elements go to other threads (a tree shares
+        // from twice its grain): the transcendental losses from four blocks,
+        // the others from 1 MiB of input and target (2^17 float32 elements,
+        // 2^16 float64), where `benches/threads.py` measured a second thread
+        // paying off (BENCHMARKS.md has the curves).
         let grain = if L::HEAVY {
-            1 << 15
-        } else if T::MANTISSA_DIGITS > 24 {
-            1 << 18
+            2 * BLOCK
         } else {
-            1 << 20
+            (1 << 18) / std::mem::size_of::<T>()
         };
         let columns = loss.columns();
         if let Some(c) = columns {

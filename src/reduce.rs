@@ -76,6 +76,20 @@ impl<A: Split, B: Split, C: Split> Split for (A, B, C) {
     }
 }
 
+/// The grain every [`tree`] uses instead of its own, when not 0: set by
+/// [`force_grain`] for the benchmarks that measure where a second thread
+/// pays off.
+static GRAIN: AtomicUsize = AtomicUsize::new(0);
+
+/// Makes every [`tree`] share subtrees from `grain` items (at least two
+/// blocks) instead of from its caller's choice; `None` gives the choice
+/// back. Results do not change: the tree is the same, only the threads
+/// that compute it are.
+#[cfg(feature = "python")]
+pub(crate) fn force_grain(grain: Option<usize>) {
+    GRAIN.store(grain.map_or(0, |g| g.max(1)), Ordering::Relaxed);
+}
+
 /// Sums `leaf` over the blocks of `block` items of `0..len` in the fixed
 /// tree, handing each leaf the part of `outs` that covers its items.
 /// Subtrees of at least `grain` items are shared between threads when more
@@ -86,7 +100,11 @@ where
     F: Fn(Range<usize>, P) -> f64 + Sync,
 {
     let block = block.max(1);
-    let grain = grain.max(block.saturating_mul(2));
+    let grain = match GRAIN.load(Ordering::Relaxed) {
+        0 => grain,
+        forced => forced,
+    }
+    .max(block.saturating_mul(2));
     let threads = threads::num_threads();
     if len < grain.saturating_mul(2) || threads == 1 {
         return threads::calling_thread_poll(|poll| walk(0..len, block, outs, &polled(poll, leaf)));

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -52,3 +53,53 @@ def test_numpy_version_agrees_with_fastloss(bench: peers.Bench, op: str) -> None
     else:
         np.testing.assert_allclose(got[0], ref[0], rtol=1e-12)
         np.testing.assert_allclose(got[1], ref[1], rtol=1e-10, atol=1e-16)
+
+
+@pytest.mark.parametrize("size", [0, 7, 8, 8 * 4096 * 5 + 3, 8 * 4096 * 5 + 8])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_stream_writes_the_sums_of_words(restore_threads: int, size: int, threads: int) -> None:
+    """``_stream``, the pass behind ``roof_all``, reads every word of both arrays (a tail of
+    under 8 bytes padded with zeros) and writes their wrapping sums, on any thread count."""
+    import fastloss
+
+    native: Any = fastloss._native
+    fastloss.set_num_threads(threads)
+    rng = np.random.default_rng(size)
+    a, b = (rng.integers(0, 256, size, dtype=np.uint8) for _ in range(2))
+    out = np.zeros(size, dtype=np.uint8)
+    native._stream(a, b, out)
+    pad = (-size) % 8
+    words = [np.concatenate([v, np.zeros(pad, np.uint8)]).view(np.uint64) for v in (a, b)]
+    want = (words[0] + words[1]).view(np.uint8)[:size]
+    np.testing.assert_array_equal(out, want)
+    assert native._stream(a, b) == native._stream(a, b, out)
+
+
+def test_stream_refuses_arrays_of_other_lengths() -> None:
+    import fastloss
+
+    native: Any = fastloss._native
+    a = np.zeros(16, np.uint8)
+    with pytest.raises(ValueError, match=r"b must have as many bytes as a \(16\), not 8"):
+        native._stream(a, a[:8])
+    with pytest.raises(ValueError, match=r"out must have as many bytes as a \(16\), not 24"):
+        native._stream(a, a, np.zeros(24, np.uint8))
+
+
+@pytest.mark.parametrize("name", ["mse", "cross_entropy"])
+@pytest.mark.parametrize("op", ["value", "value_and_grad"])
+def test_a_case_has_both_roofs(name: str, op: str) -> None:
+    """Every row of compare.py's table, value and value_and_grad, times the one-core roofline
+    and ``roof_all`` and gives fastloss's time over each."""
+    import compare
+
+    (bench,) = [b for b in peers.benches() if b.name == name]
+    shape = (64, 8) if bench.loss.family == "rows" else (4096,)
+    a, b = bench.inputs(np.random.default_rng(0), shape, "float32")
+    row = compare.run_case(bench, op, "float32", a, b, compare.Peers(), ["numpy"], 0.002, 1)
+    assert row.status == "ok", row.note
+    for column in ("roofline", "roof_all"):
+        assert (row.us[column] or 0) > 0, column
+    assert row.fl_over_roof is not None and row.fl_over_roof_all is not None
+    table = compare.format_table([row])
+    assert "| roof_all µs |" in table and "| fl/roof_all |" in table

@@ -127,6 +127,32 @@ def test_thread_count_does_not_change_bits(restore_threads: int, loss: Loss, dty
             )
 
 
+@pytest.mark.parametrize("dtype", FLOATS, ids=FLOAT_IDS)
+@pytest.mark.parametrize("loss", LOSSES, ids=ids(LOSSES))
+def test_forced_split_does_not_change_bits(restore_threads: int, loss: Loss, dtype: DType) -> None:
+    """About 10⁵ elements in rows of 3, with per-row weights: on 2 threads split from the
+    smallest grain (``_force_grain``, what ``benches/threads.py`` measures), and as the call
+    splits itself, the bits are those of 1 thread."""
+    shape = about(loss, 100_003 // 3, 3)
+    x, y = inputs(loss, shape, dtype, seed=37)
+    kw = {
+        **sample_kwargs(loss),
+        **array_kwargs(loss, x, 37),
+        "sample_weight": weights(shape, "rows", seed=37),
+    }
+    native: Any = fastloss._native
+    results = {}
+    try:
+        for threads, grain in ((1, None), (2, None), (2, 1)):
+            api("set_num_threads")(threads)
+            native._force_grain(grain)
+            results[threads, grain] = snapshot(loss, x, y, **kw)
+    finally:
+        native._force_grain(None)
+    for way, got in results.items():
+        assert got == results[1, None], f"{loss.name} {np.dtype(dtype).name}: {way}"
+
+
 @pytest.mark.parametrize("loss", ROWS, ids=ids(ROWS))
 def test_thread_count_does_not_change_bits_of_wide_and_narrow_rows(
     restore_threads: int, loss: Loss

@@ -351,6 +351,13 @@ def info() -> _Info: ...
 # Test hook (tests/test_hostile.py): a forced panic inside a threaded
 # reduction over n items, which must surface as RuntimeError.
 def _panic_in_kernel(n: int) -> float: ...
+
+# Benchmark hooks (benches/compare.py, benches/threads.py): a streaming pass
+# over the bytes of a and b on the kernels' threads, and the split forced.
+def _stream(
+    a: NDArray[np.uint8], b: NDArray[np.uint8], out: NDArray[np.uint8] | None = None
+) -> float: ...
+def _force_grain(grain: int | None) -> None: ...
 '''
 
 MODULE_FUNCTIONS = ("get_num_threads", "info", "set_num_threads")

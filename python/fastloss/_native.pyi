@@ -89,6 +89,13 @@ def info() -> _Info: ...
 # reduction over n items, which must surface as RuntimeError.
 def _panic_in_kernel(n: int) -> float: ...
 
+# Benchmark hooks (benches/compare.py, benches/threads.py): a streaming pass
+# over the bytes of a and b on the kernels' threads, and the split forced.
+def _stream(
+    a: NDArray[np.uint8], b: NDArray[np.uint8], out: NDArray[np.uint8] | None = None
+) -> float: ...
+def _force_grain(grain: int | None) -> None: ...
+
 # mae
 @overload
 def mae(

@@ -4,6 +4,7 @@
 //! functions in [`losses`] (generated from the registry of losses).
 
 pub(crate) mod args;
+mod bench;
 mod binary;
 pub(crate) mod kind;
 mod losses;
@@ -242,5 +243,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(info, m)?)?;
     // Not in `__all__` (which `add_function` would extend): a test hook.
     m.setattr("_panic_in_kernel", wrap_pyfunction!(_panic_in_kernel, m)?)?;
+    bench::register(m)?;
     losses::register(m)
 }

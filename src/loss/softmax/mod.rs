@@ -70,8 +70,10 @@ pub const LANES: usize = 16;
 /// rows. Fixed: it decides the summation order.
 const ROW_BLOCK: usize = 4096;
 
-/// Elements from which a second thread pays (two leaves of this size at
-/// least go to different threads).
+/// Elements of the subtrees that go to other threads (a tree shares from
+/// twice its grain) for a float32 value; a quarter of it for the heavier
+/// work of float64 or of gradients. `benches/threads.py` measured where a
+/// second thread pays off (BENCHMARKS.md has the curves).
 const GRAIN: usize = 1 << 15;
 
 /// The targets of a cross-entropy call.
@@ -688,7 +690,8 @@ impl<T: Float> CrossEntropy<T> {
         };
         check_sample_weights(sw)?;
         let ignore = self.ignore_index;
-        let grain = (GRAIN / c.max(1)).max(1);
+        let heavy = T::MANTISSA_DIGITS > 24 || wants.grad || wants.hess;
+        let grain = ((if heavy { GRAIN / 4 } else { GRAIN }) / c.max(1)).max(1);
         let block_ok = |b: &[i64]| labels_ok(level, b, c, ignore);
         let ok = |&y: &i64| (0..c as i64).contains(&y) || ignore == Some(y);
         if let Some(index) = first_failure(labels, grain, block_ok, ok) {
